@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Switchboard", targets: ["Switchboard"]),
+        .executable(name: "switchboard-bench", targets: ["SwitchboardBenchmarks"]),
+        .executable(name: "registration-example", targets: ["RegistrationExample"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // JSON payload value, parser and serializer: no dependency on the router.
+        .target(
+            name: "SwitchboardJSON",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
+        ),
+        // Topic and pattern grammar (NATS subjects) and the matching trie.
+        .target(name: "SwitchboardTopics"),
+        // The router: subscribers, bounded mailboxes, threads, delivery accounting.
+        .target(
+            name: "SwitchboardCore",
+            dependencies: [
+                "SwitchboardJSON", "SwitchboardTopics",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // Umbrella module: `import Switchboard` gives the whole embedded API.
+        .target(name: "Switchboard", dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics"]),
+        // The seed article's user-registration flow on the embedded API.
+        .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
+        // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
+        .executableTarget(name: "SwitchboardBenchmarks", dependencies: ["Switchboard"]),
+        .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
+        .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard"]),
+    ]
+)

@@ -1,0 +1,3 @@
+@_exported import SwitchboardCore
+@_exported import SwitchboardJSON
+@_exported import SwitchboardTopics

@@ -1,0 +1,122 @@
+import Foundation
+import Switchboard
+import Synchronization
+
+/// Benchmarks of the router core: fan-out throughput, publish latency with a stuck
+/// subscriber, and the cost of non-matching subscriptions.
+enum CoreBenchmarks {
+    /// 2,000,000 publishes to 3 subscribers with 65,536-slot queues.
+    static func fanout(publishes: Int = 2_000_000, capacity: Int = 65_536, subscribers: Int = 3) async throws {
+        let router = Router()
+        let received = Atomic<Int>(0)
+        for index in 0..<subscribers {
+            try router.subscribe("user.created", name: "s\(index)", capacity: capacity) { _ in
+                received.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+        let data: JSON = 42
+        let start = Clock.monotonicNanos()
+        for _ in 0..<publishes { try router.publish("user.created", data: data) }
+        await router.shutdown(drainTimeout: .seconds(60))
+        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
+        let stats = router.stats()
+        let dropped = stats.subscribers.reduce(0) { $0 + $1.dropped }
+        print("fanout: published=\(publishes) delivered=\(received.load(ordering: .relaxed)) dropped=\(dropped)"
+            + " elapsed=\(format(seconds))s rate=\(Int(Double(publishes) / seconds)) pub/s")
+    }
+
+    /// Publish latency percentiles while one subscriber is stuck forever and one keeps up.
+    static func latency(publishes: Int = 200_000) throws {
+        let router = Router()
+        let gate = ConditionGate()
+        try router.subscribe("metrics.>", name: "stuck", capacity: 1024) { _ in gate.waitForever() }
+        try router.subscribe("metrics.>", name: "healthy", capacity: 65_536) { _ in }
+        var samples = [UInt64](repeating: 0, count: publishes)
+        for index in 0..<publishes {
+            let start = Clock.monotonicNanos()
+            try router.publish("metrics.cpu", data: .int(Int64(index)))
+            samples[index] = Clock.monotonicNanos() - start
+            if index % 64 == 0 { spin(microseconds: 2) }  // an uneven feed, so the healthy subscriber sleeps and wakes
+        }
+        samples.sort()
+        func percentile(_ p: Double) -> String { format(Double(samples[Int(Double(publishes - 1) * p)]) / 1000) + "µs" }
+        let stuck = router.stats()["stuck"]!
+        print("latency (one stuck subscriber): p50=\(percentile(0.5)) p99=\(percentile(0.99)) p99.9=\(percentile(0.999))"
+            + " max=\(percentile(1)) stuck.dropped=\(stuck.dropped)")
+    }
+
+    /// Publish cost with 10 and with 10,000 subscribers that match nothing, a new topic per publish.
+    static func nonMatching(publishes: Int = 1_000_000) throws {
+        var costs: [Int: Double] = [:]
+        for count in [10, 10_000] {
+            let router = Router()
+            for index in 0..<count {
+                // Literal and wildcard patterns at several depths, none matching "orders.<n>".
+                let pattern = switch index % 4 {
+                case 0: "tenant\(index).>"
+                case 1: "*.tenant\(index)"
+                case 2: "svc.tenant\(index).*"
+                default: "*.*.tenant\(index)"
+                }
+                try router.subscribe(pattern, name: "n\(index)", capacity: 16) { _ in }
+            }
+            let topics = (0..<publishes).map { "orders.\($0)" }
+            let start = Clock.monotonicNanos()
+            for topic in topics { try router.publish(topic) }
+            costs[count] = Double(Clock.monotonicNanos() - start) / Double(publishes)
+            await_(router)
+        }
+        print("non-matching: 10 subs=\(format(costs[10]!))ns/publish 10000 subs=\(format(costs[10_000]!))ns/publish"
+            + " ratio=\(format(costs[10_000]! / costs[10]!))")
+    }
+
+    static func await_(_ router: Router) {
+        let done = ConditionGate()
+        Task {
+            await router.shutdown(drainTimeout: .seconds(1))
+            done.open()
+        }
+        done.waitUntilOpen()
+    }
+}
+
+func format(_ value: Double) -> String {
+    let scaled = (value * 100).rounded() / 100
+    return "\(scaled)"
+}
+
+func spin(microseconds: Int) {
+    let end = Clock.monotonicNanos() + UInt64(microseconds) * 1000
+    while Clock.monotonicNanos() < end {}
+}
+
+/// A gate threads can wait on: for stuck handlers and for waiting on a task from synchronous code.
+final class ConditionGate: Sendable {
+    private let isOpen = Mutex(false)
+    func open() { isOpen.withLock { $0 = true } }
+    func waitUntilOpen() { while !isOpen.withLock({ $0 }) { spin(microseconds: 100) } }
+    func waitForever() { while true { sleepSeconds(3600) } }
+}
+
+extension CoreBenchmarks {
+    /// Resident memory and threads added by 10,000 idle subscribers.
+    static func idleCost(count: Int = 10_000) throws {
+        let before = residentBytes()
+        let router = Router()
+        let start = Clock.monotonicNanos()
+        for index in 0..<count { try router.subscribe("idle.\(index)", name: "i\(index)", capacity: 1024) { _ in } }
+        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
+        Thread.sleep(forTimeInterval: 0.5)  // let every consumer park
+        let perSubscriber = Double(residentBytes() - before) / Double(count)
+        print("idle subscribers: \(count) started in \(format(seconds))s, \(format(perSubscriber / 1024)) KiB resident each"
+            + " (one parked thread, 1 MiB of stack reserved, touched pages only)")
+        await_(router)
+    }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return (Int(fields[1]) ?? 0) * 4096
+}

@@ -1,0 +1,50 @@
+/// A one-shot signal that threads can block on and tasks can await.
+final class Completion: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var done = false
+    private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter = 0
+
+    /// True once ``signal()`` ran.
+    var isDone: Bool { lock.withLock { done } }
+
+    /// Marks it done and wakes every waiter; later calls do nothing.
+    func signal() {
+        lock.lock()
+        guard !done else {
+            lock.unlock()
+            return
+        }
+        done = true
+        let resumed = waiters.values
+        waiters = [:]
+        lock.unlock()
+        lock.broadcast()
+        for waiter in resumed { waiter.resume() }
+    }
+
+    /// Blocks the calling thread until done.
+    func waitBlocking() {
+        lock.withLock { while !done { lock.wait() } }
+    }
+
+    /// Suspends until done or the task is cancelled.
+    func wait() async {
+        lock.lock()
+        if done {
+            lock.unlock()
+            return
+        }
+        let id = nextWaiter
+        nextWaiter += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiters[id] = continuation
+                lock.unlock()
+            }
+        } onCancel: {
+            let waiter = lock.withLock { waiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
+    }
+}

@@ -1,0 +1,43 @@
+/// What a subscriber runs: a Swift closure, a Lua state, or any other handler.
+///
+/// Every method is called on the subscriber's own thread, one at a time, so a handler
+/// needs no locking of its own; nothing else touches it once subscribed.
+public protocol EventHandler: AnyObject {
+    /// Runs once before the first event. Throwing refuses the subscription with that error.
+    func start(_ context: SubscriberContext) throws
+    /// Handles one event, in publish order. Throwing counts the event as failed.
+    func handle(_ event: Event) throws
+    /// When the next timer is due, in ``Clock/monotonicNanos()``; nil when none is set.
+    var nextTimerDeadline: UInt64? { get }
+    /// Runs the timers that are due.
+    func fireTimers()
+    /// Runs once after the last event, when the queue has drained or the subscriber was removed.
+    func stop()
+}
+
+extension EventHandler {
+    public func start(_ context: SubscriberContext) throws {}
+    public var nextTimerDeadline: UInt64? { nil }
+    public func fireTimers() {}
+    public func stop() {}
+}
+
+/// What a handler knows of its subscriber.
+public final class SubscriberContext: Sendable {
+    /// The subscriber's name.
+    public let name: String
+    /// The router it belongs to; publishing from a handler never blocks (a full `block` queue counts a drop).
+    public weak let router: Router?
+
+    init(name: String, router: Router) {
+        self.name = name
+        self.router = router
+    }
+}
+
+/// A handler made of a Swift closure.
+final class ClosureHandler: EventHandler {
+    private let body: @Sendable (Event) throws -> Void
+    init(_ body: @escaping @Sendable (Event) throws -> Void) { self.body = body }
+    func handle(_ event: Event) throws { try body(event) }
+}

@@ -1,0 +1,78 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Per-thread publishing state: the routing table this thread last saw, its cache of
+/// topic → subscribers, and a block of event ids. Kept in thread-local storage so that
+/// concurrent publishers share no lock and no written cache line in the common path.
+/// Reached through a pointer (``current``), which also spares the hot path the dynamic
+/// exclusivity checks that a class's stored properties would cost.
+struct PublisherContext {
+    /// The most topics a thread caches before it starts over.
+    static let cacheLimit = 4096
+    private static let idBlock: UInt64 = 4096
+
+    var routerSerial = -1
+    var generation = -1
+    var table: RoutingTable?
+    var cache: [String: [Subscriber]] = [:]
+    /// Set on subscriber threads: their publishes never wait on a full `block` queue.
+    var isSubscriberThread = false
+    private var nextSequence: UInt64 = 0
+    private var sequenceLimit: UInt64 = 0
+
+    /// The calling thread's context, created on first use and freed when the thread exits.
+    static var current: UnsafeMutablePointer<PublisherContext> {
+        if let raw = pthread_getspecific(publisherKey) {
+            return raw.assumingMemoryBound(to: PublisherContext.self)
+        }
+        let context = UnsafeMutablePointer<PublisherContext>.allocate(capacity: 1)
+        context.initialize(to: PublisherContext())
+        pthread_setspecific(publisherKey, context)
+        return context
+    }
+
+    /// A fresh id; takes a new block of sequence numbers from the process-wide counter when this one runs out.
+    @inline(__always) mutating func nextID() -> EventID {
+        if nextSequence == sequenceLimit {
+            nextSequence = idSequence.wrappingAdd(Self.idBlock, ordering: .relaxed).oldValue
+            sequenceLimit = nextSequence + Self.idBlock
+        }
+        defer { nextSequence += 1 }
+        return EventID(prefix: processPrefix, sequence: nextSequence)
+    }
+}
+
+private let publisherKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { raw in
+        guard let context = raw?.assumingMemoryBound(to: PublisherContext.self) else { return }
+        context.deinitialize(count: 1)
+        context.deallocate()
+    }
+    return key
+}()
+
+private let processPrefix = UInt64.random(in: 1...UInt64.max)
+private let idSequence = Atomic<UInt64>(1)
+
+/// An immutable routing snapshot: the trie of every active subscriber's patterns and the
+/// accept hooks. Rebuilt lazily after a change, then shared read-only by all publishers.
+final class RoutingTable: Sendable {
+    let generation: Int
+    let trie: TopicTrie<Subscriber>
+    let hooks: [@Sendable (Event) -> Void]
+
+    init(generation: Int, subscribers: [Subscriber], hooks: [@Sendable (Event) -> Void]) {
+        self.generation = generation
+        var trie = TopicTrie<Subscriber>()
+        for subscriber in subscribers {
+            for pattern in subscriber.patterns { trie.insert(pattern, subscriber) }
+        }
+        self.trie = trie
+        self.hooks = hooks
+    }
+}

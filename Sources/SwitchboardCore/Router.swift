@@ -1,0 +1,236 @@
+@_exported import SwitchboardTopics
+import Synchronization
+
+/// Routes published events to the subscribers whose patterns match their topic.
+///
+/// Each subscriber has a bounded queue and its own consumer, so a slow, stuck or failing
+/// handler delays neither publishers nor other subscribers. `publish` may be called from
+/// any thread; it never blocks except for a subscriber whose overflow policy is `block`.
+public final class Router: Sendable {
+    private struct State {
+        var subscribers: [Subscriber] = []
+        var hooks: [@Sendable (Event) -> Void] = []
+        var table: RoutingTable?
+        var generation = 0
+        var closed = false
+    }
+
+    private static let serials = Atomic<Int>(0)
+
+    private let state = Mutex(State())
+    private let generation = Atomic<Int>(0)
+    private let accepting = Atomic<Bool>(true)
+    private let publishedCount = Atomic<Int>(0)
+    private let serial = Router.serials.wrappingAdd(1, ordering: .relaxed).newValue
+
+    /// Creates a router with no subscribers.
+    public init() {}
+
+    // MARK: Subscribing
+
+    /// Subscribes a Swift closure to one pattern. The closure runs on the subscriber's own
+    /// thread, one event at a time, in publish order; a thrown error counts the event as failed.
+    @discardableResult
+    public func subscribe(
+        _ pattern: String, name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        handler: @escaping @Sendable (Event) throws -> Void
+    ) throws(RouterError) -> Subscriber {
+        try subscribe([pattern], name: name, capacity: capacity, overflow: overflow, handler: handler)
+    }
+
+    /// Subscribes a Swift closure to several patterns; an event that matches more than one arrives once.
+    @discardableResult
+    public func subscribe(
+        _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        handler: @escaping @Sendable (Event) throws -> Void
+    ) throws(RouterError) -> Subscriber {
+        try subscribe(
+            patterns, name: name, capacity: capacity, overflow: overflow, queue: nil,
+            handler: ClosureHandler(handler))
+    }
+
+    /// Subscribes any ``EventHandler``. Its `start` runs on the new subscriber's thread before
+    /// this returns; the subscriber is routed to only once it has started.
+    ///
+    /// - Parameter queue: where waiting events are kept; a ``MemoryQueue`` of `capacity` by default.
+    @discardableResult
+    public func subscribe(
+        _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        queue: (any EventQueue)? = nil, handler: some EventHandler
+    ) throws(RouterError) -> Subscriber {
+        let subscriber = try makeSubscriber(patterns, name: name, capacity: capacity, overflow: overflow, queue: queue)
+        if let error = subscriber.startWorker(handler: handler, context: SubscriberContext(name: subscriber.name, router: self)) {
+            throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
+        }
+        do {
+            try register(subscriber)
+        } catch {
+            subscriber.mailbox.seal()
+            throw error
+        }
+        return subscriber
+    }
+
+    /// Events matching `pattern` as an `AsyncSequence`, with the same queue options as a subscriber.
+    /// The subscription ends when the sequence and its iterators are released, or at shutdown.
+    public func events(
+        matching pattern: String, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest
+    ) throws(RouterError) -> EventStream {
+        let subscriber = try makeSubscriber([pattern], name: nil, capacity: capacity, overflow: overflow, queue: nil)
+        subscriber.mailbox.onStreamEnd = { [finished = subscriber.finished] in finished.signal() }
+        try register(subscriber)
+        return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
+    }
+
+    /// Ends a subscription: nothing more is routed to it, what is queued counts as abandoned,
+    /// and no handler call begins after this returns (one in progress is waited for, unless
+    /// this is called from that handler, in which case it takes effect when the handler returns).
+    public func unsubscribe(_ subscriber: Subscriber) {
+        state.withLock { state in
+            guard let index = state.subscribers.firstIndex(where: { $0 === subscriber }) else { return }
+            state.subscribers.remove(at: index)
+            changed(&state)
+        }
+        subscriber.mailbox.seal()
+        if !subscriber.isOnOwnThread { subscriber.finished.waitBlocking() }
+    }
+
+    /// Adds a hook that sees every accepted event once, before any subscriber does, whether or
+    /// not a subscriber matches it. Hooks run on the publishing thread; keep them short.
+    public func addAcceptHook(_ hook: @escaping @Sendable (Event) -> Void) {
+        state.withLock { state in
+            state.hooks.append(hook)
+            changed(&state)
+        }
+    }
+
+    private func makeSubscriber(
+        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, queue: (any EventQueue)?
+    ) throws(RouterError) -> Subscriber {
+        guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
+        guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
+        for pattern in patterns {
+            do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
+        }
+        let mailbox = Mailbox(capacity: capacity, policy: overflow, queue: queue ?? MemoryQueue(capacity: capacity))
+        return Subscriber(name: name ?? patterns.joined(separator: ","), patterns: patterns, mailbox: mailbox)
+    }
+
+    private func register(_ subscriber: Subscriber) throws(RouterError) {
+        let registered = state.withLock { state in
+            guard !state.closed else { return false }
+            state.subscribers.append(subscriber)
+            changed(&state)
+            return true
+        }
+        guard registered else { throw .shutDown }
+    }
+
+    /// Marks the routing table stale; publishers rebuild it on their next publish.
+    private func changed(_ state: inout State) {
+        state.generation += 1
+        state.table = nil
+        generation.store(state.generation, ordering: .releasing)
+    }
+
+    // MARK: Publishing
+
+    /// Publishes a JSON payload to `topic` and reports how many subscribers took it.
+    ///
+    /// Throws for an invalid topic, or once shutdown has begun (also releasing a publisher
+    /// that waits on a full `block` queue).
+    @discardableResult
+    public func publish(_ topic: String, data: JSON = .null, headers: [String: String] = [:]) throws(RouterError)
+        -> DeliveryReport
+    {
+        let context = PublisherContext.current
+        let current = generation.load(ordering: .acquiring)
+        if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
+        guard accepting.load(ordering: .relaxed) else { throw .shutDown }
+
+        let targets: [Subscriber]
+        if let cached = context.pointee.cache[topic] {
+            targets = cached
+        } else {
+            do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
+            targets = context.pointee.table!.trie.match(topic)
+            if context.pointee.cache.count >= PublisherContext.cacheLimit {
+                context.pointee.cache.removeAll(keepingCapacity: true)
+            }
+            context.pointee.cache[topic] = targets
+        }
+
+        let event = Event(
+            topic: topic, data: data, id: context.pointee.nextID(), time: Clock.unixSeconds(), headers: headers)
+        for hook in context.pointee.table!.hooks { hook(event) }
+        publishedCount.wrappingAdd(1, ordering: .relaxed)
+
+        var report = DeliveryReport(matched: targets.count)
+        let mayBlock = !context.pointee.isSubscriberThread
+        for subscriber in targets {
+            switch subscriber.mailbox.offer(event, mayBlock: mayBlock) {
+            case .accepted: report.accepted += 1
+            case .dropped: report.dropped += 1
+            case .closed: if !accepting.load(ordering: .relaxed) { throw .shutDown }
+            }
+        }
+        return report
+    }
+
+    /// Publishes any `Encodable` value, converted with ``JSON/init(encoding:)``.
+    @discardableResult
+    public func publish(_ topic: String, encoding value: some Encodable, headers: [String: String] = [:]) throws
+        -> DeliveryReport
+    {
+        try publish(topic, data: JSON(encoding: value), headers: headers)
+    }
+
+    private func refresh(_ context: UnsafeMutablePointer<PublisherContext>) {
+        let table = state.withLock { state in
+            if let table = state.table { return table }
+            let table = RoutingTable(generation: state.generation, subscribers: state.subscribers, hooks: state.hooks)
+            state.table = table
+            return table
+        }
+        context.pointee.routerSerial = serial
+        context.pointee.generation = table.generation
+        context.pointee.table = table
+        context.pointee.cache.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Stats and shutdown
+
+    /// The active subscriber with this name, if any.
+    public func subscriber(named name: String) -> Subscriber? {
+        state.withLock { state in state.subscribers.first { $0.name == name } }
+    }
+
+    /// A snapshot of the counters of the router and of every active subscriber.
+    public func stats() -> RouterStats {
+        let subscribers = state.withLock { $0.subscribers }
+        return RouterStats(
+            published: publishedCount.load(ordering: .relaxed), subscribers: subscribers.map { $0.stats() })
+    }
+
+    /// Stops intake, lets every subscriber drain its queue until the deadline, then counts
+    /// whatever is left as abandoned. Publishing throws from the moment this begins.
+    public func shutdown(drainTimeout: Duration = .seconds(5)) async {
+        accepting.store(false, ordering: .releasing)
+        let subscribers = state.withLock { state in
+            state.closed = true
+            changed(&state)
+            return state.subscribers
+        }
+        for subscriber in subscribers { subscriber.mailbox.beginDrain() }
+        let deadline = ContinuousClock.now + drainTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for subscriber in subscribers { await subscriber.finished.wait() }
+            }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
+        }
+        for subscriber in subscribers where !subscriber.finished.isDone { subscriber.mailbox.seal() }
+    }
+}

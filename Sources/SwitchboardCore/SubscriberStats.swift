@@ -1,0 +1,33 @@
+/// Counters of one subscriber. At any quiet moment
+/// `received == handled + failed + dropped + abandoned`.
+public struct SubscriberStats: Sendable, Hashable {
+    /// The subscriber's name.
+    public var name: String
+    /// Every event routed to it.
+    public var received: Int
+    /// Events its handler finished without error.
+    public var handled: Int
+    /// Events whose handling failed (once per event, however many attempts).
+    public var failed: Int
+    /// Events refused by its full queue, or evicted by `dropOldest`.
+    public var dropped: Int
+    /// Events still queued, or in hand, at the shutdown deadline or at unsubscribe.
+    public var abandoned: Int
+    /// Events waiting in its queue now.
+    public var queueDepth: Int
+    /// Its queue's capacity.
+    public var capacity: Int
+    /// Seconds from publish to handler start, for the last event it started.
+    public var lag: Double
+}
+
+/// A snapshot of the router's counters.
+public struct RouterStats: Sendable, Hashable {
+    /// Events the router accepted from any publisher, whether or not a subscriber matched.
+    public var published: Int
+    /// One entry per active subscriber, in subscription order.
+    public var subscribers: [SubscriberStats]
+
+    /// The stats of the subscriber with this name, if there is one.
+    public subscript(name: String) -> SubscriberStats? { subscribers.first { $0.name == name } }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Switchboard
+import Testing
+
+@Suite struct RouterDeliveryTests {
+    @Test func embeddedAPIExample() async throws {
+        let router = Router()
+        let seen = Recorder<String>()
+        let email = try router.subscribe("user.*", name: "email", capacity: 1024, overflow: .dropNewest) { event in
+            seen.append("\(event.topic) \(event.data["email"]?.stringValue ?? "")")
+        }
+        let report = try router.publish("user.created", data: ["email": "alice@example.com", "age": 31])
+        #expect(report == DeliveryReport(matched: 1, accepted: 1, dropped: 0))
+        #expect(try router.publish("order.created").matched == 0)
+        #expect(eventually { seen.count == 1 })
+        #expect(seen.all == ["user.created alice@example.com"])
+        router.unsubscribe(email)
+        #expect(try router.publish("user.created").matched == 0)
+        await router.shutdown(drainTimeout: .seconds(5))
+        #expect(router.stats().published == 3)
+    }
+
+    @Test func eventCarriesIdTimeAndHeaders() async throws {
+        let router = Router()
+        let events = Recorder<Event>()
+        try router.subscribe(">", name: "all") { events.append($0) }
+        let before = Date().timeIntervalSince1970
+        try router.publish("a.b", data: [1, 2], headers: ["trace": "t1"])
+        try router.publish("a.c")
+        await router.shutdown()
+        let got = events.all
+        #expect(got.count == 2)
+        #expect(got[0].headers == ["trace": "t1"])
+        #expect(got[0].data == [1, 2])
+        #expect(got[1].data == .null)
+        #expect(got[0].id != got[1].id)
+        #expect(got[0].id.prefix == got[1].id.prefix)
+        #expect(abs(got[0].time - before) < 60)
+        #expect("\(got[0].id)".split(separator: "-").count == 2)
+    }
+
+    @Test func invalidTopicsAndPatternsAreRefused() async throws {
+        let router = Router()
+        #expect(throws: RouterError.self) { try router.publish("user.*") }
+        #expect { try router.publish("a..b") } throws: { "\($0)".contains("token 2 is empty") }
+        #expect { try router.subscribe("a.>.b") { _ in } } throws: { "\($0)".contains("'>' (token 2) must be the last") }
+        #expect { try router.subscribe("a", capacity: 0) { _ in } } throws: { "\($0)".contains("capacity") }
+        await router.shutdown()
+    }
+
+    @Test func concurrentPublishersLoseNothingAndKeepPerPublisherOrder() async throws {
+        let router = Router()
+        let publishers = 4
+        let perPublisher = 20_000
+        let a = Recorder<Event>()
+        let b = Recorder<Event>()
+        try router.subscribe("load.>", name: "a", capacity: publishers * perPublisher) { a.append($0) }
+        try router.subscribe(["load.*", "load.x.>"], name: "b", capacity: publishers * perPublisher) { b.append($0) }
+        DispatchQueue.concurrentPerform(iterations: publishers) { publisher in
+            for sequence in 0..<perPublisher {
+                try! router.publish("load.p\(publisher)", data: .int(Int64(sequence)))
+            }
+        }
+        await router.shutdown(drainTimeout: .seconds(30))
+        for recorder in [a, b] {
+            let events = recorder.all
+            #expect(events.count == publishers * perPublisher)
+            #expect(Set(events.map(\.id)).count == events.count)
+            for publisher in 0..<publishers {
+                let sequence = events.filter { $0.topic == "load.p\(publisher)" }.map { $0.data.intValue! }
+                #expect(sequence == (0..<Int64(perPublisher)).map { $0 })
+            }
+        }
+        #expect(router.stats().subscribers.allSatisfy { $0.addsUp && $0.handled == publishers * perPublisher })
+    }
+
+    @Test func slowAndFailingSubscribersDelayNeitherOthersNorThePublisher() async throws {
+        let router = Router()
+        let fast = Recorder<Int64>()
+        try router.subscribe("work.*", name: "sleepy", capacity: 1000) { _ in Thread.sleep(forTimeInterval: 1) }
+        try router.subscribe("work.*", name: "thrower", capacity: 1000) { _ in throw Failure() }
+        try router.subscribe("work.*", name: "fast", capacity: 1000) { fast.append($0.data.intValue!) }
+        for index in 0..<100 { try router.publish("work.item", data: .int(Int64(index))) }
+        // The publisher returned while the sleepy subscriber is still on its first event.
+        #expect(router.stats()["sleepy"]!.handled == 0)
+        #expect(eventually { fast.count == 100 })
+        #expect(fast.all == (0..<100).map { Int64($0) })
+        #expect(router.stats()["sleepy"]!.handled <= 1)
+        #expect(eventually { router.stats()["thrower"]!.failed == 100 })
+        await router.shutdown(drainTimeout: .milliseconds(100))
+        let stats = router.stats()
+        #expect(stats["sleepy"]!.abandoned >= 98)
+        #expect(stats.subscribers.allSatisfy { $0.addsUp })
+    }
+
+    @Test func eventStreamDeliversInOrderAndEndsAtShutdown() async throws {
+        let router = Router()
+        let stream = try router.events(matching: "order.>", capacity: 256)
+        let reader = Task {
+            var topics: [String] = []
+            for await event in stream { topics.append(event.topic) }
+            return topics
+        }
+        try router.publish("order.created")
+        try router.publish("user.created")
+        try router.publish("order.shipped.late")
+        #expect(eventually { stream.subscriber.stats().handled == 2 })
+        await router.shutdown(drainTimeout: .seconds(5))
+        #expect(await reader.value == ["order.created", "order.shipped.late"])
+    }
+
+    @Test func acceptHookSeesEveryAcceptedEventOnce() async throws {
+        let router = Router()
+        let seen = Recorder<String>()
+        router.addAcceptHook { seen.append($0.topic) }
+        try router.subscribe("a.*") { _ in }
+        try router.publish("a.x")
+        try router.publish("nobody.listens")
+        #expect(throws: RouterError.self) { try router.publish("bad..topic") }
+        await router.shutdown()
+        #expect(throws: RouterError.shutDown) { try router.publish("a.y") }
+        #expect(seen.all == ["a.x", "nobody.listens"])
+    }
+
+    @Test func encodableValuesArePublishedAsJSON() async throws {
+        struct Signup: Encodable { let email: String; let plan: String }
+        let router = Router()
+        let got = Recorder<JSON>()
+        try router.subscribe("user.created") { got.append($0.data) }
+        try router.publish("user.created", encoding: Signup(email: "a@b.c", plan: "pro"))
+        await router.shutdown()
+        #expect(got.all == [["email": "a@b.c", "plan": "pro"]])
+    }
+}
