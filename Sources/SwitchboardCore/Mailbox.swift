@@ -50,9 +50,9 @@ final class Mailbox: @unchecked Sendable {
     /// times, before it parks on the condition variable. Waking a parked thread costs the
     /// publisher a system call; a lingering consumer needs none, so under load events are
     /// taken in batches of many and publishers rarely pay for a wakeup. A quiet subscriber
-    /// parks after about 0.2 ms and is woken at once by the next event.
-    private static let lingerNanos = 50_000
-    private static let lingerNaps = 4
+    /// parks after about 0.4 ms and is woken at once by the next event.
+    private static let lingerNanos = 200_000
+    private static let lingerNaps = 2
 
     init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue) {
         self.capacity = capacity
