@@ -205,17 +205,23 @@ final class Mailbox: @unchecked Sendable {
         lagNanos.store(Int(max(0, Clock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
     }
 
-    /// Stops intake: the consumer takes what is queued, then finishes. Blocked publishers are released.
-    func beginDrain() {
-        lock.lock()
-        if state == .open { state = .draining }
-        let ended = queue.count == 0 && onStreamEnd != nil
+    /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a
+    /// waiting stream consumer (which gets nil), so each of them sees the new state.
+    private func unlockWakingEveryone() {
         let waiter = streamWaiter
         streamWaiter = nil
         lock.unlock()
         lock.signal(Self.workCondition)
         lock.broadcast(Self.roomCondition)
         waiter?.resume(returning: nil)
+    }
+
+    /// Stops intake: the consumer takes what is queued, then finishes. Blocked publishers are released.
+    func beginDrain() {
+        lock.lock()
+        if state == .open { state = .draining }
+        let ended = queue.count == 0 && onStreamEnd != nil
+        unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
 
@@ -230,12 +236,7 @@ final class Mailbox: @unchecked Sendable {
         let settledBefore = settled.bitwiseOr(Self.sealBit, ordering: .acquiringAndReleasing).oldValue
         settledAtSeal = settledBefore
         abandoned += queue.removeAll() + (taken - settledBefore)
-        let waiter = streamWaiter
-        streamWaiter = nil
-        lock.unlock()
-        lock.signal(Self.workCondition)
-        lock.broadcast(Self.roomCondition)
-        waiter?.resume(returning: nil)
+        unlockWakingEveryone()
         onStreamEnd?()
     }
 
