@@ -29,8 +29,21 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
+        // Lua 5.4 from Debian's liblua5.4-dev.
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        // The C side of the Lua host: protected calls, the host API, the value bridge.
+        .target(name: "CSwitchboardLua", dependencies: ["CLua"]),
+        // Lua subscribers: one state per subscriber, only ever touched by its own thread.
+        .target(
+            name: "SwitchboardLua",
+            dependencies: [
+                "SwitchboardCore", "CSwitchboardLua", "CLua",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
-        .target(name: "Switchboard", dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics"]),
+        .target(
+            name: "Switchboard", dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua"]),
         // The seed article's user-registration flow on the embedded API.
         .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
@@ -38,5 +51,6 @@ let package = Package(
         .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard"]),
+        .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard"]),
     ]
 )

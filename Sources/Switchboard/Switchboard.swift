@@ -1,3 +1,4 @@
 @_exported import SwitchboardCore
 @_exported import SwitchboardJSON
 @_exported import SwitchboardTopics
+@_exported import SwitchboardLua

@@ -1,0 +1,111 @@
+// The C side of Switchboard's Lua host.
+//
+// Swift never calls a Lua API function that can raise an error: Lua raises by longjmp,
+// which would skip Swift's cleanups. Every call into Lua goes through sb_* functions that
+// run under lua_pcall with a traceback handler; Lua calls Swift only through the host
+// callbacks below, which return status codes, and C raises any error after Swift returned.
+#ifndef CSWITCHBOARD_LUA_H
+#define CSWITCHBOARD_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lua_State lua_State;
+
+// ---- The value tape -------------------------------------------------------------------
+// JSON values cross between Swift and C as a compact byte tape, parsed once and walked
+// once. Integers are little-endian. An object's keys are written without a tag.
+enum {
+    SB_TAPE_NULL = 0,    //
+    SB_TAPE_FALSE = 1,   //
+    SB_TAPE_TRUE = 2,    //
+    SB_TAPE_INT = 3,     // int64
+    SB_TAPE_DOUBLE = 4,  // float64
+    SB_TAPE_STRING = 5,  // uint32 length, bytes
+    SB_TAPE_ARRAY = 6,   // uint32 count, values
+    SB_TAPE_OBJECT = 7,  // uint32 count, (uint32 length, key bytes, value) pairs
+};
+
+/// The deepest nesting of tables the bridge converts (the same limit as Swift's JSON).
+#define SB_MAX_DEPTH 128
+
+/// A byte buffer owned by C, reused from call to call.
+typedef struct sb_buffer {
+    unsigned char *bytes;
+    size_t length;
+    size_t capacity;
+} sb_buffer;
+
+/// Bytes lent by Swift to C; valid until the next call into the same state.
+typedef struct sb_bytes {
+    const unsigned char *bytes;
+    size_t length;
+} sb_bytes;
+
+// ---- Host callbacks: Lua → Swift ------------------------------------------------------
+// `host` is the Swift object of the state. A callback reports an error by returning a
+// negative value and setting *error; C then raises or returns it to Lua.
+typedef struct sb_host_callbacks {
+    /// Publishes; returns how many subscribers accepted the event, or -1.
+    int64_t (*publish)(void *host, sb_bytes topic, sb_bytes data_tape, sb_bytes headers_tape, sb_bytes *error);
+    /// Writes a log line; level 0 debug, 1 info, 2 warn, 3 error; fields_tape may be empty.
+    void (*log)(void *host, int level, sb_bytes message, sb_bytes fields_tape);
+    /// Schedules a timer that calls the function at registry reference `ref`; returns its id.
+    int64_t (*timer_add)(void *host, double seconds, int repeating, int ref);
+    /// Cancels a timer; returns the registry reference to release, or LUA_NOREF (-2) if it already ended.
+    int (*timer_cancel)(void *host, int64_t id);
+    /// Encodes a tape as JSON text into *out; returns 0, or -1 with *out set to the error.
+    int (*json_encode)(void *host, sb_bytes tape, sb_bytes *out);
+    /// Parses JSON text into a tape in *out; returns 0, or -1 with *out set to the error.
+    int (*json_decode)(void *host, sb_bytes text, sb_bytes *out);
+} sb_host_callbacks;
+
+/// Sets the callbacks once per process, before the first state is made.
+void sb_set_host_callbacks(const sb_host_callbacks *callbacks);
+
+// ---- States -------------------------------------------------------------------------
+/// Creates a state whose host API calls back to `host`, or NULL when out of memory.
+lua_State *sb_state_new(void *host);
+/// Closes the state and frees what C kept for it.
+void sb_state_close(lua_State *L);
+
+/// What loading a plugin found: registry references of its functions (LUA_NOREF when absent).
+typedef struct sb_plugin_refs {
+    int init;
+    int handle;
+    int shutdown;
+} sb_plugin_refs;
+
+/// Opens the libraries, installs the `switchboard` table (with `name` and `settings`, a
+/// tape), points `require` at `directory`, then loads and runs the plugin file, which must
+/// return a table. LUA_OK, or an error status with the message (and traceback) left for
+/// sb_error_message.
+int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
+                   sb_plugin_refs *refs);
+
+/// Calls the function at `ref` with the value of `argument_tape` (none if empty).
+int sb_call_ref(lua_State *L, int ref, sb_bytes argument_tape);
+
+/// One event, as C builds the table the plugin's `handle` receives.
+typedef struct sb_event {
+    sb_bytes topic;
+    sb_bytes data_tape;
+    uint64_t id_prefix;
+    uint64_t id_sequence;
+    double time;
+    sb_bytes headers_tape;  // an object of strings
+} sb_event;
+
+/// Calls handle(event) for the function at `ref`.
+int sb_dispatch(lua_State *L, int ref, const sb_event *event);
+
+/// Calls a timer's function; a one-shot timer's reference is released first.
+int sb_fire_timer(lua_State *L, int ref, int release);
+
+/// The error message of the last failed call, valid until the next call on the state.
+sb_bytes sb_error_message(lua_State *L);
+
+/// Bytes of memory the state's allocator holds.
+size_t sb_memory_used(lua_State *L);
+
+#endif

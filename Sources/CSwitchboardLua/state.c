@@ -1,0 +1,221 @@
+// States, protected calls and plugin loading. Every entry point clears the stack, runs its
+// body under lua_pcall with `traceback` as message handler, and leaves on failure exactly one
+// value: the error message, which sb_error_message reads.
+#include "internal.h"
+#include <lua5.4/lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+sb_host_callbacks sb_callbacks;
+
+void sb_set_host_callbacks(const sb_host_callbacks *callbacks) { sb_callbacks = *callbacks; }
+
+/// lua_Alloc that counts the bytes each state holds. Lua passes the block's old size in
+/// `osize` only when `ptr` is not NULL; for a new block `osize` is a type tag, not a size.
+static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    sb_context *context = ud;
+    size_t old_size = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        context->memory_used -= old_size;
+        return NULL;
+    }
+    void *block = realloc(ptr, nsize);
+    if (block) context->memory_used += nsize - old_size;
+    return block;
+}
+
+/// Errors outside any lua_pcall would end here; the shim never makes one.
+static int sb_panic(lua_State *L) {
+    fprintf(stderr, "switchboard: unprotected Lua error: %s\n", lua_tostring(L, -1));
+    abort();
+}
+
+lua_State *sb_state_new(void *host) {
+    sb_context *context = calloc(1, sizeof(sb_context));
+    if (!context) return NULL;
+    context->host = host;
+    lua_State *L = lua_newstate(sb_alloc, context);
+    if (!L) {
+        free(context);
+        return NULL;
+    }
+    *(sb_context **)lua_getextraspace(L) = context;
+    lua_atpanic(L, sb_panic);
+    return L;
+}
+
+void sb_state_close(lua_State *L) {
+    sb_context *context = sb_context_of(L);
+    lua_close(L);
+    free(context->tape.bytes);
+    free(context);
+}
+
+size_t sb_memory_used(lua_State *L) { return sb_context_of(L)->memory_used; }
+
+/// Message handler: turns any error value into a string and appends a traceback.
+/// Pushes 1 (the message); the error value stays below it.
+static int traceback(lua_State *L) {
+    const char *message = lua_tostring(L, 1);
+    if (message == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            message = lua_tostring(L, -1);
+        else
+            message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, message, 1);
+    return 1;
+}
+
+/// Runs body(ud) under lua_pcall. Leaves the stack empty on success, or holding only the
+/// error message on failure.
+static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
+    lua_settop(L, 0);
+    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, body);
+    lua_pushlightuserdata(L, ud);
+    int status = lua_pcall(L, 1, 0, 1);
+    if (status == LUA_OK) {
+        lua_settop(L, 0);
+    } else {
+        lua_remove(L, 1);  // the handler; the message stays
+    }
+    return status;
+}
+
+sb_bytes sb_error_message(lua_State *L) {
+    size_t length = 0;
+    const char *text = lua_gettop(L) > 0 ? lua_tolstring(L, -1, &length) : NULL;
+    sb_bytes result = {(const unsigned char *)text, text ? length : 0};
+    return result;
+}
+
+/// Pops nothing; returns a registry reference to plugin[name] (a function), or LUA_NOREF
+/// when it is nil. The plugin table is at index `table`.
+static int reference_function(lua_State *L, int table, const char *path, const char *name) {
+    lua_getfield(L, table, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return LUA_NOREF;
+    }
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "%s: plugin.%s must be a function, not a %s", path, name, luaL_typename(L, -1));
+    return luaL_ref(L, LUA_REGISTRYINDEX);  // pops the function
+}
+
+struct load_arguments {
+    const char *path;
+    const char *directory;
+    sb_bytes name;
+    sb_bytes settings;
+    sb_plugin_refs *refs;
+};
+
+static int load_body(lua_State *L) {
+    struct load_arguments *arguments = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");  // require finds modules next to the plugin only
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", arguments->directory, arguments->directory);
+    lua_setfield(L, -2, "path");
+    lua_pushliteral(L, "");
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    sb_install_host_api(L, arguments->name, arguments->settings);
+    if (luaL_loadfilex(L, arguments->path, "t") != LUA_OK) return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "%s: the plugin must return a table, not %s", arguments->path, luaL_typename(L, -1));
+    int table = lua_gettop(L);
+    arguments->refs->init = reference_function(L, table, arguments->path, "init");
+    arguments->refs->handle = reference_function(L, table, arguments->path, "handle");
+    arguments->refs->shutdown = reference_function(L, table, arguments->path, "shutdown");
+    return 0;
+}
+
+int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
+                   sb_plugin_refs *refs) {
+    refs->init = refs->handle = refs->shutdown = LUA_NOREF;
+    struct load_arguments arguments = {path, directory, name, settings_tape, refs};
+    return protected_call(L, load_body, &arguments);
+}
+
+struct call_arguments {
+    int ref;
+    sb_bytes tape;
+};
+
+static int call_body(lua_State *L) {
+    struct call_arguments *arguments = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
+    int count = 0;
+    if (arguments->tape.length > 0) {
+        const unsigned char *cursor = arguments->tape.bytes;
+        sb_push_tape(L, &cursor, cursor + arguments->tape.length, 0);
+        count = 1;
+    }
+    lua_call(L, count, 0);
+    return 0;
+}
+
+int sb_call_ref(lua_State *L, int ref, sb_bytes argument_tape) {
+    struct call_arguments arguments = {ref, argument_tape};
+    return protected_call(L, call_body, &arguments);
+}
+
+struct dispatch_arguments {
+    int ref;
+    const sb_event *event;
+};
+
+/// Builds the event table {topic, data, id, time, headers} and calls handle(event).
+static int dispatch_body(lua_State *L) {
+    struct dispatch_arguments *arguments = lua_touserdata(L, 1);
+    const sb_event *event = arguments->event;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
+    lua_createtable(L, 0, 5);
+    lua_pushlstring(L, (const char *)event->topic.bytes, event->topic.length);
+    lua_setfield(L, -2, "topic");
+    const unsigned char *cursor = event->data_tape.bytes;
+    sb_push_tape(L, &cursor, cursor + event->data_tape.length, 0);
+    lua_setfield(L, -2, "data");
+    char id[48];
+    int length = snprintf(id, sizeof id, "%016llx-%llx", (unsigned long long)event->id_prefix,
+                          (unsigned long long)event->id_sequence);
+    lua_pushlstring(L, id, (size_t)length);
+    lua_setfield(L, -2, "id");
+    lua_pushnumber(L, event->time);
+    lua_setfield(L, -2, "time");
+    if (event->headers_tape.length > 0) {
+        cursor = event->headers_tape.bytes;
+        sb_push_tape(L, &cursor, cursor + event->headers_tape.length, 0);
+    } else {
+        lua_createtable(L, 0, 0);
+    }
+    lua_setfield(L, -2, "headers");
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+int sb_dispatch(lua_State *L, int ref, const sb_event *event) {
+    struct dispatch_arguments arguments = {ref, event};
+    return protected_call(L, dispatch_body, &arguments);
+}
+
+struct timer_arguments {
+    int ref;
+    int release;
+};
+
+static int timer_body(lua_State *L) {
+    struct timer_arguments *arguments = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
+    if (arguments->release) luaL_unref(L, LUA_REGISTRYINDEX, arguments->ref);
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+int sb_fire_timer(lua_State *L, int ref, int release) {
+    struct timer_arguments arguments = {ref, release};
+    return protected_call(L, timer_body, &arguments);
+}

@@ -1,0 +1,126 @@
+import CLua
+import CSwitchboardLua
+import Logging
+import SwitchboardCore
+
+/// Runs one Lua plugin in its own state. Created by ``Router/subscribe(lua:logger:)``; from
+/// `start` on, only the subscriber's own thread touches it or its state.
+final class LuaHandler: EventHandler {
+    let configuration: LuaSubscriberConfiguration
+    let logger: Logger
+    private(set) var context: SubscriberContext?
+    private var state: OpaquePointer?
+    private var refs = sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF)
+    private var dataTape: [UInt8] = []
+    private var headersTape: [UInt8] = []
+    /// Bytes lent to C by the host callbacks, valid until the next callback.
+    var scratch = ScratchBuffer()
+    /// Pending `every` and `after` timers.
+    var timers = LuaTimers()
+
+    init(configuration: LuaSubscriberConfiguration, logger: Logger) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "subscriber"] = .string(configuration.name)
+        self.logger = logger
+        LuaHost.installCallbacks()
+    }
+
+    deinit {
+        if let state { sb_state_close(state) }
+        scratch.deallocate()
+    }
+
+    // MARK: EventHandler
+
+    func start(_ context: SubscriberContext) throws {
+        self.context = context
+        guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque()) else {
+            throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
+        }
+        self.state = state
+        var settingsTape: [UInt8] = []
+        configuration.settings.writeTape(to: &settingsTape)
+        let directory = Self.directory(of: configuration.script)
+        var name = configuration.name
+        let status = name.withUTF8 { nameBytes in
+            settingsTape.withUnsafeBufferPointer { settings in
+                sb_load_plugin(
+                    state, configuration.script, directory, sb_bytes(nameBytes), sb_bytes(settings), &refs)
+            }
+        }
+        guard status == LUA_OK else { throw LuaError(errorMessage()) }
+        if !configuration.topics.isEmpty, refs.handle == LUA_NOREF {
+            throw LuaError("\(configuration.script): plugin.handle is missing; a subscriber with topics needs it")
+        }
+        if refs.`init` != LUA_NOREF {
+            let status = settingsTape.withUnsafeBufferPointer { sb_call_ref(state, refs.`init`, sb_bytes($0)) }
+            guard status == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
+        }
+    }
+
+    func handle(_ event: Event) throws {
+        dataTape.removeAll(keepingCapacity: true)
+        event.data.writeTape(to: &dataTape)
+        headersTape.removeAll(keepingCapacity: true)
+        if !event.headers.isEmpty { JSON.writeTape(headers: event.headers, to: &headersTape) }
+        var topic = event.topic
+        let status = topic.withUTF8 { topicBytes in
+            dataTape.withUnsafeBufferPointer { data in
+                headersTape.withUnsafeBufferPointer { headers in
+                    var description = sb_event(
+                        topic: sb_bytes(topicBytes), data_tape: sb_bytes(data), id_prefix: event.id.prefix,
+                        id_sequence: event.id.sequence, time: event.time, headers_tape: sb_bytes(headers))
+                    return sb_dispatch(state, refs.handle, &description)
+                }
+            }
+        }
+        if status != LUA_OK {
+            let message = errorMessage()
+            logger.error(
+                "handle failed: \(message)",
+                metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
+            throw LuaError(message)
+        }
+    }
+
+    var nextTimerDeadline: UInt64? { timers.nextDeadline }
+
+    func fireTimers() {
+        let now = Clock.monotonicNanos()
+        while let (ref, release) = timers.takeDue(now: now) {
+            if sb_fire_timer(state, ref, release ? 1 : 0) != LUA_OK {
+                logger.error("timer callback failed: \(errorMessage())")
+            }
+        }
+    }
+
+    func stop() {
+        guard let state else { return }
+        if refs.shutdown != LUA_NOREF, sb_call_ref(state, refs.shutdown, sb_bytes()) != LUA_OK {
+            logger.error("shutdown failed: \(errorMessage())")
+        }
+        sb_state_close(state)
+        self.state = nil
+    }
+
+    // MARK: Helpers
+
+    /// The message of the last failed call into the state.
+    private func errorMessage() -> String {
+        let message = sb_error_message(state)
+        return String(decoding: UnsafeRawBufferPointer(start: message.bytes, count: message.length), as: UTF8.self)
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+extension sb_bytes {
+    /// Lends the bytes of a buffer to C for the duration of a call.
+    init(_ buffer: UnsafeBufferPointer<UInt8>) {
+        self.init(bytes: buffer.baseAddress, length: buffer.count)
+    }
+}

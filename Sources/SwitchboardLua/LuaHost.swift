@@ -1,0 +1,126 @@
+import CLua
+import CSwitchboardLua
+import Logging
+import SwitchboardCore
+
+/// The Swift end of the host API: C functions in the shim call these with the handler of
+/// the calling state. None of them touches the Lua stack; errors go back as status codes.
+enum LuaHost {
+    private static let installed: Void = {
+        var callbacks = sb_host_callbacks(
+            publish: { host, topic, data, headers, error in
+                LuaHost.handler(host).publish(topic: topic, data: data, headers: headers, error: error!)
+            },
+            log: { host, level, message, fields in
+                LuaHost.handler(host).log(level: level, message: message, fields: fields)
+            },
+            timer_add: { host, seconds, repeating, ref in
+                LuaHost.handler(host).timers.add(seconds: seconds, repeating: repeating != 0, ref: ref)
+            },
+            timer_cancel: { host, id in
+                LuaHost.handler(host).timers.cancel(id: id) ?? LUA_NOREF
+            },
+            json_encode: { host, tape, out in
+                LuaHost.handler(host).encodeJSON(tape: tape, out: out!)
+            },
+            json_decode: { host, text, out in
+                LuaHost.handler(host).decodeJSON(text: text, out: out!)
+            })
+        sb_set_host_callbacks(&callbacks)
+    }()
+
+    /// Registers the callbacks with the shim, once per process.
+    static func installCallbacks() { _ = installed }
+
+    fileprivate static func handler(_ host: UnsafeMutableRawPointer?) -> LuaHandler {
+        Unmanaged<LuaHandler>.fromOpaque(host!).takeUnretainedValue()
+    }
+}
+
+extension sb_bytes {
+    /// The bytes as a raw buffer.
+    var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: bytes, count: length) }
+}
+
+extension LuaHandler {
+    fileprivate func publish(
+        topic: sb_bytes, data: sb_bytes, headers: sb_bytes, error errorOut: UnsafeMutablePointer<sb_bytes>
+    ) -> Int64 {
+        do throws(LuaError) {
+            guard let topicText = String(validating: topic.buffer, as: UTF8.self) else {
+                throw LuaError("the topic is not valid UTF-8")
+            }
+            let payload: JSON
+            let headerMap: [String: String]
+            do {
+                payload = try JSON(tape: data.buffer)
+                headerMap = try SwitchboardLua.headers(fromTape: headers.buffer)
+            } catch {
+                throw LuaError("cannot publish: \(error)")
+            }
+            guard let router = context?.router else { throw LuaError("the router is gone") }
+            let report: DeliveryReport
+            do {
+                report = try router.publish(topicText, data: payload, headers: headerMap)
+            } catch {
+                throw LuaError("\(error)")
+            }
+            if report.accepted == 0, report.dropped > 0 { throw LuaError("queue full") }
+            return Int64(report.accepted)
+        } catch {
+            errorOut.pointee = scratch.lend(error.message.utf8)
+            return -1
+        }
+    }
+
+    fileprivate func log(level: Int32, message: sb_bytes, fields: sb_bytes) {
+        var metadata: Logger.Metadata = [:]
+        if fields.length > 0, case let .object(members)? = try? JSON(tape: fields.buffer) {
+            for (key, value) in members {
+                metadata[key] = .string(value.stringValue ?? value.serialized())
+            }
+        }
+        let text = Logger.Message(stringLiteral: String(decoding: message.buffer, as: UTF8.self))
+        let levels: [Logger.Level] = [.debug, .info, .warning, .error]
+        logger.log(level: levels[Int(max(0, min(3, level)))], text, metadata: metadata)
+    }
+
+    fileprivate func encodeJSON(tape: sb_bytes, out: UnsafeMutablePointer<sb_bytes>) -> Int32 {
+        do {
+            out.pointee = scratch.lend(try JSON(tape: tape.buffer).serialized().utf8)
+            return 0
+        } catch {
+            out.pointee = scratch.lend("json.encode: \(error)".utf8)
+            return -1
+        }
+    }
+
+    fileprivate func decodeJSON(text: sb_bytes, out: UnsafeMutablePointer<sb_bytes>) -> Int32 {
+        do {
+            var tape: [UInt8] = []
+            try JSON(parsing: text.buffer).writeTape(to: &tape)
+            out.pointee = scratch.lend(tape)
+            return 0
+        } catch {
+            out.pointee = scratch.lend("json.decode: \(error)".utf8)
+            return -1
+        }
+    }
+}
+
+/// A growable byte buffer whose contents C may read until the next `lend`.
+struct ScratchBuffer {
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// Copies `bytes` in and returns a view of them for C.
+    mutating func lend(_ bytes: some Collection<UInt8>) -> sb_bytes {
+        if storage.count < bytes.count {
+            storage.deallocate()
+            storage = .allocate(byteCount: max(bytes.count, 2 * storage.count, 256), alignment: 1)
+        }
+        storage.copyBytes(from: bytes)
+        return sb_bytes(bytes: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), length: bytes.count)
+    }
+
+    func deallocate() { storage.deallocate() }
+}

@@ -1,0 +1,44 @@
+import SwitchboardCore
+
+/// The `every` and `after` timers of one Lua state, fired by its subscriber's thread between
+/// events, so a callback never runs at the same time as `handle`.
+struct LuaTimers {
+    private struct Timer {
+        let id: Int64
+        let ref: Int32
+        var deadline: UInt64
+        let interval: UInt64?  // nil for `after`
+    }
+
+    private var timers: [Timer] = []
+    private var nextID: Int64 = 1
+
+    /// When the next timer is due, on the monotonic clock.
+    var nextDeadline: UInt64? { timers.lazy.map(\.deadline).min() }
+
+    /// Adds a timer for the function at registry reference `ref`; returns its id.
+    mutating func add(seconds: Double, repeating: Bool, ref: Int32) -> Int64 {
+        let nanos = UInt64(max(0, seconds) * 1e9)
+        defer { nextID += 1 }
+        timers.append(Timer(id: nextID, ref: ref, deadline: Clock.monotonicNanos() + nanos, interval: repeating ? max(nanos, 1) : nil))
+        return nextID
+    }
+
+    /// Removes a timer; returns its reference for the caller to release, nil if it already ended.
+    mutating func cancel(id: Int64) -> Int32? {
+        guard let index = timers.firstIndex(where: { $0.id == id }) else { return nil }
+        return timers.remove(at: index).ref
+    }
+
+    /// The earliest timer due at `now`, if any, with whether its reference is to be released
+    /// (a one-shot timer, now removed). A repeating timer is rescheduled past `now`, so one
+    /// call of the loop that drains this fires each timer at most once.
+    mutating func takeDue(now: UInt64) -> (ref: Int32, release: Bool)? {
+        guard let index = timers.indices.filter({ timers[$0].deadline <= now }).min(by: { timers[$0].deadline < timers[$1].deadline })
+        else { return nil }
+        guard let interval = timers[index].interval else { return (timers.remove(at: index).ref, true) }
+        let next = timers[index].deadline + interval
+        timers[index].deadline = next > now ? next : now + interval
+        return (timers[index].ref, false)
+    }
+}
