@@ -56,6 +56,7 @@ static int l_publish(lua_State *L) {
 /// switchboard.log.<level>(message [, fields]); the level is upvalue 1.
 static int l_log(lua_State *L) {
     int level = (int)lua_tointeger(L, lua_upvalueindex(1));
+    lua_settop(L, 2);  // message, fields; luaL_tolstring pushes above them
     size_t length;
     const char *message = luaL_tolstring(L, 1, &length);
     sb_context *context = sb_context_of(L);
@@ -136,7 +137,7 @@ static int l_json_mark(lua_State *L) {
     return 1;
 }
 
-/// print(...): one whole line to stdout in a single unbuffered write, so lines from different
+/// print(...): one whole line to standard output in a single unbuffered write, so lines from different
 /// subscribers never interleave and none waits in a buffer when the process is killed.
 static int l_print(lua_State *L) {
     int count = lua_gettop(L);
@@ -152,7 +153,7 @@ static int l_print(lua_State *L) {
     size_t length;
     const char *text = lua_tolstring(L, -1, &length);
     while (length > 0) {
-        ssize_t written = write(STDOUT_FILENO, text, length);
+        ssize_t written = write(sb_context_of(L)->output, text, length);
         if (written < 0) {
             if (errno == EINTR) continue;
             break;  // a closed stdout (EPIPE) loses the line, not the subscriber

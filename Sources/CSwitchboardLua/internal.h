@@ -15,6 +15,7 @@ typedef struct sb_context {
     void *host;          // the Swift object
     sb_buffer tape;      // scratch for Lua → tape
     size_t memory_used;  // bytes the allocator holds
+    int output;          // where print writes
 } sb_context;
 
 extern sb_host_callbacks sb_callbacks;

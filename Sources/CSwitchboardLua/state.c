@@ -31,10 +31,11 @@ static int sb_panic(lua_State *L) {
     abort();
 }
 
-lua_State *sb_state_new(void *host) {
+lua_State *sb_state_new(void *host, int output) {
     sb_context *context = calloc(1, sizeof(sb_context));
     if (!context) return NULL;
     context->host = host;
+    context->output = output;
     lua_State *L = lua_newstate(sb_alloc, context);
     if (!L) {
         free(context);
@@ -142,24 +143,28 @@ int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_byt
 
 struct call_arguments {
     int ref;
-    sb_bytes tape;
+    int with_settings;
 };
 
 static int call_body(lua_State *L) {
     struct call_arguments *arguments = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
-    int count = 0;
-    if (arguments->tape.length > 0) {
-        const unsigned char *cursor = arguments->tape.bytes;
-        sb_push_tape(L, &cursor, cursor + arguments->tape.length, 0);
-        count = 1;
+    if (arguments->with_settings) {
+        lua_getglobal(L, "switchboard");
+        lua_getfield(L, -1, "settings");
+        lua_remove(L, -2);
     }
-    lua_call(L, count, 0);
+    lua_call(L, arguments->with_settings, 0);
     return 0;
 }
 
-int sb_call_ref(lua_State *L, int ref, sb_bytes argument_tape) {
-    struct call_arguments arguments = {ref, argument_tape};
+int sb_call_init(lua_State *L, int ref) {
+    struct call_arguments arguments = {ref, 1};
+    return protected_call(L, call_body, &arguments);
+}
+
+int sb_call_ref(lua_State *L, int ref) {
+    struct call_arguments arguments = {ref, 0};
     return protected_call(L, call_body, &arguments);
 }
 

@@ -216,10 +216,11 @@ static void encode_table(lua_State *L, int index, sb_buffer *buffer, int depth, 
             if (lua_type(L, -1) == LUA_TSTRING) {
                 strings++;
                 sequence = 0;
-            } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
-                if (lua_tointeger(L, -1) > largest) largest = lua_tointeger(L, -1);
+            } else if (lua_isinteger(L, -1)) {
+                if (lua_tointeger(L, -1) < 1) sequence = 0;
+                else if (lua_tointeger(L, -1) > largest) largest = lua_tointeger(L, -1);
             } else {
-                sequence = 0;
+                luaL_error(L, "cannot encode a table with a %s key", luaL_typename(L, -1));
             }
         }
         if (marked_object || count == 0) {

@@ -8,6 +8,8 @@ import SwitchboardCore
 final class LuaHandler: EventHandler {
     let configuration: LuaSubscriberConfiguration
     let logger: Logger
+    /// The file descriptor `print` writes to.
+    let output: Int32
     private(set) var context: SubscriberContext?
     private var state: OpaquePointer?
     private var refs = sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF)
@@ -18,8 +20,9 @@ final class LuaHandler: EventHandler {
     /// Pending `every` and `after` timers.
     var timers = LuaTimers()
 
-    init(configuration: LuaSubscriberConfiguration, logger: Logger) {
+    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) {
         self.configuration = configuration
+        self.output = output
         var logger = logger
         logger[metadataKey: "subscriber"] = .string(configuration.name)
         self.logger = logger
@@ -35,7 +38,7 @@ final class LuaHandler: EventHandler {
 
     func start(_ context: SubscriberContext) throws {
         self.context = context
-        guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque()) else {
+        guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output) else {
             throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
         }
         self.state = state
@@ -54,8 +57,7 @@ final class LuaHandler: EventHandler {
             throw LuaError("\(configuration.script): plugin.handle is missing; a subscriber with topics needs it")
         }
         if refs.`init` != LUA_NOREF {
-            let status = settingsTape.withUnsafeBufferPointer { sb_call_ref(state, refs.`init`, sb_bytes($0)) }
-            guard status == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
+            guard sb_call_init(state, refs.`init`) == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
         }
     }
 
@@ -97,7 +99,7 @@ final class LuaHandler: EventHandler {
 
     func stop() {
         guard let state else { return }
-        if refs.shutdown != LUA_NOREF, sb_call_ref(state, refs.shutdown, sb_bytes()) != LUA_OK {
+        if refs.shutdown != LUA_NOREF, sb_call_ref(state, refs.shutdown) != LUA_OK {
             logger.error("shutdown failed: \(errorMessage())")
         }
         sb_state_close(state)

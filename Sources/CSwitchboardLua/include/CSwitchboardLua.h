@@ -64,8 +64,9 @@ typedef struct sb_host_callbacks {
 void sb_set_host_callbacks(const sb_host_callbacks *callbacks);
 
 // ---- States -------------------------------------------------------------------------
-/// Creates a state whose host API calls back to `host`, or NULL when out of memory.
-lua_State *sb_state_new(void *host);
+/// Creates a state whose host API calls back to `host` and whose `print` writes to the file
+/// descriptor `output` (standard output in production), or NULL when out of memory.
+lua_State *sb_state_new(void *host, int output);
 /// Closes the state and frees what C kept for it.
 void sb_state_close(lua_State *L);
 
@@ -83,8 +84,11 @@ typedef struct sb_plugin_refs {
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
                    sb_plugin_refs *refs);
 
-/// Calls the function at `ref` with the value of `argument_tape` (none if empty).
-int sb_call_ref(lua_State *L, int ref, sb_bytes argument_tape);
+/// Calls init(switchboard.settings) for the function at `ref`.
+int sb_call_init(lua_State *L, int ref);
+
+/// Calls the function at `ref` with no arguments.
+int sb_call_ref(lua_State *L, int ref);
 
 /// One event, as C builds the table the plugin's `handle` receives.
 typedef struct sb_event {

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import Synchronization
+@testable import SwitchboardLua
+import Switchboard
+
+/// A folder of plugin files for one test, removed when released.
+final class PluginFolder {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("sb-lua-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// Writes `source` to `name` and returns its path.
+    @discardableResult
+    func write(_ name: String, _ source: String) throws -> String {
+        let path = url.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try source.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// A thread-safe list that Swift subscribers append to.
+final class Recorder<Value: Sendable>: Sendable {
+    private let values = Mutex<[Value]>([])
+    func append(_ value: Value) { values.withLock { $0.append(value) } }
+    var all: [Value] { values.withLock { $0 } }
+    var count: Int { values.withLock { $0.count } }
+}
+
+/// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        usleep(1000)
+    }
+    return condition()
+}
+
+/// A router with one Lua plugin subscribed to `topics`, and a Swift recorder of what the
+/// plugin publishes to `out.>`.
+struct LuaFixture {
+    let router = Router()
+    let folder: PluginFolder
+    let published = Recorder<Event>()
+
+    init(_ source: String, topics: [String] = ["in.>"], settings: JSON = [:], capacity: Int = 1024,
+         overflow: OverflowPolicy = .block, logger: Logger = Logger(label: "test"),
+         files: [String: String] = [:], output: Int32 = 1) throws {
+        folder = try PluginFolder()
+        for (name, source) in files { try folder.write(name, source) }
+        let path = try folder.write("plugin.lua", source)
+        let published = self.published
+        try router.subscribe("out.>", name: "recorder", capacity: 100_000) { published.append($0) }
+        let configuration = LuaSubscriberConfiguration(
+            name: "plugin", script: path, topics: topics, capacity: capacity, overflow: overflow, settings: settings)
+        try router.subscribe(
+            topics, name: "plugin", capacity: capacity, overflow: overflow,
+            handler: LuaHandler(configuration: configuration, logger: logger, output: output))
+    }
+
+    /// The data of everything the plugin published, once `count` events arrived.
+    func outputs(_ count: Int) -> [JSON] {
+        _ = eventually { published.count >= count }
+        return published.all.map(\.data)
+    }
+}
+
+/// Records log entries, for checking what plugins log.
+final class LogRecorder: Sendable {
+    struct Entry: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+    private let entries = Mutex<[Entry]>([])
+    var all: [Entry] { entries.withLock { $0 } }
+    func record(_ entry: Entry) { entries.withLock { $0.append(entry) } }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(recorder: self) }
+    }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            recorder.record(Entry(
+                level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+        }
+    }
+}
+
+/// A file that plugins `print` to, read back line by line.
+final class OutputFile {
+    let path: String
+    let descriptor: Int32
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("sb-out-\(UUID().uuidString)").path
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    }
+    deinit {
+        close(descriptor)
+        unlink(path)
+    }
+    var lines: [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
+
+extension SubscriberStats {
+    var addsUp: Bool { received == handled + failed + dropped + abandoned }
+}
