@@ -170,10 +170,11 @@ static void set_function(lua_State *L, const char *name, lua_CFunction function)
 }
 
 void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
+    sb_context *context = sb_context_of(L);
     luaL_newmetatable(L, SB_ARRAY_MT);
-    lua_pop(L, 1);
+    context->array_mt = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, SB_OBJECT_MT);
-    lua_pop(L, 1);
+    context->object_mt = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, SB_TIMER_MT);
     lua_createtable(L, 0, 1);
     set_function(L, "cancel", l_timer_cancel);

@@ -10,12 +10,31 @@
 #define SB_OBJECT_MT "switchboard.object"
 #define SB_TIMER_MT "switchboard.timer"
 
+/// Small blocks (up to SB_SMALL_LIMIT bytes) come from per-state free lists, one per
+/// 16-byte size class, carved from 64 KiB slabs: a state is only used by one thread, so
+/// they need no locking, and building and dropping event tables costs no malloc or free.
+#define SB_SMALL_LIMIT 256
+#define SB_SIZE_CLASSES (SB_SMALL_LIMIT / 16)
+
+typedef struct sb_slab {
+    struct sb_slab *next;
+} sb_slab;
+
+typedef struct sb_pool {
+    void *free[SB_SIZE_CLASSES];  // intrusive lists of free blocks, by size class
+    sb_slab *slabs;               // every slab, freed when the state closes
+    char *cursor, *end;           // the unused rest of the newest slab
+} sb_pool;
+
 /// What C keeps per state, reached through the state's extra space (shared by its coroutines).
 typedef struct sb_context {
     void *host;          // the Swift object
     sb_buffer tape;      // scratch for Lua → tape
     size_t memory_used;  // bytes the allocator holds
+    sb_pool pool;        // small blocks
     int output;          // where print writes
+    int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
+    int object_mt;       // so the hot path need not look them up by name
 } sb_context;
 
 extern sb_host_callbacks sb_callbacks;

@@ -60,7 +60,8 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
             sb_push_tape(L, cursor, end, depth + 1);
             lua_rawseti(L, -2, (lua_Integer)index);
         }
-        luaL_setmetatable(L, SB_ARRAY_MT);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->array_mt);
+        lua_setmetatable(L, -2);
         break;
     }
     case SB_TAPE_OBJECT: {
@@ -196,10 +197,10 @@ static void encode_table(lua_State *L, int index, sb_buffer *buffer, int depth, 
 
     int marked_array = 0, marked_object = 0;
     if (lua_getmetatable(L, index)) {
-        luaL_getmetatable(L, SB_ARRAY_MT);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->array_mt);
         marked_array = lua_rawequal(L, -1, -2);
         lua_pop(L, 1);
-        luaL_getmetatable(L, SB_OBJECT_MT);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->object_mt);
         marked_object = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
     }

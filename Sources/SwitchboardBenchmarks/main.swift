@@ -11,3 +11,11 @@ if which == "fanout0" { try await CoreBenchmarks.fanout(subscribers: 0) }
 if which == "all" || which == "latency" { try CoreBenchmarks.latency() }
 if which == "all" || which == "match" { try CoreBenchmarks.nonMatching() }
 if which == "all" || which == "idle" { try CoreBenchmarks.idleCost() }
+if which == "lua-pipeline" {
+    let arguments = Array(CommandLine.arguments.dropFirst(2))
+    guard let events = arguments.first else {
+        print("usage: switchboard-bench lua-pipeline EVENTS.jsonl [BASELINE.lua]")
+        exit(2)
+    }
+    try await LuaBenchmarks.pipeline(events: events, baseline: arguments.dropFirst().first)
+}

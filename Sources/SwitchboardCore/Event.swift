@@ -5,16 +5,22 @@
 /// A value type backed by one immutable allocation, so handing it to several
 /// subscribers costs one reference count each, not one per field.
 public struct Event: Sendable {
+    /// The payload as it was published: a value, or a tape parsed from JSON text.
+    enum Payload: Sendable {
+        case value(JSON)
+        case tape(JSONTape)
+    }
+
     private final class Storage: Sendable {
         let topic: String
-        let data: JSON
+        let payload: Payload
         let id: EventID
         let time: Double
         let headers: [String: String]
 
-        init(topic: String, data: JSON, id: EventID, time: Double, headers: [String: String]) {
+        init(topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String]) {
             self.topic = topic
-            self.data = data
+            self.payload = payload
             self.id = id
             self.time = time
             self.headers = headers
@@ -25,8 +31,20 @@ public struct Event: Sendable {
 
     /// The topic it was published to.
     public var topic: String { storage.topic }
-    /// The payload.
-    public var data: JSON { storage.data }
+    /// The payload. For an event published as a tape (from JSON text) it is decoded on each access.
+    public var data: JSON {
+        switch storage.payload {
+        case let .value(value): value
+        case let .tape(tape): (try? tape.decoded()) ?? .null  // router tapes are validated when published
+        }
+    }
+    /// The payload as a tape: free for an event published from JSON text, encoded on each access otherwise.
+    public var tape: JSONTape {
+        switch storage.payload {
+        case let .value(value): JSONTape(value)
+        case let .tape(tape): tape
+        }
+    }
     /// A process-unique identifier, also unique across restarts and instances.
     public var id: EventID { storage.id }
     /// When it was published: Unix time in seconds, with a fraction.
@@ -36,7 +54,16 @@ public struct Event: Sendable {
 
     /// Creates an event; ``Router/publish(_:data:headers:)`` does this for you.
     public init(topic: String, data: JSON, id: EventID, time: Double, headers: [String: String] = [:]) {
-        storage = Storage(topic: topic, data: data, id: id, time: time, headers: headers)
+        storage = Storage(topic: topic, payload: .value(data), id: id, time: time, headers: headers)
+    }
+
+    /// Creates an event whose payload is a tape; ``Router/publish(_:tape:headers:)`` does this for you.
+    public init(topic: String, tape: JSONTape, id: EventID, time: Double, headers: [String: String] = [:]) {
+        storage = Storage(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
+    }
+
+    init(topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String]) {
+        storage = Storage(topic: topic, payload: payload, id: id, time: time, headers: headers)
     }
 }
 

@@ -143,6 +143,21 @@ public final class Router: Sendable {
     public func publish(_ topic: String, data: JSON = .null, headers: [String: String] = [:]) throws(RouterError)
         -> DeliveryReport
     {
+        try route(topic, payload: .value(data), headers: headers)
+    }
+
+    /// Publishes a payload already in tape form (as parsed from JSON text): subscribers that
+    /// read tapes, such as Lua plugins, take it without any conversion.
+    @discardableResult
+    public func publish(_ topic: String, tape: JSONTape, headers: [String: String] = [:]) throws(RouterError)
+        -> DeliveryReport
+    {
+        try route(topic, payload: .tape(tape), headers: headers)
+    }
+
+    private func route(_ topic: String, payload: Event.Payload, headers: [String: String]) throws(RouterError)
+        -> DeliveryReport
+    {
         let context = PublisherContext.current
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
@@ -161,7 +176,7 @@ public final class Router: Sendable {
         }
 
         let event = Event(
-            topic: topic, data: data, id: context.pointee.nextID(), time: Clock.unixSeconds(), headers: headers)
+            topic: topic, payload: payload, id: context.pointee.nextID(), time: Clock.unixSeconds(), headers: headers)
         for hook in context.pointee.table!.hooks { hook(event) }
         publishedCount.wrappingAdd(1, ordering: .relaxed)
 

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import OrderedCollections
 
 extension JSON {
     /// Parses one JSON text (RFC 8259): a single value with optional white space around it.
@@ -11,8 +10,7 @@ extension JSON {
     /// Strings must be valid UTF-8; nesting deeper than ``maximumDepth`` is refused.
     /// Integers that fit in 64 bits become `.int`, every other number `.double`.
     public init(parsing bytes: UnsafeRawBufferPointer) throws(JSONError) {
-        var parser = JSONParser(bytes)
-        self = try parser.parseDocument()
+        self = try JSONTape(parsing: bytes).decoded()
     }
 
     /// Parses one JSON text from a string.
@@ -33,21 +31,25 @@ extension JSON {
     }
 }
 
-/// A recursive-descent parser over UTF-8 bytes: one pass, no intermediate tokens.
-struct JSONParser {
+/// A recursive-descent parser over UTF-8 bytes that writes a ``JSONTape`` as it goes: one
+/// pass, no intermediate tokens, strings unescaped and validated straight into the tape.
+struct JSONParser: ~Copyable {
     private let bytes: UnsafeRawBufferPointer
     private var index = 0
+    private var out: TapeWriter
 
     init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
+        out = TapeWriter(capacity: bytes.count + 64)
     }
 
-    mutating func parseDocument() throws(JSONError) -> JSON {
+    /// Parses the whole text and returns the tape.
+    consuming func parseDocument() throws(JSONError) -> TapeWriter {
         skipWhitespace()
-        let value = try parseValue(depth: 0)
+        try parseValue(depth: 0)
         skipWhitespace()
         guard index == bytes.count else { throw JSONError("unexpected text after the JSON value", offset: index) }
-        return value
+        return out
     }
 
     private func fail(_ reason: String) -> JSONError { JSONError(reason, offset: index) }
@@ -61,16 +63,18 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONError) -> JSON {
+    private mutating func parseValue(depth: Int) throws(JSONError) {
         guard index < bytes.count else { throw fail("unexpected end of JSON text") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
-        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        case UInt8(ascii: "{"): try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""):
+            out.tag(.string)
+            try parseString()
+        case UInt8(ascii: "t"): try expectLiteral("true"); out.tag(.true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); out.tag(.false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); out.tag(.null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try parseNumber()
         default: throw fail("unexpected character '\(Unicode.Scalar(bytes[index]))'")
         }
     }
@@ -83,74 +87,97 @@ struct JSONParser {
         index += count
     }
 
-    private mutating func parseObject(depth: Int) throws(JSONError) -> JSON {
+    private mutating func parseObject(depth: Int) throws(JSONError) {
         guard depth <= JSON.maximumDepth else { throw fail("nesting deeper than \(JSON.maximumDepth) levels") }
         index += 1
-        var members = OrderedDictionary<String, JSON>()
+        out.tag(.object)
+        let countPosition = out.placeholder()
+        var count = 0
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(members)
+            return
         }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let key = try parseString()
+            try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after key") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue(depth: depth)
+            try parseValue(depth: depth)
+            count += 1
             skipWhitespace()
             guard index < bytes.count else { throw fail("unterminated object") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                index += 1
+                out.patch(countPosition, count)
+                return
             default: throw fail("expected ',' or '}' in object")
             }
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(JSONError) -> JSON {
+    private mutating func parseArray(depth: Int) throws(JSONError) {
         guard depth <= JSON.maximumDepth else { throw fail("nesting deeper than \(JSON.maximumDepth) levels") }
         index += 1
-        var elements: [JSON] = []
+        out.tag(.array)
+        let countPosition = out.placeholder()
+        var count = 0
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return .array(elements)
+            return
         }
         while true {
             skipWhitespace()
-            elements.append(try parseValue(depth: depth))
+            try parseValue(depth: depth)
+            count += 1
             skipWhitespace()
             guard index < bytes.count else { throw fail("unterminated array") }
             switch bytes[index] {
             case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; return .array(elements)
+            case UInt8(ascii: "]"):
+                index += 1
+                out.patch(countPosition, count)
+                return
             default: throw fail("expected ',' or ']' in array")
             }
         }
     }
 
-    /// Parses a string starting at its opening quote. Plain runs are copied in one go;
-    /// escapes switch to a byte buffer. Either way the result must be valid UTF-8.
-    private mutating func parseString() throws(JSONError) -> String {
+    /// Parses a string starting at its opening quote into an untagged tape string (length,
+    /// bytes). Plain runs are copied in one go; the result must be valid UTF-8.
+    private mutating func parseString() throws(JSONError) {
         index += 1
         let start = index
+        let lengthPosition = out.placeholder()
+        let textStart = out.count
         var ascii = true
+        var runStart = index
         while index < bytes.count {
+            index = skipPlainRun(from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let run = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-                index += 1
-                if ascii { return String(decoding: run, as: UTF8.self) }
-                guard let string = String(validating: run, as: UTF8.self) else {
-                    throw JSONError("invalid UTF-8 in string", offset: start)
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                if byte == UInt8(ascii: "\"") {
+                    index += 1
+                    let length = out.count - textStart
+                    if !ascii, !isValidUTF8(out.written(from: textStart)) {
+                        throw JSONError("invalid UTF-8 in string", offset: start)
+                    }
+                    out.patch(lengthPosition, length)
+                    return
                 }
-                return string
+                index += 1
+                try parseEscape()
+                runStart = index
+                continue
             }
-            if byte == UInt8(ascii: "\\") { return try parseEscapedString(from: start) }
             if byte < 0x20 { throw fail("control character in string") }
             if byte >= 0x80 { ascii = false }
             index += 1
@@ -158,39 +185,41 @@ struct JSONParser {
         throw fail("unterminated string")
     }
 
-    private mutating func parseEscapedString(from start: Int) throws(JSONError) -> String {
-        var buffer = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
-        while index < bytes.count {
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "\""):
-                index += 1
-                guard let string = String(validating: buffer, as: UTF8.self) else {
-                    throw JSONError("invalid UTF-8 in string", offset: start)
-                }
-                return string
-            case UInt8(ascii: "\\"):
-                index += 1
-                guard index < bytes.count else { throw fail("unterminated string") }
-                let escape = bytes[index]
-                index += 1
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): buffer.append(escape)
-                case UInt8(ascii: "b"): buffer.append(0x08)
-                case UInt8(ascii: "f"): buffer.append(0x0C)
-                case UInt8(ascii: "n"): buffer.append(0x0A)
-                case UInt8(ascii: "r"): buffer.append(0x0D)
-                case UInt8(ascii: "t"): buffer.append(0x09)
-                case UInt8(ascii: "u"): appendScalar(try parseUnicodeEscape(), to: &buffer)
-                default: throw JSONError("invalid escape '\\\(Unicode.Scalar(escape))'", offset: index - 2)
-                }
-            default:
-                if byte < 0x20 { throw fail("control character in string") }
-                buffer.append(byte)
-                index += 1
-            }
+    /// The index of the first byte from `start` on that is a quote, a backslash, a control
+    /// character or not ASCII, eight bytes at a time (SWAR): most string bytes are none of these.
+    private func skipPlainRun(from start: Int) -> Int {
+        var index = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while index + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            // A byte is flagged when it is zero (quote, backslash), below 0x20, or has its high bit set.
+            let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word
+            if special & highs != 0 { break }
+            index += 8
         }
-        throw fail("unterminated string")
+        return index
+    }
+
+    /// Reads the escape after a backslash and appends what it stands for.
+    private mutating func parseEscape() throws(JSONError) {
+        guard index < bytes.count else { throw fail("unterminated string") }
+        let escape = bytes[index]
+        index += 1
+        switch escape {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.byte(escape)
+        case UInt8(ascii: "b"): out.byte(0x08)
+        case UInt8(ascii: "f"): out.byte(0x0C)
+        case UInt8(ascii: "n"): out.byte(0x0A)
+        case UInt8(ascii: "r"): out.byte(0x0D)
+        case UInt8(ascii: "t"): out.byte(0x09)
+        case UInt8(ascii: "u"):
+            let scalar = try parseUnicodeEscape()
+            UTF8.encode(scalar) { out.byte($0) }
+        default: throw JSONError("invalid escape '\\\(Unicode.Scalar(escape))'", offset: index - 2)
+        }
     }
 
     /// Reads the four hex digits after `\u`, and a low surrogate's escape after a high one.
@@ -226,12 +255,8 @@ struct JSONParser {
         return value
     }
 
-    private func appendScalar(_ scalar: Unicode.Scalar, to buffer: inout [UInt8]) {
-        UTF8.encode(scalar) { buffer.append($0) }
-    }
-
     /// Integers without fraction or exponent that fit in Int64 stay integers; the rest go through strtod.
-    private mutating func parseNumber() throws(JSONError) -> JSON {
+    private mutating func parseNumber() throws(JSONError) {
         let start = index
         var negative = false
         if bytes[index] == UInt8(ascii: "-") {
@@ -268,8 +293,8 @@ struct JSONParser {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if integral, !overflow {
-            if negative, magnitude <= UInt64(Int64.max) + 1 { return .int(Int64(truncatingIfNeeded: 0 &- magnitude)) }
-            if !negative, magnitude <= UInt64(Int64.max) { return .int(Int64(magnitude)) }
+            if negative, magnitude <= UInt64(Int64.max) + 1 { return out.int(Int64(truncatingIfNeeded: 0 &- magnitude)) }
+            if !negative, magnitude <= UInt64(Int64.max) { return out.int(Int64(magnitude)) }
         }
         let text = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
         let value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: text.count + 1) { buffer in
@@ -278,8 +303,44 @@ struct JSONParser {
             return strtod(buffer.baseAddress!, nil)
         }
         guard value.isFinite else { throw JSONError("number out of range", offset: start) }
-        return .double(value)
+        out.double(value)
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+}
+
+/// True when the bytes are well-formed UTF-8: shortest forms only, no surrogates, at most U+10FFFF.
+func isValidUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    var index = 0
+    while index < bytes.count {
+        // Eight ASCII bytes at a time, the common case.
+        if index + 8 <= bytes.count,
+           bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+            index += 8
+            continue
+        }
+        let lead = bytes[index]
+        if lead < 0x80 {
+            index += 1
+            continue
+        }
+        let extra: Int
+        var scalar: UInt32
+        let smallest: UInt32
+        switch lead {
+        case 0xC0...0xDF: (extra, scalar, smallest) = (1, UInt32(lead & 0x1F), 0x80)
+        case 0xE0...0xEF: (extra, scalar, smallest) = (2, UInt32(lead & 0x0F), 0x800)
+        case 0xF0...0xF7: (extra, scalar, smallest) = (3, UInt32(lead & 0x07), 0x10000)
+        default: return false
+        }
+        guard index + extra < bytes.count else { return false }
+        for offset in 1...extra {
+            let byte = bytes[index + offset]
+            guard byte & 0xC0 == 0x80 else { return false }
+            scalar = scalar << 6 | UInt32(byte & 0x3F)
+        }
+        guard scalar >= smallest, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return false }
+        index += extra + 1
+    }
+    return true
 }

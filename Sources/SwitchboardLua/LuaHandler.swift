@@ -13,8 +13,6 @@ final class LuaHandler: EventHandler {
     private(set) var context: SubscriberContext?
     private var state: OpaquePointer?
     private var refs = sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF)
-    private var dataTape: [UInt8] = []
-    private var headersTape: [UInt8] = []
     /// Bytes lent to C by the host callbacks, valid until the next callback.
     var scratch = ScratchBuffer()
     /// Pending `every` and `after` timers.
@@ -42,14 +40,13 @@ final class LuaHandler: EventHandler {
             throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
         }
         self.state = state
-        var settingsTape: [UInt8] = []
-        configuration.settings.writeTape(to: &settingsTape)
         let directory = Self.directory(of: configuration.script)
         var name = configuration.name
         let status = name.withUTF8 { nameBytes in
-            settingsTape.withUnsafeBufferPointer { settings in
+            JSONTape(configuration.settings).withUnsafeBytes { settings in
                 sb_load_plugin(
-                    state, configuration.script, directory, sb_bytes(nameBytes), sb_bytes(settings), &refs)
+                    state, configuration.script, directory, sb_bytes(UnsafeRawBufferPointer(nameBytes)),
+                    sb_bytes(settings), &refs)
             }
         }
         guard status == LUA_OK else { throw LuaError(errorMessage()) }
@@ -62,17 +59,17 @@ final class LuaHandler: EventHandler {
     }
 
     func handle(_ event: Event) throws {
-        dataTape.removeAll(keepingCapacity: true)
-        event.data.writeTape(to: &dataTape)
-        headersTape.removeAll(keepingCapacity: true)
-        if !event.headers.isEmpty { JSON.writeTape(headers: event.headers, to: &headersTape) }
+        let headersTape = event.headers.isEmpty ? nil : JSONTape(strings: event.headers)
         var topic = event.topic
         let status = topic.withUTF8 { topicBytes in
-            dataTape.withUnsafeBufferPointer { data in
-                headersTape.withUnsafeBufferPointer { headers in
-                    var description = sb_event(
-                        topic: sb_bytes(topicBytes), data_tape: sb_bytes(data), id_prefix: event.id.prefix,
-                        id_sequence: event.id.sequence, time: event.time, headers_tape: sb_bytes(headers))
+            event.tape.withUnsafeBytes { data in
+                var description = sb_event(
+                    topic: sb_bytes(UnsafeRawBufferPointer(topicBytes)), data_tape: sb_bytes(data),
+                    id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time,
+                    headers_tape: sb_bytes())
+                guard let headersTape else { return sb_dispatch(state, refs.handle, &description) }
+                return headersTape.withUnsafeBytes { headers in
+                    description.headers_tape = sb_bytes(headers)
                     return sb_dispatch(state, refs.handle, &description)
                 }
             }
@@ -121,8 +118,8 @@ final class LuaHandler: EventHandler {
 }
 
 extension sb_bytes {
-    /// Lends the bytes of a buffer to C for the duration of a call.
-    init(_ buffer: UnsafeBufferPointer<UInt8>) {
-        self.init(bytes: buffer.baseAddress, length: buffer.count)
+    /// Lends bytes to C for the duration of a call.
+    init(_ buffer: UnsafeRawBufferPointer) {
+        self.init(bytes: buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), length: buffer.count)
     }
 }

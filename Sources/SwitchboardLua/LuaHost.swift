@@ -50,18 +50,20 @@ extension LuaHandler {
             guard let topicText = String(validating: topic.buffer, as: UTF8.self) else {
                 throw LuaError("the topic is not valid UTF-8")
             }
-            let payload: JSON
-            let headerMap: [String: String]
+            let payload: JSONTape
+            var headerMap: [String: String] = [:]
             do {
-                payload = try JSON(tape: data.buffer)
-                headerMap = try SwitchboardLua.headers(fromTape: headers.buffer)
+                payload = try JSONTape(validating: data.buffer)
+                if headers.length > 0, case let .object(members) = try JSONTape(validating: headers.buffer).decoded() {
+                    for (key, value) in members { headerMap[key] = value.stringValue }
+                }
             } catch {
                 throw LuaError("cannot publish: \(error)")
             }
             guard let router = context?.router else { throw LuaError("the router is gone") }
             let report: DeliveryReport
             do {
-                report = try router.publish(topicText, data: payload, headers: headerMap)
+                report = try router.publish(topicText, tape: payload, headers: headerMap)
             } catch {
                 throw LuaError("\(error)")
             }
@@ -75,7 +77,7 @@ extension LuaHandler {
 
     fileprivate func log(level: Int32, message: sb_bytes, fields: sb_bytes) {
         var metadata: Logger.Metadata = [:]
-        if fields.length > 0, case let .object(members)? = try? JSON(tape: fields.buffer) {
+        if fields.length > 0, case let .object(members)? = try? JSONTape(validating: fields.buffer).decoded() {
             for (key, value) in members {
                 metadata[key] = .string(value.stringValue ?? value.serialized())
             }
@@ -87,7 +89,7 @@ extension LuaHandler {
 
     fileprivate func encodeJSON(tape: sb_bytes, out: UnsafeMutablePointer<sb_bytes>) -> Int32 {
         do {
-            out.pointee = scratch.lend(try JSON(tape: tape.buffer).serialized().utf8)
+            out.pointee = scratch.lend(try JSONTape(validating: tape.buffer).decoded().serialized().utf8)
             return 0
         } catch {
             out.pointee = scratch.lend("json.encode: \(error)".utf8)
@@ -97,9 +99,7 @@ extension LuaHandler {
 
     fileprivate func decodeJSON(text: sb_bytes, out: UnsafeMutablePointer<sb_bytes>) -> Int32 {
         do {
-            var tape: [UInt8] = []
-            try JSON(parsing: text.buffer).writeTape(to: &tape)
-            out.pointee = scratch.lend(tape)
+            out.pointee = scratch.lend(tape: try JSONTape(parsing: text.buffer))
             return 0
         } catch {
             out.pointee = scratch.lend("json.decode: \(error)".utf8)
@@ -111,6 +111,11 @@ extension LuaHandler {
 /// A growable byte buffer whose contents C may read until the next `lend`.
 struct ScratchBuffer {
     private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// Copies a tape in and returns a view of it for C.
+    mutating func lend(tape: JSONTape) -> sb_bytes {
+        tape.withUnsafeBytes { lend($0) }
+    }
 
     /// Copies `bytes` in and returns a view of them for C.
     mutating func lend(_ bytes: some Collection<UInt8>) -> sb_bytes {

@@ -1,0 +1,353 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import OrderedCollections
+
+/// A JSON value in compact binary form, the "tape": what text parses into in one pass, and
+/// what the Lua bridge reads without converting. Cheap to hold and to slice.
+///
+/// Layout (shared with the C shim, `CSwitchboardLua.h`): a tag byte, then for an integer
+/// or a double 8 little-endian bytes, for a string a 4-byte length and the UTF-8 bytes, for
+/// an array a 4-byte count and the elements, for an object a 4-byte count and the members,
+/// each an untagged string (length, bytes) followed by a value.
+public struct JSONTape: Sendable {
+    /// The tag bytes of the tape format.
+    public enum Tag: UInt8, Sendable {
+        case null = 0, `false`, `true`, int, double, string, array, object
+    }
+
+    private let storage: TapeStorage
+    private let range: Range<Int>
+
+    private init(storage: TapeStorage, range: Range<Int>) {
+        self.storage = storage
+        self.range = range
+    }
+
+    private init(_ writer: consuming TapeWriter) {
+        storage = writer.finish()
+        range = 0..<storage.count
+    }
+
+    /// Encodes a value.
+    public init(_ value: JSON) {
+        var writer = TapeWriter(capacity: 64)
+        writer.write(value)
+        self.init(writer)
+    }
+
+    /// Encodes a map of strings as an object (event headers, say).
+    public init(strings: [String: String]) {
+        var writer = TapeWriter(capacity: 64)
+        writer.tag(.object)
+        writer.count(strings.count)
+        for (key, value) in strings {
+            writer.text(key)
+            writer.tag(.string)
+            writer.text(value)
+        }
+        self.init(writer)
+    }
+
+    /// Parses JSON text straight into a tape (see ``JSON/init(parsing:)-(UnsafeRawBufferPointer)`` for the rules).
+    public init(parsing text: UnsafeRawBufferPointer) throws(JSONError) {
+        var parser = JSONParser(text)
+        self.init(try parser.parseDocument())
+    }
+
+    /// Takes bytes written outside Swift (by the Lua bridge), checking that they hold exactly
+    /// one well-formed value whose strings are valid UTF-8, as JSON requires.
+    public init(validating bytes: UnsafeRawBufferPointer) throws(JSONError) {
+        var reader = TapeReader(bytes: bytes)
+        try reader.skip(validatingStrings: true)
+        guard reader.offset == bytes.count else { throw JSONError("trailing bytes after a tape value") }
+        var writer = TapeWriter(capacity: bytes.count)
+        writer.append(bytes)
+        self.init(writer)
+    }
+
+    /// Its size in bytes.
+    public var count: Int { range.count }
+
+    /// Calls `body` with the encoded bytes.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
+    }
+
+    /// The value. Strings in a tape that did not come from the parser (Lua strings are
+    /// bytes) must be valid UTF-8, or this throws.
+    public func decoded() throws(JSONError) -> JSON {
+        var reader = TapeReader(bytes: UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
+        return try withExtendedLifetime(storage) { () throws(JSONError) -> JSON in try reader.value() }
+    }
+
+    /// The members of an object tape, in document order, each value a slice of this tape;
+    /// empty when the tape does not hold an object. One pass over the tape.
+    public var members: [(key: String, value: JSONTape)] {
+        withUnsafeBytes { raw in
+            var reader = TapeReader(bytes: raw)
+            return reader.memberRanges().map { member in
+                (member.key, JSONTape(storage: storage, range: (range.lowerBound + member.range.lowerBound)..<(range.lowerBound + member.range.upperBound)))
+            }
+        }
+    }
+
+    /// The value of member `key` when the tape holds an object, as a slice of this tape.
+    public subscript(member key: String) -> JSONTape? {
+        withUnsafeBytes { raw -> JSONTape? in
+            var reader = TapeReader(bytes: raw)
+            guard let found = reader.memberRange(key) else { return nil }
+            return JSONTape(storage: storage, range: (range.lowerBound + found.lowerBound)..<(range.lowerBound + found.upperBound))
+        }
+    }
+
+    /// The string when the tape holds one.
+    public var stringValue: String? {
+        guard count > 0, withUnsafeBytes({ $0[0] }) == Tag.string.rawValue else { return nil }
+        return try? decoded().stringValue
+    }
+}
+
+/// The bytes of a finished tape, shared by the tape and its slices; immutable.
+final class TapeStorage: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let count: Int
+
+    init(base: UnsafeMutableRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    deinit { free(base) }
+}
+
+/// Appends values to a tape in a malloc'd buffer, storing through a raw pointer so that the
+/// parser's hot loop does no per-byte uniqueness or bounds bookkeeping.
+struct TapeWriter: ~Copyable {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = malloc(self.capacity)!
+    }
+
+    deinit { free(base) }
+
+    /// Hands the bytes to a storage that frees them.
+    consuming func finish() -> TapeStorage {
+        let storage = TapeStorage(base: realloc(base, max(count, 1))!, count: count)
+        discard self
+        return storage
+    }
+
+    @inline(__always) private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity {
+            capacity = max(capacity * 2, count + extra)
+            base = realloc(base, capacity)!
+        }
+    }
+
+    @inline(__always) mutating func byte(_ value: UInt8) {
+        reserve(1)
+        base.storeBytes(of: value, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    mutating func tag(_ tag: JSONTape.Tag) { byte(tag.rawValue) }
+
+    /// Appends raw bytes with one copy.
+    mutating func append(_ raw: UnsafeRawBufferPointer) {
+        guard raw.count > 0 else { return }
+        reserve(raw.count)
+        (base + count).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+        count += raw.count
+    }
+
+    /// The bytes written so far from `offset` on.
+    func written(from offset: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + offset, count: count - offset)
+    }
+
+    mutating func count(_ value: Int) {
+        reserve(4)
+        base.storeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    /// Writes a count to fill in later; returns where it is.
+    mutating func placeholder() -> Int {
+        defer { count(0) }
+        return count
+    }
+
+    mutating func patch(_ position: Int, _ value: Int) {
+        base.storeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian, toByteOffset: position, as: UInt32.self)
+    }
+
+    mutating func int(_ value: Int64) {
+        tag(.int)
+        reserve(8)
+        base.storeBytes(of: value.littleEndian, toByteOffset: count, as: Int64.self)
+        count += 8
+    }
+
+    mutating func double(_ value: Double) {
+        tag(.double)
+        reserve(8)
+        base.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
+    }
+
+    /// Writes an untagged string: length and UTF-8 bytes.
+    mutating func text(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            count(utf8.count)
+            append(UnsafeRawBufferPointer(utf8))
+        }
+    }
+
+    mutating func write(_ value: JSON) {
+        switch value {
+        case .null: tag(.null)
+        case .bool(false): tag(.false)
+        case .bool(true): tag(.true)
+        case let .int(number): int(number)
+        case let .double(number): double(number)
+        case let .string(string):
+            tag(.string)
+            text(string)
+        case let .array(elements):
+            tag(.array)
+            count(elements.count)
+            for element in elements { write(element) }
+        case let .object(members):
+            tag(.object)
+            count(members.count)
+            for (key, member) in members {
+                text(key)
+                write(member)
+            }
+        }
+    }
+}
+
+/// Reads values from a tape.
+struct TapeReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    mutating func value() throws(JSONError) -> JSON {
+        switch try tag() {
+        case .null: return .null
+        case .false: return .bool(false)
+        case .true: return .bool(true)
+        case .int: return .int(try load(Int64.self))
+        case .double: return .double(Double(bitPattern: try load(UInt64.self)))
+        case .string: return .string(try string())
+        case .array:
+            let count = Int(try load(UInt32.self))
+            var elements: [JSON] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(try value()) }
+            return .array(elements)
+        case .object:
+            let count = Int(try load(UInt32.self))
+            var members = OrderedDictionary<String, JSON>(minimumCapacity: count)
+            for _ in 0..<count {
+                let key = try string()
+                members[key] = try value()
+            }
+            return .object(members)
+        }
+    }
+
+    /// The keys and value ranges of the object at the cursor; empty for anything else.
+    mutating func memberRanges() -> [(key: String, range: Range<Int>)] {
+        guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return [] }
+        var result: [(key: String, range: Range<Int>)] = []
+        result.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let key = try? string() else { return result }
+            let start = offset
+            guard (try? skip()) != nil else { return result }
+            result.append((key, start..<offset))
+        }
+        return result
+    }
+
+    /// The byte range of member `key`'s value when the value at the cursor is an object.
+    mutating func memberRange(_ key: String) -> Range<Int>? {
+        guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return nil }
+        for _ in 0..<count {
+            guard let length = try? load(UInt32.self), offset + Int(length) <= bytes.count else { return nil }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
+            offset += Int(length)
+            let start = offset
+            guard (try? skip()) != nil else { return nil }
+            if Self.equal(name, key) { return start..<offset }
+        }
+        return nil
+    }
+
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { utf8 in
+            utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
+        }
+    }
+
+    /// Moves past the value at the cursor, optionally checking that its strings are UTF-8.
+    mutating func skip(validatingStrings: Bool = false) throws(JSONError) {
+        switch try tag() {
+        case .null, .false, .true: break
+        case .int, .double: offset += 8
+        case .string: try skipString(validating: validatingStrings)
+        case .array: for _ in 0..<(try load(UInt32.self)) { try skip(validatingStrings: validatingStrings) }
+        case .object:
+            for _ in 0..<(try load(UInt32.self)) {
+                try skipString(validating: validatingStrings)
+                try skip(validatingStrings: validatingStrings)
+            }
+        }
+        guard offset <= bytes.count else { throw JSONError("truncated value tape") }
+    }
+
+    private mutating func skipString(validating: Bool) throws(JSONError) {
+        let length = Int(try load(UInt32.self))
+        guard offset + length <= bytes.count else { throw JSONError("truncated value tape") }
+        if validating, !isValidUTF8(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])) {
+            throw JSONError("a string is not valid UTF-8, which JSON requires")
+        }
+        offset += length
+    }
+
+    private mutating func tag() throws(JSONError) -> JSONTape.Tag {
+        guard offset < bytes.count else { throw JSONError("truncated value tape") }
+        guard let tag = JSONTape.Tag(rawValue: bytes[offset]) else { throw JSONError("bad value tape tag \(bytes[offset])") }
+        offset += 1
+        return tag
+    }
+
+    private mutating func load<T: FixedWidthInteger>(_ type: T.Type) throws(JSONError) -> T {
+        guard offset + MemoryLayout<T>.size <= bytes.count else { throw JSONError("truncated value tape") }
+        let value = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+        return T(littleEndian: value)
+    }
+
+    private mutating func string() throws(JSONError) -> String {
+        let length = Int(try load(UInt32.self))
+        guard offset + length <= bytes.count else { throw JSONError("truncated value tape") }
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])
+        offset += length
+        guard isValidUTF8(slice) else { throw JSONError("a string is not valid UTF-8, which JSON requires") }
+        return String(decoding: slice, as: UTF8.self)  // the fast path, now that it is known to be valid
+    }
+}
