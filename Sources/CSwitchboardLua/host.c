@@ -175,6 +175,7 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     context->array_mt = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_newmetatable(L, SB_OBJECT_MT);
     context->object_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+    sb_event_install(L);
     luaL_newmetatable(L, SB_TIMER_MT);
     lua_createtable(L, 0, 1);
     set_function(L, "cancel", l_timer_cancel);

@@ -35,6 +35,7 @@ typedef struct sb_context {
     int output;          // where print writes
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
+    int event_mt;        // registry reference of the event tables' metatable
 } sb_context;
 
 extern sb_host_callbacks sb_callbacks;
@@ -48,6 +49,15 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
 void sb_encode_value(lua_State *L, int index, sb_buffer *buffer);
 /// Appends the table at `index`, which must map strings to strings, as an object tape. Raises otherwise.
 void sb_encode_headers(lua_State *L, int index, sb_buffer *buffer);
+
+// event.c
+/// Pushes the event table for `event` (pushes 1). Its `id`, `headers` and `data` are built on first access.
+void sb_push_event(lua_State *L, const sb_event *event);
+/// Makes the event table at `index` hold its lazy fields if it does not yet (pushes
+/// nothing); does nothing to other tables.
+void sb_event_materialize(lua_State *L, int index);
+/// Creates the event metatable and stores its reference in the context (pushes nothing).
+void sb_event_install(lua_State *L);
 
 // host.c
 /// Pushes nothing; sets the global `switchboard` table and replaces `print`.

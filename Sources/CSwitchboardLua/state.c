@@ -232,50 +232,16 @@ int sb_call_ref(lua_State *L, int ref) {
     return protected_call(L, call_body, &arguments);
 }
 
-/// Writes `prefix-sequence` in hex (prefix padded to 16 digits), as EventID's description
-/// does; returns the length. Faster than snprintf, which this runs once per event.
-static size_t format_id(char *out, uint64_t prefix, uint64_t sequence) {
-    static const char digits[] = "0123456789abcdef";
-    for (int index = 15; index >= 0; index--, prefix >>= 4) out[index] = digits[prefix & 15];
-    out[16] = '-';
-    char reversed[16];
-    int count = 0;
-    do {
-        reversed[count++] = digits[sequence & 15];
-        sequence >>= 4;
-    } while (sequence != 0);
-    for (int index = 0; index < count; index++) out[17 + index] = reversed[count - 1 - index];
-    return (size_t)(17 + count);
-}
-
 struct dispatch_arguments {
     int ref;
     const sb_event *event;
 };
 
-/// Builds the event table {topic, data, id, time, headers} and calls handle(event).
+/// Calls handle(event) with the event's table.
 static int dispatch_body(lua_State *L) {
     struct dispatch_arguments *arguments = lua_touserdata(L, 1);
-    const sb_event *event = arguments->event;
     lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
-    lua_createtable(L, 0, 5);
-    lua_pushlstring(L, (const char *)event->topic.bytes, event->topic.length);
-    lua_setfield(L, -2, "topic");
-    const unsigned char *cursor = event->data_tape.bytes;
-    sb_push_tape(L, &cursor, cursor + event->data_tape.length, 0);
-    lua_setfield(L, -2, "data");
-    char id[40];
-    lua_pushlstring(L, id, format_id(id, event->id_prefix, event->id_sequence));
-    lua_setfield(L, -2, "id");
-    lua_pushnumber(L, event->time);
-    lua_setfield(L, -2, "time");
-    if (event->headers_tape.length > 0) {
-        cursor = event->headers_tape.bytes;
-        sb_push_tape(L, &cursor, cursor + event->headers_tape.length, 0);
-    } else {
-        lua_createtable(L, 0, 0);
-    }
-    lua_setfield(L, -2, "headers");
+    sb_push_event(L, arguments->event);
     lua_call(L, 1, 0);
     return 0;
 }

@@ -197,6 +197,9 @@ static void encode_table(lua_State *L, int index, sb_buffer *buffer, int depth, 
 
     int marked_array = 0, marked_object = 0;
     if (lua_getmetatable(L, index)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->event_mt);
+        if (lua_rawequal(L, -1, -2)) sb_event_materialize(L, index);  // an event: build its data first
+        lua_pop(L, 1);
         lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->array_mt);
         marked_array = lua_rawequal(L, -1, -2);
         lua_pop(L, 1);

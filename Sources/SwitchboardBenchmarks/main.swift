@@ -14,8 +14,9 @@ if which == "all" || which == "idle" { try CoreBenchmarks.idleCost() }
 if which == "lua-pipeline" {
     let arguments = Array(CommandLine.arguments.dropFirst(2))
     guard let events = arguments.first else {
-        print("usage: switchboard-bench lua-pipeline EVENTS.jsonl [BASELINE.lua]")
+        print("usage: switchboard-bench lua-pipeline EVENTS.jsonl [BASELINE.lua [RUNS]]")
         exit(2)
     }
-    try await LuaBenchmarks.pipeline(events: events, baseline: arguments.dropFirst().first)
+    try await LuaBenchmarks.pipeline(
+        events: events, baseline: arguments.dropFirst().first, runs: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 3)
 }

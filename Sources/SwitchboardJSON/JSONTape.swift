@@ -83,13 +83,13 @@ public struct JSONTape: Sendable {
         return try withExtendedLifetime(storage) { () throws(JSONError) -> JSON in try reader.value() }
     }
 
-    /// The members of an object tape, in document order, each value a slice of this tape;
-    /// empty when the tape does not hold an object. One pass over the tape.
-    public var members: [(key: String, value: JSONTape)] {
-        withUnsafeBytes { raw in
-            var reader = TapeReader(bytes: raw)
-            return reader.memberRanges().map { member in
-                (member.key, JSONTape(storage: storage, range: (range.lowerBound + member.range.lowerBound)..<(range.lowerBound + member.range.upperBound)))
+    /// Calls `body` with each member of an object tape, in document order, each value a
+    /// slice of this tape; calls it never when the tape does not hold an object. One pass.
+    public func forEachMember<E: Error>(_ body: (String, JSONTape) throws(E) -> Void) throws(E) {
+        var reader = TapeReader(bytes: UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
+        try withExtendedLifetime(storage) { () throws(E) in
+            try reader.forEachMemberRange { key, found throws(E) in
+                try body(key, JSONTape(storage: storage, range: (range.lowerBound + found.lowerBound)..<(range.lowerBound + found.upperBound)))
             }
         }
     }
@@ -137,9 +137,9 @@ struct TapeWriter: ~Copyable {
 
     deinit { free(base) }
 
-    /// Hands the bytes to a storage that frees them.
+    /// Hands the bytes to a storage that frees them (unused capacity and all: shrinking costs a realloc).
     consuming func finish() -> TapeStorage {
-        let storage = TapeStorage(base: realloc(base, max(count, 1))!, count: count)
+        let storage = TapeStorage(base: base, count: count)
         discard self
         return storage
     }
@@ -268,18 +268,15 @@ struct TapeReader {
         }
     }
 
-    /// The keys and value ranges of the object at the cursor; empty for anything else.
-    mutating func memberRanges() -> [(key: String, range: Range<Int>)] {
-        guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return [] }
-        var result: [(key: String, range: Range<Int>)] = []
-        result.reserveCapacity(Int(count))
+    /// Calls `body` with the key and value range of each member of the object at the cursor.
+    mutating func forEachMemberRange<E: Error>(_ body: (String, Range<Int>) throws(E) -> Void) throws(E) {
+        guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return }
         for _ in 0..<count {
-            guard let key = try? string() else { return result }
+            guard let key = try? string() else { return }
             let start = offset
-            guard (try? skip()) != nil else { return result }
-            result.append((key, start..<offset))
+            guard (try? skip()) != nil else { return }
+            try body(key, start..<offset)
         }
-        return result
     }
 
     /// The byte range of member `key`'s value when the value at the cursor is an object.

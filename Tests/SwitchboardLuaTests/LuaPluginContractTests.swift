@@ -41,6 +41,39 @@ import Testing
         #expect((stats.received, stats.handled) == (2, 2))
     }
 
+    @Test func eventDataBehavesAsAPlainFieldWhenBuiltOnFirstRead() async throws {
+        let fixture = try LuaFixture("""
+            local kept
+            local plugin = {}
+            function plugin.handle(event)
+              if event.topic == "in.keep" then
+                kept = event  -- read its data only later, from a timer
+                switchboard.after(0, function() switchboard.publish("out.later", kept.data) end)
+              elseif event.topic == "in.pairs" then
+                local keys = {}
+                for key in pairs(event) do keys[#keys + 1] = key end
+                table.sort(keys)
+                switchboard.publish("out.pairs", keys)
+              elseif event.topic == "in.encode" then
+                switchboard.publish("out.encoded", switchboard.json.decode(switchboard.json.encode(event)).data)
+              elseif event.topic == "in.assign" then
+                event.data = "replaced"
+                switchboard.publish("out.assigned", event.data)
+              end
+            end
+            return plugin
+            """)
+        let value: JSON = ["nested": ["list": [1, 2, nil]], "empty": []]
+        for topic in ["in.keep", "in.pairs", "in.encode", "in.assign"] { try fixture.router.publish(topic, data: value) }
+        _ = fixture.outputs(4)
+        await fixture.router.shutdown()
+        let byTopic = Dictionary(grouping: fixture.published.all, by: \.topic).mapValues { $0[0].data }
+        #expect(byTopic["out.later"] == value)
+        #expect(byTopic["out.pairs"] == ["data", "headers", "id", "time", "topic"])
+        #expect(byTopic["out.encoded"] == value)
+        #expect(byTopic["out.assigned"] == "replaced")
+    }
+
     @Test func errorsInHandleFailThatEventAndTheNextGoesOn() async throws {
         let fixture = try LuaFixture("""
             return { handle = function(event)

@@ -1,0 +1,122 @@
+// Event tables. `topic` and `time` are set at once; `id`, `headers` and a structured `data`
+// are built only when the plugin first reads them: many handlers never do (a counter, a
+// router on topic), and building strings and tables is most of what an event costs in
+// Lua. Until then the event holds one userdata, under a key no plugin can name, with the
+// id and copies of the tapes; __index, __pairs and the JSON encoder build from it.
+#include "internal.h"
+#include <string.h>
+
+static const char hidden_key = 0;  // its address is the key
+
+/// The hidden userdata: the id, then the headers tape and the data tape, back to back.
+typedef struct lazy_fields {
+    uint64_t id_prefix;
+    uint64_t id_sequence;
+    size_t headers_length;
+    size_t data_length;
+    unsigned char tapes[];
+} lazy_fields;
+
+/// Pushes `prefix-sequence` in hex, prefix padded to 16 digits, as EventID's description.
+static void push_id(lua_State *L, uint64_t prefix, uint64_t sequence) {
+    static const char digits[] = "0123456789abcdef";
+    char out[40], reversed[16];
+    for (int index = 15; index >= 0; index--, prefix >>= 4) out[index] = digits[prefix & 15];
+    out[16] = '-';
+    int count = 0;
+    do {
+        reversed[count++] = digits[sequence & 15];
+        sequence >>= 4;
+    } while (sequence != 0);
+    for (int index = 0; index < count; index++) out[17 + index] = reversed[count - 1 - index];
+    lua_pushlstring(L, out, (size_t)(17 + count));
+}
+
+void sb_push_event(lua_State *L, const sb_event *event) {
+    lua_createtable(L, 0, 6);
+    lua_pushlstring(L, (const char *)event->topic.bytes, event->topic.length);
+    lua_setfield(L, -2, "topic");
+    lua_pushnumber(L, event->time);
+    lua_setfield(L, -2, "time");
+    size_t headers = event->headers_tape.length, data = event->data_tape.length;
+    lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);
+    lazy->id_prefix = event->id_prefix;
+    lazy->id_sequence = event->id_sequence;
+    lazy->headers_length = headers;
+    lazy->data_length = data;
+    if (headers) memcpy(lazy->tapes, event->headers_tape.bytes, headers);
+    if (data) memcpy(lazy->tapes + headers, event->data_tape.bytes, data);
+    lua_rawsetp(L, -2, &hidden_key);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->event_mt);
+    lua_setmetatable(L, -2);
+}
+
+/// Pushes event[key] without metamethods (a plain lua_getfield would call __index, which
+/// materializes, which looks the field up again...).
+static int raw_field(lua_State *L, int index, const char *key) {
+    lua_pushstring(L, key);
+    return lua_rawget(L, index);
+}
+
+void sb_event_materialize(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    if (lua_rawgetp(L, index, &hidden_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        return;
+    }
+    const lazy_fields *lazy = lua_touserdata(L, -1);
+    // A field the plugin assigned before reading it keeps the plugin's value.
+    if (raw_field(L, index, "id") == LUA_TNIL) {
+        push_id(L, lazy->id_prefix, lazy->id_sequence);
+        lua_setfield(L, index, "id");
+    }
+    lua_pop(L, 1);
+    if (raw_field(L, index, "headers") == LUA_TNIL) {
+        if (lazy->headers_length) {
+            const unsigned char *cursor = lazy->tapes;
+            sb_push_tape(L, &cursor, cursor + lazy->headers_length, 0);
+        } else {
+            lua_createtable(L, 0, 0);
+        }
+        lua_setfield(L, index, "headers");
+    }
+    lua_pop(L, 1);
+    if (raw_field(L, index, "data") == LUA_TNIL) {
+        const unsigned char *cursor = lazy->tapes + lazy->headers_length;
+        sb_push_tape(L, &cursor, cursor + lazy->data_length, 0);
+        lua_setfield(L, index, "data");
+    }
+    lua_pop(L, 2);  // data, the userdata
+    lua_pushnil(L);
+    lua_rawsetp(L, index, &hidden_key);
+}
+
+/// __index(event, key): builds the lazy fields on the first read of any of them.
+static int event_index(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    const char *key = lua_tostring(L, 2);
+    if (strcmp(key, "data") != 0 && strcmp(key, "id") != 0 && strcmp(key, "headers") != 0) return 0;
+    sb_event_materialize(L, 1);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/// __pairs(event): builds the lazy fields first, so iteration sees every field and no hidden one.
+static int event_pairs(lua_State *L) {
+    sb_event_materialize(L, 1);
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+void sb_event_install(lua_State *L) {
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, event_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, event_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushliteral(L, "switchboard.event");
+    lua_setfield(L, -2, "__name");
+    sb_context_of(L)->event_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+}
