@@ -158,47 +158,50 @@ struct JSONParser: ~Copyable {
         let textStart = out.count
         var ascii = true
         var runStart = index
-        while index < bytes.count {
-            index = skipPlainRun(from: index)
-            guard index < bytes.count else { break }
+        while true {
+            index = nextSpecialByte(from: index)
+            guard index < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-                if byte == UInt8(ascii: "\"") {
-                    index += 1
-                    let length = out.count - textStart
-                    if !ascii, !isValidUTF8(out.written(from: textStart)) {
-                        throw JSONError("invalid UTF-8 in string", offset: start)
-                    }
-                    out.patch(lengthPosition, length)
-                    return
-                }
+            if byte >= 0x80 {
+                ascii = false
                 index += 1
-                try parseEscape()
-                runStart = index
                 continue
             }
             if byte < 0x20 { throw fail("control character in string") }
-            if byte >= 0x80 { ascii = false }
+            out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
             index += 1
+            if byte == UInt8(ascii: "\"") {
+                if !ascii, !isValidUTF8(out.written(from: textStart)) {
+                    throw JSONError("invalid UTF-8 in string", offset: start)
+                }
+                out.patch(lengthPosition, out.count - textStart)
+                return
+            }
+            try parseEscape()  // a backslash
+            runStart = index
         }
-        throw fail("unterminated string")
     }
 
     /// The index of the first byte from `start` on that is a quote, a backslash, a control
-    /// character or not ASCII, eight bytes at a time (SWAR): most string bytes are none of these.
-    private func skipPlainRun(from start: Int) -> Int {
+    /// character or not ASCII (or the end), eight bytes at a time: a SWAR mask flags such
+    /// bytes, and as borrows only run towards higher bytes, its lowest flag is a true one.
+    @inline(__always)
+    private func nextSpecialByte(from start: Int) -> Int {
         var index = start
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         while index + 8 <= bytes.count {
             let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
             let quote = word ^ (ones &* 0x22)
             let backslash = word ^ (ones &* 0x5C)
-            // A byte is flagged when it is zero (quote, backslash), below 0x20, or has its high bit set.
-            let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word
-            if special & highs != 0 { break }
+            let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
+                & 0x8080_8080_8080_8080
+            if special != 0 { return index + special.trailingZeroBitCount / 8 }
             index += 8
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return index }
+            index += 1
         }
         return index
     }
@@ -296,6 +299,7 @@ struct JSONParser: ~Copyable {
             if negative, magnitude <= UInt64(Int64.max) + 1 { return out.int(Int64(truncatingIfNeeded: 0 &- magnitude)) }
             if !negative, magnitude <= UInt64(Int64.max) { return out.int(Int64(magnitude)) }
         }
+        if let value = fastDecimal(start: start, negative: negative) { return out.double(value) }
         let text = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
         let value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: text.count + 1) { buffer in
             UnsafeMutableRawBufferPointer(buffer).copyBytes(from: text)
@@ -307,6 +311,54 @@ struct JSONParser: ~Copyable {
     }
 
     private func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+
+    private static let powersOfTen: [Double] = (0...22).map { exponent in
+        (0..<exponent).reduce(1.0) { value, _ in value * 10 }
+    }
+
+    /// The number between `start` and the cursor, when its digits fit in 2^53 and its decimal
+    /// exponent in ±22: both are then exact doubles and one IEEE multiplication or division
+    /// rounds correctly (Clinger's fast path). Nil otherwise, for strtod.
+    private func fastDecimal(start: Int, negative: Bool) -> Double? {
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var scale = 0
+        var position = negative ? start + 1 : start
+        var inFraction = false
+        while position < index {
+            let byte = bytes[position]
+            if isDigit(byte) {
+                if mantissa > 0 || byte != UInt8(ascii: "0") { digits += 1 }
+                if digits > 15 { return nil }
+                mantissa = mantissa * 10 + UInt64(byte - UInt8(ascii: "0"))
+                if inFraction { scale -= 1 }
+            } else if byte == UInt8(ascii: ".") {
+                inFraction = true
+            } else {
+                break  // an exponent: 'e' or 'E'
+            }
+            position += 1
+        }
+        if position < index {
+            position += 1
+            var exponentNegative = false
+            if bytes[position] == UInt8(ascii: "-") || bytes[position] == UInt8(ascii: "+") {
+                exponentNegative = bytes[position] == UInt8(ascii: "-")
+                position += 1
+            }
+            var exponent = 0
+            while position < index {
+                exponent = exponent * 10 + Int(bytes[position] - UInt8(ascii: "0"))
+                if exponent > 400 { return nil }
+                position += 1
+            }
+            scale += exponentNegative ? -exponent : exponent
+        }
+        guard abs(scale) <= 22 else { return nil }
+        let magnitude = Double(mantissa)
+        let value = scale < 0 ? magnitude / Self.powersOfTen[-scale] : magnitude * Self.powersOfTen[scale]
+        return negative ? -value : value
+    }
 }
 
 /// True when the bytes are well-formed UTF-8: shortest forms only, no surrogates, at most U+10FFFF.

@@ -172,14 +172,14 @@ struct TapeWriter: ~Copyable {
         UnsafeRawBufferPointer(start: base + offset, count: count - offset)
     }
 
-    mutating func count(_ value: Int) {
+    @inline(__always) mutating func count(_ value: Int) {
         reserve(4)
         base.storeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian, toByteOffset: count, as: UInt32.self)
         count += 4
     }
 
     /// Writes a count to fill in later; returns where it is.
-    mutating func placeholder() -> Int {
+    @inline(__always) mutating func placeholder() -> Int {
         defer { count(0) }
         return count
     }

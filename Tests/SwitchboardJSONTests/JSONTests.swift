@@ -21,6 +21,21 @@ import SwitchboardJSON
         #expect(try JSON(parsing: "-9223372036854775809") == .double(-9223372036854775809.0))
     }
 
+    @Test func decimalsParseToTheCorrectlyRoundedDouble() throws {
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<20_000 {
+            let mantissaDigits = Int(generator.next() % 19) + 1
+            var digits = String(generator.next() % 9 + 1)
+            for _ in 1..<mantissaDigits { digits += String(generator.next() % 10) }
+            let point = Int(generator.next() % UInt64(mantissaDigits + 1))
+            var text = point == 0 || point == mantissaDigits
+                ? digits + ".5" : String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+            if generator.next() % 3 == 0 { text += "e\(Int(generator.next() % 61) - 30)" }
+            if generator.next() % 2 == 0 { text = "-" + text }
+            #expect(try JSON(parsing: text) == .double(Double(text)!), "\(text)")
+        }
+    }
+
     @Test func emptyContainersStayDistinct() throws {
         #expect(try JSON(parsing: "[]") == .array([]))
         #expect(try JSON(parsing: "{}") == .object([:]))
@@ -108,5 +123,18 @@ import SwitchboardJSON
         let value: JSON = ["a": [1, 2.5, "x", true, nil], "b": [:]]
         let reparsed = try JSON(parsing: value.serialized())
         #expect(reparsed == value)
+    }
+}
+
+/// A small seeded generator, so property tests are repeatable.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
     }
 }
