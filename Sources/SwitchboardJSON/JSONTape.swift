@@ -12,23 +12,29 @@ import OrderedCollections
 /// or a double 8 little-endian bytes, for a string a 4-byte length and the UTF-8 bytes, for
 /// an array a 4-byte count and the elements, for an object a 4-byte count and the members,
 /// each an untagged string (length, bytes) followed by a value.
-public struct JSONTape: Sendable {
+public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and kept alive by `owner`
     /// The tag bytes of the tape format.
     public enum Tag: UInt8, Sendable {
         case null = 0, `false`, `true`, int, double, string, array, object
     }
 
-    private let storage: TapeStorage
-    private let range: Range<Int>
+    /// Keeps `base` alive: a ``TapeStorage``, or whatever other object holds the bytes.
+    private let owner: AnyObject
+    private let base: UnsafeRawPointer
+    /// Its size in bytes.
+    public let count: Int
 
-    private init(storage: TapeStorage, range: Range<Int>) {
-        self.storage = storage
-        self.range = range
+    /// A tape over `bytes`, which `owner` keeps alive and unchanged for as long as it lives.
+    /// The bytes must hold exactly one well-formed value with valid UTF-8 strings.
+    package init(owner: AnyObject, bytes: UnsafeRawBufferPointer) {
+        self.owner = owner
+        base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        count = bytes.count
     }
 
     private init(_ writer: consuming TapeWriter) {
-        storage = writer.finish()
-        range = 0..<storage.count
+        let storage = writer.finish()
+        self.init(owner: storage, bytes: UnsafeRawBufferPointer(start: storage.base, count: storage.count))
     }
 
     /// Encodes a value.
@@ -53,7 +59,7 @@ public struct JSONTape: Sendable {
 
     /// Parses JSON text straight into a tape (see ``JSON/init(parsing:)-(UnsafeRawBufferPointer)`` for the rules).
     public init(parsing text: UnsafeRawBufferPointer) throws(JSONError) {
-        var parser = JSONParser(text)
+        let parser = JSONParser(text)
         self.init(try parser.parseDocument())
     }
 
@@ -68,28 +74,27 @@ public struct JSONTape: Sendable {
         self.init(writer)
     }
 
-    /// Its size in bytes.
-    public var count: Int { range.count }
-
     /// Calls `body` with the encoded bytes.
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
+        try withExtendedLifetime(owner) { () throws(E) -> R in try body(UnsafeRawBufferPointer(start: base, count: count)) }
     }
 
     /// The value. Strings in a tape that did not come from the parser (Lua strings are
     /// bytes) must be valid UTF-8, or this throws.
     public func decoded() throws(JSONError) -> JSON {
-        var reader = TapeReader(bytes: UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
-        return try withExtendedLifetime(storage) { () throws(JSONError) -> JSON in try reader.value() }
+        try withUnsafeBytes { (raw) throws(JSONError) -> JSON in
+            var reader = TapeReader(bytes: raw)
+            return try reader.value()
+        }
     }
 
     /// Calls `body` with each member of an object tape, in document order, each value a
     /// slice of this tape; calls it never when the tape does not hold an object. One pass.
     public func forEachMember<E: Error>(_ body: (String, JSONTape) throws(E) -> Void) throws(E) {
-        var reader = TapeReader(bytes: UnsafeRawBufferPointer(start: storage.base + range.lowerBound, count: range.count))
-        try withExtendedLifetime(storage) { () throws(E) in
+        try withUnsafeBytes { (raw) throws(E) in
+            var reader = TapeReader(bytes: raw)
             try reader.forEachMemberRange { key, found throws(E) in
-                try body(key, JSONTape(storage: storage, range: (range.lowerBound + found.lowerBound)..<(range.lowerBound + found.upperBound)))
+                try body(key, JSONTape(owner: owner, bytes: UnsafeRawBufferPointer(rebasing: raw[found])))
             }
         }
     }
@@ -99,7 +104,7 @@ public struct JSONTape: Sendable {
         withUnsafeBytes { raw -> JSONTape? in
             var reader = TapeReader(bytes: raw)
             guard let found = reader.memberRange(key) else { return nil }
-            return JSONTape(storage: storage, range: (range.lowerBound + found.lowerBound)..<(range.lowerBound + found.upperBound))
+            return JSONTape(owner: owner, bytes: UnsafeRawBufferPointer(rebasing: raw[found]))
         }
     }
 
