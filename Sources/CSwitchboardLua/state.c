@@ -109,6 +109,8 @@ lua_State *sb_state_new(void *host, int output) {
     return L;
 }
 
+void sb_state_set_host(lua_State *L, void *host) { sb_context_of(L)->host = host; }
+
 void sb_state_close(lua_State *L) {
     sb_context *context = sb_context_of(L);
     lua_close(L);

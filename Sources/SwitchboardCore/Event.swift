@@ -14,6 +14,7 @@ public struct Event: Sendable {
     private struct Header {
         let topic: String
         let value: JSON?  // nil when the payload is the tape in the storage's tail
+        let tapeCount: Int  // the tape's length (the tail may be longer: malloc rounds up)
         let id: EventID
         let time: Double
         let headers: [String: String]
@@ -30,11 +31,11 @@ public struct Event: Sendable {
         switch payload {
         case let .value(value):
             storage = Storage.create(minimumCapacity: 0) { _ in
-                Header(topic: topic, value: value, id: id, time: time, headers: headers)
+                Header(topic: topic, value: value, tapeCount: 0, id: id, time: time, headers: headers)
             } as! Storage
         case let .tape(tape):
             storage = Storage.create(minimumCapacity: tape.count) { _ in
-                Header(topic: topic, value: nil, id: id, time: time, headers: headers)
+                Header(topic: topic, value: nil, tapeCount: tape.count, id: id, time: time, headers: headers)
             } as! Storage
             storage.withUnsafeMutablePointerToElements { elements in
                 tape.withUnsafeBytes { UnsafeMutableRawPointer(elements).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -53,7 +54,7 @@ public struct Event: Sendable {
     public var tape: JSONTape {
         if let value = storage.header.value { return JSONTape(value) }
         return storage.withUnsafeMutablePointerToElements { elements in
-            JSONTape(owner: storage, bytes: UnsafeRawBufferPointer(start: elements, count: storage.capacity))
+            JSONTape(owner: storage, bytes: UnsafeRawBufferPointer(start: elements, count: storage.header.tapeCount))
         }
     }
     /// A process-unique identifier, also unique across restarts and instances.

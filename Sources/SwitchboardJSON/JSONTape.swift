@@ -19,8 +19,8 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
     }
 
     /// Keeps `base` alive: a ``TapeStorage``, or whatever other object holds the bytes.
-    private let owner: AnyObject
-    private let base: UnsafeRawPointer
+    @usableFromInline let owner: AnyObject
+    @usableFromInline let base: UnsafeRawPointer
     /// Its size in bytes.
     public let count: Int
 
@@ -75,6 +75,7 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
     }
 
     /// Calls `body` with the encoded bytes.
+    @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try withExtendedLifetime(owner) { () throws(E) -> R in try body(UnsafeRawBufferPointer(start: base, count: count)) }
     }

@@ -11,24 +11,35 @@ final class LuaHandler: EventHandler {
     /// The file descriptor `print` writes to.
     let output: Int32
     private(set) var context: SubscriberContext?
-    private var state: OpaquePointer?
-    private var refs = sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF)
+    // `let`s, so that the per-event path pays no dynamic exclusivity checks.
+    private let state: OpaquePointer
+    private let refs = UnsafeMutablePointer<sb_plugin_refs>.allocate(capacity: 1)
+    private var closed = false
     /// Bytes lent to C by the host callbacks, valid until the next callback.
     var scratch = ScratchBuffer()
     /// Pending `every` and `after` timers.
     var timers = LuaTimers()
 
-    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) {
+    /// Creates the handler and its (empty) Lua state; `start` loads the plugin on the subscriber's thread.
+    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) throws(LuaError) {
         self.configuration = configuration
         self.output = output
         var logger = logger
         logger[metadataKey: "subscriber"] = .string(configuration.name)
         self.logger = logger
+        refs.initialize(to: sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF))
         LuaHost.installCallbacks()
+        guard let state = sb_state_new(nil, output) else {
+            refs.deallocate()
+            throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
+        }
+        self.state = state
+        sb_state_set_host(state, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
-        if let state { sb_state_close(state) }
+        if !closed { sb_state_close(state) }
+        refs.deallocate()
         scratch.deallocate()
     }
 
@@ -36,25 +47,21 @@ final class LuaHandler: EventHandler {
 
     func start(_ context: SubscriberContext) throws {
         self.context = context
-        guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output) else {
-            throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
-        }
-        self.state = state
         let directory = Self.directory(of: configuration.script)
         var name = configuration.name
         let status = name.withUTF8 { nameBytes in
             JSONTape(configuration.settings).withUnsafeBytes { settings in
                 sb_load_plugin(
                     state, configuration.script, directory, sb_bytes(UnsafeRawBufferPointer(nameBytes)),
-                    sb_bytes(settings), &refs)
+                    sb_bytes(settings), refs)
             }
         }
         guard status == LUA_OK else { throw LuaError(errorMessage()) }
-        if !configuration.topics.isEmpty, refs.handle == LUA_NOREF {
+        if !configuration.topics.isEmpty, refs.pointee.handle == LUA_NOREF {
             throw LuaError("\(configuration.script): plugin.handle is missing; a subscriber with topics needs it")
         }
-        if refs.`init` != LUA_NOREF {
-            guard sb_call_init(state, refs.`init`) == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
+        if refs.pointee.`init` != LUA_NOREF {
+            guard sb_call_init(state, refs.pointee.`init`) == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
         }
     }
 
@@ -67,10 +74,10 @@ final class LuaHandler: EventHandler {
                     topic: sb_bytes(UnsafeRawBufferPointer(topicBytes)), data_tape: sb_bytes(data),
                     id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time,
                     headers_tape: sb_bytes())
-                guard let headersTape else { return sb_dispatch(state, refs.handle, &description) }
+                guard let headersTape else { return sb_dispatch(state, refs.pointee.handle, &description) }
                 return headersTape.withUnsafeBytes { headers in
                     description.headers_tape = sb_bytes(headers)
-                    return sb_dispatch(state, refs.handle, &description)
+                    return sb_dispatch(state, refs.pointee.handle, &description)
                 }
             }
         }
@@ -95,12 +102,11 @@ final class LuaHandler: EventHandler {
     }
 
     func stop() {
-        guard let state else { return }
-        if refs.shutdown != LUA_NOREF, sb_call_ref(state, refs.shutdown) != LUA_OK {
+        if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
             logger.error("shutdown failed: \(errorMessage())")
         }
         sb_state_close(state)
-        self.state = nil
+        closed = true
     }
 
     // MARK: Helpers

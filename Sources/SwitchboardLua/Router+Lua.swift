@@ -11,9 +11,14 @@ extension Router {
         lua configuration: LuaSubscriberConfiguration,
         logger: Logger = Logger(label: "switchboard")
     ) throws(RouterError) -> Subscriber {
-        try subscribe(
+        let handler: LuaHandler
+        do {
+            handler = try LuaHandler(configuration: configuration, logger: logger)
+        } catch {
+            throw .startFailed(subscriber: configuration.name, reason: error.message)
+        }
+        return try subscribe(
             configuration.topics, name: configuration.name, capacity: configuration.capacity,
-            overflow: configuration.overflow,
-            handler: LuaHandler(configuration: configuration, logger: logger))
+            overflow: configuration.overflow, handler: handler)
     }
 }

@@ -182,7 +182,7 @@ import Testing
         let router = Router()
         for name in ["alpha", "bravo", "charlie"] {
             let configuration = LuaSubscriberConfiguration(name: name, script: path, topics: ["p"], capacity: 1000)
-            try router.subscribe(["p"], name: name, capacity: 1000, handler: LuaHandler(
+            try router.subscribe(["p"], name: name, capacity: 1000, handler: try LuaHandler(
                 configuration: configuration, logger: .init(label: "t"), output: output.descriptor))
         }
         for n in 0..<200 { try router.publish("p", data: .int(Int64(n))) }

@@ -61,7 +61,7 @@ struct LuaFixture {
             name: "plugin", script: path, topics: topics, capacity: capacity, overflow: overflow, settings: settings)
         try router.subscribe(
             topics, name: "plugin", capacity: capacity, overflow: overflow,
-            handler: LuaHandler(configuration: configuration, logger: logger, output: output))
+            handler: try LuaHandler(configuration: configuration, logger: logger, output: output))
     }
 
     /// The data of everything the plugin published, once `count` events arrived.

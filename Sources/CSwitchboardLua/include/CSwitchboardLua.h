@@ -67,6 +67,8 @@ void sb_set_host_callbacks(const sb_host_callbacks *callbacks);
 /// Creates a state whose host API calls back to `host` and whose `print` writes to the file
 /// descriptor `output` (standard output in production), or NULL when out of memory.
 lua_State *sb_state_new(void *host, int output);
+/// Sets the Swift object the state's host API calls back to.
+void sb_state_set_host(lua_State *L, void *host);
 /// Closes the state and frees what C kept for it.
 void sb_state_close(lua_State *L);
 
