@@ -30,13 +30,13 @@ public struct Event: Sendable {
     init(topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String]) {
         switch payload {
         case let .value(value):
-            storage = Storage.create(minimumCapacity: 0) { _ in
+            storage = unsafeDowncast(Storage.create(minimumCapacity: 0) { _ in
                 Header(topic: topic, value: value, tapeCount: 0, id: id, time: time, headers: headers)
-            } as! Storage
+            }, to: Storage.self)
         case let .tape(tape):
-            storage = Storage.create(minimumCapacity: tape.count) { _ in
+            storage = unsafeDowncast(Storage.create(minimumCapacity: tape.count) { _ in
                 Header(topic: topic, value: nil, tapeCount: tape.count, id: id, time: time, headers: headers)
-            } as! Storage
+            }, to: Storage.self)
             storage.withUnsafeMutablePointerToElements { elements in
                 tape.withUnsafeBytes { UnsafeMutableRawPointer(elements).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             }

@@ -182,13 +182,22 @@ public final class Router: Sendable {
 
         var report = DeliveryReport(matched: targets.count)
         let mayBlock = !context.pointee.isSubscriberThread
-        for subscriber in targets {
-            switch subscriber.mailbox.offer(event, mayBlock: mayBlock) {
-            case .accepted: report.accepted += 1
-            case .dropped: report.dropped += 1
-            case .closed: if !accepting.load(ordering: .relaxed) { throw .shutDown }
+        var closed = false
+        targets.withUnsafeBufferPointer { subscribers in
+            for subscriber in subscribers {
+                // Borrowed, not retained: the consumer thread writes near the mailbox's refcount,
+                // and `targets` keeps it alive meanwhile.
+                let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
+                    $0.offer(event, mayBlock: mayBlock)
+                }
+                switch outcome {
+                case .accepted: report.accepted += 1
+                case .dropped: report.dropped += 1
+                case .closed: closed = true
+                }
             }
         }
+        if closed, !accepting.load(ordering: .relaxed) { throw .shutDown }
         return report
     }
 

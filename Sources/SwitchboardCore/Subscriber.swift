@@ -61,6 +61,7 @@ public final class Subscriber: Sendable {
 
     /// Takes events in batches and hands them to the handler, firing timers in between, until the mailbox finishes.
     private func runLoop(_ handler: any EventHandler) {
+        let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
         var batch = Deque<Event>()
         while true {
             let deadline = handler.nextTimerDeadline

@@ -77,7 +77,8 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
     /// Calls `body` with the encoded bytes.
     @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try withExtendedLifetime(owner) { () throws(E) -> R in try body(UnsafeRawBufferPointer(start: base, count: count)) }
+        defer { withExtendedLifetime(owner) {} }
+        return try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     /// The value. Strings in a tape that did not come from the parser (Lua strings are
