@@ -83,3 +83,33 @@ enum LuaBenchmarks {
         FileManager.default.currentDirectoryPath + "/plugins"
     }
 }
+
+extension LuaBenchmarks {
+    /// `count` Lua subscribers start, each handles one event, and all shut down: the time for
+    /// all of it and the peak resident memory of the process.
+    static func manySubscribers(count: Int = 1000) async throws {
+        let before = residentBytes()
+        let start = Clock.monotonicNanos()
+        let router = Router()
+        let script = "\(pluginsFolder())/bench/all.lua"
+        for index in 0..<count {
+            try router.subscribe(lua: LuaSubscriberConfiguration(name: "s\(index)", script: script, topics: ["many.\(index)"]))
+        }
+        let started = Clock.monotonicNanos()
+        for index in 0..<count { try router.publish("many.\(index)", data: ["n": .int(Int64(index))]) }
+        await router.shutdown(drainTimeout: .seconds(30))
+        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
+        let handled = router.stats().subscribers.reduce(0) { $0 + $1.handled }
+        print("\(count) Lua subscribers: started in \(format(Double(started - start) / 1e9))s, all done in \(format(seconds))s,"
+            + " handled=\(handled), peak resident \(peakResidentBytes() / 1_048_576) MiB"
+            + " (\(format(Double(peakResidentBytes() - before) / Double(count) / 1024)) KiB each)")
+    }
+}
+
+/// The process's peak resident set size (VmHWM), from /proc/self/status.
+func peakResidentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+    else { return 0 }
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}

@@ -20,3 +20,4 @@ if which == "lua-pipeline" {
     try await LuaBenchmarks.pipeline(
         events: events, baseline: arguments.dropFirst().first, runs: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 3)
 }
+if which == "all" || which == "lua-many" { try await LuaBenchmarks.manySubscribers() }
