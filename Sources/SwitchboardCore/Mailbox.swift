@@ -1,10 +1,5 @@
 import DequeModule
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The locked front of a subscriber's queue: capacity, overflow policy, wakeups and the
 /// counters that make `received == handled + failed + dropped + abandoned` exact.
@@ -32,7 +27,8 @@ final class Mailbox: @unchecked Sendable {
     private var dropped = 0
     private var abandoned = 0
     private var taken = 0
-    private var consumerSleeping = false
+    private var consumerSleeping = false  // parked: wake it for any event
+    private var consumerNapping = false   // lingering: wake it only when its queue fills up
     private var blockedPublishers = 0
     private var streamWaiter: CheckedContinuation<Event?, Never>?
     /// Called once, without the lock, when a stream consumer can never get another event.
@@ -43,16 +39,12 @@ final class Mailbox: @unchecked Sendable {
     private let failed = Atomic<Int>(0)
     private var settledAtSeal: Int?  // guarded by `lock`
     private let lagNanos = Atomic<Int>(0)
-    /// Bumped by every append (under the lock), read by a consumer waiting without it.
-    private let appends = Atomic<Int>(0)
-
-    /// After draining its queue a consumer lingers: it naps this long, up to `lingerNaps`
-    /// times, before it parks on the condition variable. Waking a parked thread costs the
-    /// publisher a system call; a lingering consumer needs none, so under load events are
-    /// taken in batches of many and publishers rarely pay for a wakeup. A quiet subscriber
-    /// parks after about 0.4 ms and is woken at once by the next event.
-    private static let lingerNanos = 200_000
-    private static let lingerNaps = 2
+    /// After draining its queue a consumer lingers this long before it parks. A lingering
+    /// consumer is woken early only when its queue passes half full, so under load events are
+    /// taken in batches and publishers rarely pay for a wakeup system call, while a `block`
+    /// queue never waits on a napping consumer. A quiet subscriber parks after the linger and
+    /// is woken at once by the next event.
+    private static let lingerNanos: UInt64 = 1_000_000
 
     init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue) {
         self.capacity = capacity
@@ -84,6 +76,7 @@ final class Mailbox: @unchecked Sendable {
                     return .dropped
                 }
                 blockedPublishers += 1
+                if consumerSleeping || consumerNapping { lock.signal(Self.workCondition) }
                 repeat { lock.wait(Self.roomCondition) } while !queue.hasRoom && state == .open
                 blockedPublishers -= 1
                 guard state == .open else {
@@ -102,9 +95,11 @@ final class Mailbox: @unchecked Sendable {
             return .accepted
         }
         queue.append(event)
-        appends.store(appends.load(ordering: .relaxed) &+ 1, ordering: .releasing)
-        let wake = consumerSleeping
-        consumerSleeping = false
+        let wake = consumerSleeping || (consumerNapping && queue.count >= capacity / 2)
+        if wake {
+            consumerSleeping = false
+            consumerNapping = false
+        }
         lock.unlock()
         if wake { lock.signal(Self.workCondition) }
         return .accepted
@@ -127,8 +122,10 @@ final class Mailbox: @unchecked Sendable {
             if state == .draining { return .finished }
             if !lingered {
                 lingered = true
-                linger(until: deadline)
-                continue  // the state may have changed while the lock was released
+                consumerNapping = true
+                _ = lock.wait(Self.workCondition, untilMonotonic: min(deadline ?? .max, Clock.monotonicNanos() + Self.lingerNanos))
+                consumerNapping = false
+                continue
             }
             consumerSleeping = true
             if let deadline {
@@ -139,20 +136,6 @@ final class Mailbox: @unchecked Sendable {
             } else {
                 lock.wait(Self.workCondition)
             }
-        }
-    }
-
-    /// With the lock held on entry and exit: releases it and naps until an event is appended,
-    /// the naps run out, or `deadline` passes.
-    private func linger(until deadline: UInt64?) {
-        let seen = appends.load(ordering: .acquiring)
-        lock.unlock()
-        defer { lock.lock() }
-        var nap = timespec(tv_sec: 0, tv_nsec: Self.lingerNanos)
-        for _ in 0..<Self.lingerNaps {
-            if let deadline, Clock.monotonicNanos() + UInt64(Self.lingerNanos) >= deadline { return }
-            nanosleep(&nap, nil)
-            if appends.load(ordering: .acquiring) != seen { return }
         }
     }
 

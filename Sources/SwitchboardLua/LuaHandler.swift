@@ -66,27 +66,30 @@ final class LuaHandler: EventHandler {
     }
 
     func handle(_ event: Event) throws {
-        let headersTape = event.headers.isEmpty ? nil : JSONTape(strings: event.headers)
-        var topic = event.topic
-        let status = topic.withUTF8 { topicBytes in
-            event.tape.withUnsafeBytes { data in
-                var description = sb_event(
-                    topic: sb_bytes(UnsafeRawBufferPointer(topicBytes)), data_tape: sb_bytes(data),
-                    id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time,
-                    headers_tape: sb_bytes())
-                guard let headersTape else { return sb_dispatch(state, refs.pointee.handle, &description) }
-                return headersTape.withUnsafeBytes { headers in
-                    description.headers_tape = sb_bytes(headers)
-                    return sb_dispatch(state, refs.pointee.handle, &description)
-                }
-            }
-        }
+        // Non-mutating access to the topic's bytes (String.withUTF8 on a copy costs a dynamic
+        // exclusivity check per event); a topic that is not contiguous UTF-8 is copied first.
+        let status = event.topic.utf8.withContiguousStorageIfAvailable { dispatch(event, topic: $0) }
+            ?? Array(event.topic.utf8).withUnsafeBufferPointer { dispatch(event, topic: $0) }
         if status != LUA_OK {
             let message = errorMessage()
             logger.error(
                 "handle failed: \(message)",
                 metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
             throw LuaError(message)
+        }
+    }
+
+    /// Calls the plugin's handle(event) under lua_pcall; returns the Lua status.
+    private func dispatch(_ event: Event, topic: UnsafeBufferPointer<UInt8>) -> Int32 {
+        event.tape.withUnsafeBytes { data in
+            var description = sb_event(
+                topic: sb_bytes(UnsafeRawBufferPointer(topic)), data_tape: sb_bytes(data),
+                id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time, headers_tape: sb_bytes())
+            if event.headers.isEmpty { return sb_dispatch(state, refs.pointee.handle, &description) }
+            return JSONTape(strings: event.headers).withUnsafeBytes { headers in
+                description.headers_tape = sb_bytes(headers)
+                return sb_dispatch(state, refs.pointee.handle, &description)
+            }
         }
     }
 
