@@ -181,6 +181,9 @@ struct load_arguments {
 
 static int load_body(lua_State *L) {
     struct load_arguments *arguments = lua_touserdata(L, 1);
+    // Generational collection suits a stream of short-lived event tables: young garbage is
+    // swept in minor collections instead of by full incremental cycles.
+    lua_gc(L, LUA_GCGEN, 0, 0);
     luaL_openlibs(L);
     lua_getglobal(L, "package");  // require finds modules next to the plugin only
     lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", arguments->directory, arguments->directory);
