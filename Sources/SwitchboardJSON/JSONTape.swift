@@ -77,7 +77,7 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
     /// Calls `body` with the encoded bytes.
     @inlinable
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        defer { withExtendedLifetime(owner) {} }
+        defer { _fixLifetime(owner) }  // keeps the bytes alive through `body`, with no generic call
         return try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
@@ -164,10 +164,10 @@ struct TapeWriter: ~Copyable {
         count += 1
     }
 
-    mutating func tag(_ tag: JSONTape.Tag) { byte(tag.rawValue) }
+    @inline(__always) mutating func tag(_ tag: JSONTape.Tag) { byte(tag.rawValue) }
 
     /// Appends raw bytes with one copy.
-    mutating func append(_ raw: UnsafeRawBufferPointer) {
+    @inline(__always) mutating func append(_ raw: UnsafeRawBufferPointer) {
         guard raw.count > 0 else { return }
         reserve(raw.count)
         (base + count).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
@@ -276,12 +276,19 @@ struct TapeReader {
     }
 
     /// Calls `body` with the key and value range of each member of the object at the cursor.
+    /// When the object is the whole tape, its last member's value runs to the end of the
+    /// tape and need not be walked (an envelope's payload usually comes last).
     mutating func forEachMemberRange<E: Error>(_ body: (String, Range<Int>) throws(E) -> Void) throws(E) {
+        let isWholeTape = offset == 0
         guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return }
-        for _ in 0..<count {
+        for member in 0..<count {
             guard let key = try? string() else { return }
             let start = offset
-            guard (try? skip()) != nil else { return }
+            if isWholeTape, member == count - 1 {
+                offset = bytes.count
+            } else if (try? skip()) == nil {
+                return
+            }
             try body(key, start..<offset)
         }
     }
@@ -332,14 +339,14 @@ struct TapeReader {
         offset += length
     }
 
-    private mutating func tag() throws(JSONError) -> JSONTape.Tag {
+    @inline(__always) private mutating func tag() throws(JSONError) -> JSONTape.Tag {
         guard offset < bytes.count else { throw JSONError("truncated value tape") }
         guard let tag = JSONTape.Tag(rawValue: bytes[offset]) else { throw JSONError("bad value tape tag \(bytes[offset])") }
         offset += 1
         return tag
     }
 
-    private mutating func load<T: FixedWidthInteger>(_ type: T.Type) throws(JSONError) -> T {
+    @inline(__always) private mutating func load<T: FixedWidthInteger>(_ type: T.Type) throws(JSONError) -> T {
         guard offset + MemoryLayout<T>.size <= bytes.count else { throw JSONError("truncated value tape") }
         let value = bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
         offset += MemoryLayout<T>.size
