@@ -21,23 +21,28 @@ final class Mailbox: @unchecked Sendable {
     private let lock = ConditionLock(conditions: 2)
     private let queue: any EventQueue
 
-    // Guarded by `lock`.
-    private var state = State.open
-    private var received = 0
-    private var dropped = 0
-    private var abandoned = 0
-    private var taken = 0
-    private var consumerSleeping = false  // parked: wake it for any event
-    private var consumerNapping = false   // lingering: wake it only when its queue fills up
-    private var blockedPublishers = 0
-    private var streamWaiter: CheckedContinuation<Event?, Never>?
+    /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
+    /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
+    private struct Guarded {
+        var state = State.open
+        var received = 0
+        var dropped = 0
+        var abandoned = 0
+        var taken = 0
+        var consumerSleeping = false  // parked: wake it for any event
+        var consumerNapping = false  // lingering: wake it only when its queue fills up
+        var blockedPublishers = 0
+        var streamWaiter: CheckedContinuation<Event?, Never>?
+        var settledAtSeal: Int?
+    }
+
+    private let guarded = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
     /// Called once, without the lock, when a stream consumer can never get another event.
     var onStreamEnd: (@Sendable () -> Void)?
 
     // Written by the consumer without the lock.
     private let settled = Atomic<Int>(0)  // taken events finished; `sealBit` once abandoned
     private let failed = Atomic<Int>(0)
-    private var settledAtSeal: Int?  // guarded by `lock`
     private let lagNanos = Atomic<Int>(0)
     /// After draining its queue a consumer lingers this long before it parks. A lingering
     /// consumer is woken early only when its queue passes half full, so under load events are
@@ -50,55 +55,61 @@ final class Mailbox: @unchecked Sendable {
         self.capacity = capacity
         self.policy = policy
         self.queue = queue
+        guarded.initialize(to: Guarded())
+    }
+
+    deinit {
+        guarded.deinitialize(count: 1)
+        guarded.deallocate()
     }
 
     /// Queues an event under the overflow policy. With `block`, waits for room unless `mayBlock` is false.
     func offer(_ event: Event, mayBlock: Bool) -> Offer {
         lock.lock()
-        guard state == .open else {
+        guard guarded.pointee.state == .open else {
             lock.unlock()
             return .closed
         }
         if !queue.hasRoom {
             switch policy {
             case .dropNewest:
-                received += 1
-                dropped += 1
+                guarded.pointee.received += 1
+                guarded.pointee.dropped += 1
                 lock.unlock()
                 return .dropped
             case .dropOldest:
-                if queue.removeFirst() != nil { dropped += 1 }
+                if queue.removeFirst() != nil { guarded.pointee.dropped += 1 }
             case .block:
                 guard mayBlock else {
-                    received += 1
-                    dropped += 1
+                    guarded.pointee.received += 1
+                    guarded.pointee.dropped += 1
                     lock.unlock()
                     return .dropped
                 }
-                blockedPublishers += 1
-                if consumerSleeping || consumerNapping { lock.signal(Self.workCondition) }
-                repeat { lock.wait(Self.roomCondition) } while !queue.hasRoom && state == .open
-                blockedPublishers -= 1
-                guard state == .open else {
+                guarded.pointee.blockedPublishers += 1
+                if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
+                repeat { lock.wait(Self.roomCondition) } while !queue.hasRoom && guarded.pointee.state == .open
+                guarded.pointee.blockedPublishers -= 1
+                guard guarded.pointee.state == .open else {
                     lock.unlock()
                     return .closed
                 }
             }
         }
-        received += 1
-        if let waiter = streamWaiter {
-            streamWaiter = nil
-            taken += 1
+        guarded.pointee.received += 1
+        if let waiter = guarded.pointee.streamWaiter {
+            guarded.pointee.streamWaiter = nil
+            guarded.pointee.taken += 1
             lock.unlock()
             _ = settle(failed: false)
             waiter.resume(returning: event)
             return .accepted
         }
         queue.append(event)
-        let wake = consumerSleeping || (consumerNapping && queue.count >= capacity / 2)
+        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queue.count >= capacity / 2)
         if wake {
-            consumerSleeping = false
-            consumerNapping = false
+            guarded.pointee.consumerSleeping = false
+            guarded.pointee.consumerNapping = false
         }
         lock.unlock()
         if wake { lock.signal(Self.workCondition) }
@@ -112,25 +123,25 @@ final class Mailbox: @unchecked Sendable {
         defer { lock.unlock() }
         var lingered = false
         while true {
-            if state == .stopped { return .finished }
+            if guarded.pointee.state == .stopped { return .finished }
             if queue.count > 0 {
                 queue.take(into: &batch)
-                taken += batch.count
-                if blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
+                guarded.pointee.taken += batch.count
+                if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
                 return .events
             }
-            if state == .draining { return .finished }
+            if guarded.pointee.state == .draining { return .finished }
             if !lingered {
                 lingered = true
-                consumerNapping = true
+                guarded.pointee.consumerNapping = true
                 _ = lock.wait(Self.workCondition, untilMonotonic: min(deadline ?? .max, Clock.monotonicNanos() + Self.lingerNanos))
-                consumerNapping = false
+                guarded.pointee.consumerNapping = false
                 continue
             }
-            consumerSleeping = true
+            guarded.pointee.consumerSleeping = true
             if let deadline {
                 if !lock.wait(Self.workCondition, untilMonotonic: deadline) {
-                    consumerSleeping = false
+                    guarded.pointee.consumerSleeping = false
                     return .timedOut
                 }
             } else {
@@ -142,22 +153,22 @@ final class Mailbox: @unchecked Sendable {
     /// The next event for a stream consumer, waiting for one; nil once the stream has ended.
     func next() async -> Event? {
         lock.lock()
-        if state != .stopped, let event = queue.removeFirst() {
-            taken += 1
-            let ended = state == .draining && queue.count == 0
-            if blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
+        if guarded.pointee.state != .stopped, let event = queue.removeFirst() {
+            guarded.pointee.taken += 1
+            let ended = guarded.pointee.state == .draining && queue.count == 0
+            if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
             lock.unlock()
             _ = settle(failed: false)
             if ended { onStreamEnd?() }
             return event
         }
-        if state != .open {
+        if guarded.pointee.state != .open {
             lock.unlock()
             return nil
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                streamWaiter = continuation
+                guarded.pointee.streamWaiter = continuation
                 lock.unlock()
             }
         } onCancel: {
@@ -167,15 +178,15 @@ final class Mailbox: @unchecked Sendable {
 
     private func resumeStreamWaiter() {
         lock.lock()
-        let waiter = streamWaiter
-        streamWaiter = nil
+        let waiter = guarded.pointee.streamWaiter
+        guarded.pointee.streamWaiter = nil
         lock.unlock()
         waiter?.resume(returning: nil)
     }
 
-    /// Counts a taken event as handled or failed: one atomic operation per event, so that
-    /// sealing can tell exactly which taken events finished. False when the mailbox was
-    /// sealed first (the event was already counted as abandoned): deliver no more.
+    /// Counts a guarded.pointee.taken event as handled or failed: one atomic operation per event, so that
+    /// sealing can tell exactly which guarded.pointee.taken events finished. False when the mailbox was
+    /// sealed first (the event was already counted as guarded.pointee.abandoned): deliver no more.
     @discardableResult
     func settle(failed isFailure: Bool) -> Bool {
         if settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue & Self.sealBit != 0 { return false }
@@ -189,10 +200,10 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a
-    /// waiting stream consumer (which gets nil), so each of them sees the new state.
+    /// waiting stream consumer (which gets nil), so each of them sees the new guarded.pointee.state.
     private func unlockWakingEveryone() {
-        let waiter = streamWaiter
-        streamWaiter = nil
+        let waiter = guarded.pointee.streamWaiter
+        guarded.pointee.streamWaiter = nil
         lock.unlock()
         lock.signal(Self.workCondition)
         lock.broadcast(Self.roomCondition)
@@ -202,23 +213,23 @@ final class Mailbox: @unchecked Sendable {
     /// Stops intake: the consumer takes what is queued, then finishes. Blocked publishers are released.
     func beginDrain() {
         lock.lock()
-        if state == .open { state = .draining }
+        if guarded.pointee.state == .open { guarded.pointee.state = .draining }
         let ended = queue.count == 0 && onStreamEnd != nil
         unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
 
-    /// Stops everything now: what is queued or taken but unsettled counts as abandoned.
+    /// Stops everything now: what is queued or guarded.pointee.taken but unsettled counts as guarded.pointee.abandoned.
     func seal() {
         lock.lock()
-        guard state != .stopped else {
+        guard guarded.pointee.state != .stopped else {
             lock.unlock()
             return
         }
-        state = .stopped
+        guarded.pointee.state = .stopped
         let settledBefore = settled.bitwiseOr(Self.sealBit, ordering: .acquiringAndReleasing).oldValue
-        settledAtSeal = settledBefore
-        abandoned += queue.removeAll() + (taken - settledBefore)
+        guarded.pointee.settledAtSeal = settledBefore
+        guarded.pointee.abandoned += queue.removeAll() + (guarded.pointee.taken - settledBefore)
         unlockWakingEveryone()
         onStreamEnd?()
     }
@@ -227,10 +238,11 @@ final class Mailbox: @unchecked Sendable {
     func stats(name: String) -> SubscriberStats {
         lock.withLock {
             let failures = failed.load(ordering: .relaxed)
-            let finished = settledAtSeal ?? settled.load(ordering: .relaxed)
+            let finished = guarded.pointee.settledAtSeal ?? settled.load(ordering: .relaxed)
+            let counts = guarded.pointee
             return SubscriberStats(
-                name: name, received: received, handled: finished - failures, failed: failures, dropped: dropped, abandoned: abandoned,
-                queueDepth: queue.count, capacity: capacity,
+                name: name, received: counts.received, handled: finished - failures, failed: failures,
+                dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: capacity,
                 lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9)
         }
     }
