@@ -27,29 +27,36 @@ public protocol EventQueue: AnyObject {
 /// `capacity` bounds the events waiting; the consumer takes all of them at once, so with
 /// the batch in its hands a subscriber holds at most twice its capacity.
 public final class MemoryQueue: EventQueue {
-    private var events: Deque<Event>
+    /// The events, behind a pointer: a class's stored `var` would cost a dynamic exclusivity
+    /// check on every append. The mailbox's lock serializes all access.
+    private let events = UnsafeMutablePointer<Deque<Event>>.allocate(capacity: 1)
     /// The most events it holds.
     public let capacity: Int
 
     /// Creates an empty queue holding at most `capacity` events.
     public init(capacity: Int) {
         self.capacity = capacity
-        events = Deque(minimumCapacity: min(capacity, 1024))
+        events.initialize(to: Deque(minimumCapacity: min(capacity, 1024)))
     }
 
-    public var count: Int { events.count }
-    public var hasRoom: Bool { events.count < capacity }
-    public func append(_ event: Event) { events.append(event) }
-    public func removeFirst() -> Event? { events.popFirst() }
+    deinit {
+        events.deinitialize(count: 1)
+        events.deallocate()
+    }
+
+    public var count: Int { events.pointee.count }
+    public var hasRoom: Bool { events.pointee.count < capacity }
+    public func append(_ event: Event) { events.pointee.append(event) }
+    public func removeFirst() -> Event? { events.pointee.popFirst() }
 
     /// Swaps storage with the consumer's empty batch: O(1), no copies, no allocation.
     public func take(into batch: inout Deque<Event>) {
-        swap(&events, &batch)
+        swap(&events.pointee, &batch)
     }
 
     public func removeAll() -> Int {
-        let n = events.count
-        events.removeAll(keepingCapacity: true)
+        let n = events.pointee.count
+        events.pointee.removeAll(keepingCapacity: true)
         return n
     }
 }

@@ -32,8 +32,16 @@ final class Mailbox: @unchecked Sendable {
         var consumerSleeping = false  // parked: wake it for any event
         var consumerNapping = false  // lingering: wake it only when its queue fills up
         var blockedPublishers = 0
-        var streamWaiter: CheckedContinuation<Event?, Never>?
+        /// A stream consumer waiting in `next()`; `hasStreamWaiter` spares the hot path a
+        /// generic copy of the optional continuation on every offer.
+        var streamWaiter: CheckedContinuation<Event?, Never>? { didSet { hasStreamWaiter = streamWaiter != nil } }
+        var hasStreamWaiter = false
         var settledAtSeal: Int?
+
+        mutating func takeStreamWaiter() -> CheckedContinuation<Event?, Never>? {
+            defer { streamWaiter = nil }
+            return streamWaiter
+        }
     }
 
     private let guarded = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
@@ -97,8 +105,7 @@ final class Mailbox: @unchecked Sendable {
             }
         }
         guarded.pointee.received += 1
-        if let waiter = guarded.pointee.streamWaiter {
-            guarded.pointee.streamWaiter = nil
+        if guarded.pointee.hasStreamWaiter, let waiter = guarded.pointee.takeStreamWaiter() {
             guarded.pointee.taken += 1
             lock.unlock()
             _ = settle(failed: false)
@@ -178,8 +185,7 @@ final class Mailbox: @unchecked Sendable {
 
     private func resumeStreamWaiter() {
         lock.lock()
-        let waiter = guarded.pointee.streamWaiter
-        guarded.pointee.streamWaiter = nil
+        let waiter = guarded.pointee.takeStreamWaiter()
         lock.unlock()
         waiter?.resume(returning: nil)
     }
@@ -202,8 +208,7 @@ final class Mailbox: @unchecked Sendable {
     /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a
     /// waiting stream consumer (which gets nil), so each of them sees the new guarded.pointee.state.
     private func unlockWakingEveryone() {
-        let waiter = guarded.pointee.streamWaiter
-        guarded.pointee.streamWaiter = nil
+        let waiter = guarded.pointee.takeStreamWaiter()
         lock.unlock()
         lock.signal(Self.workCondition)
         lock.broadcast(Self.roomCondition)
