@@ -19,6 +19,9 @@ struct PublisherContext {
     var generation = -1
     var table: RoutingTable?
     var cache: [String: [Subscriber]] = [:]
+    /// The last topic published and its subscribers: a burst of one topic skips the hash lookup.
+    var lastTopic = ""
+    var lastTargets: [Subscriber] = []
     /// Set on subscriber threads: their publishes never wait on a full `block` queue.
     var isSubscriberThread = false
     private var nextSequence: UInt64 = 0

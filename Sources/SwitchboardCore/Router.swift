@@ -164,8 +164,12 @@ public final class Router: Sendable {
         guard accepting.load(ordering: .relaxed) else { throw .shutDown }
 
         let targets: [Subscriber]
-        if let cached = context.pointee.cache[topic] {
+        if topic == context.pointee.lastTopic {
+            targets = context.pointee.lastTargets
+        } else if let cached = context.pointee.cache[topic] {
             targets = cached
+            context.pointee.lastTopic = topic
+            context.pointee.lastTargets = cached
         } else {
             do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
             targets = context.pointee.table!.trie.match(topic)
@@ -220,6 +224,8 @@ public final class Router: Sendable {
         context.pointee.generation = table.generation
         context.pointee.table = table
         context.pointee.cache.removeAll(keepingCapacity: true)
+        context.pointee.lastTopic = ""
+        context.pointee.lastTargets = []
     }
 
     // MARK: Stats and shutdown
