@@ -47,7 +47,12 @@ let package = Package(
         // The seed article's user-registration flow on the embedded API.
         .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
-        .executableTarget(name: "SwitchboardBenchmarks", dependencies: ["Switchboard"]),
+        // Linked with jemalloc, as the server binary is: events are allocated on publishing
+        // threads and freed on subscriber threads, which glibc's arenas serialize.
+        .executableTarget(
+            name: "SwitchboardBenchmarks", dependencies: ["Switchboard"],
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
+        ),
         .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard"]),
