@@ -162,35 +162,25 @@ public final class Router: Sendable {
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
         guard accepting.load(ordering: .relaxed) else { throw .shutDown }
-
-        let targets: [Subscriber]
-        if topic == context.pointee.lastTopic {
-            targets = context.pointee.lastTargets
-        } else if let cached = context.pointee.cache[topic] {
-            targets = cached
-            context.pointee.lastTopic = topic
-            context.pointee.lastTargets = cached
-        } else {
-            do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
-            targets = context.pointee.table!.trie.match(topic)
-            if context.pointee.cache.count >= PublisherContext.cacheLimit {
-                context.pointee.cache.removeAll(keepingCapacity: true)
-            }
-            context.pointee.cache[topic] = targets
-        }
+        try resolve(topic, in: context)
 
         let event = Event(
             topic: topic, payload: payload, id: context.pointee.nextID(), time: Clock.unixSeconds(), headers: headers)
-        for hook in context.pointee.table!.hooks { hook(event) }
+        let hooks = context.pointee.table!.hooks
+        if !hooks.isEmpty {
+            for hook in hooks { hook(event) }
+            try resolve(topic, in: context)  // a hook may have published, and so replaced the last targets
+        }
         publishedCount.wrappingAdd(1, ordering: .relaxed)
 
-        var report = DeliveryReport(matched: targets.count)
+        // Deliver from the context's target list in place: copying the array out would cost a
+        // retain and a release per publish. Nothing below runs code that could publish.
         let mayBlock = !context.pointee.isSubscriberThread
+        var report = DeliveryReport(matched: context.pointee.lastTargets.count)
         var closed = false
-        targets.withUnsafeBufferPointer { subscribers in
+        context.pointee.lastTargets.withUnsafeBufferPointer { subscribers in
             for subscriber in subscribers {
-                // Borrowed, not retained: the consumer thread writes near the mailbox's refcount,
-                // and `targets` keeps it alive meanwhile.
+                // Borrowed, not retained: the consumer thread writes near the mailbox's refcount.
                 let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
                     $0.offer(event, mayBlock: mayBlock)
                 }
@@ -203,6 +193,25 @@ public final class Router: Sendable {
         }
         if closed, !accepting.load(ordering: .relaxed) { throw .shutDown }
         return report
+    }
+
+    /// Makes `topic` the context's last topic, with its subscribers as the last targets: from
+    /// the last publish, the per-thread cache, or (validating the topic) the trie.
+    @inline(__always)
+    private func resolve(_ topic: String, in context: UnsafeMutablePointer<PublisherContext>) throws(RouterError) {
+        if topic == context.pointee.lastTopic { return }
+        if let cached = context.pointee.cache[topic] {
+            context.pointee.lastTargets = cached
+        } else {
+            do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
+            let targets = context.pointee.table!.trie.match(topic)
+            if context.pointee.cache.count >= PublisherContext.cacheLimit {
+                context.pointee.cache.removeAll(keepingCapacity: true)
+            }
+            context.pointee.cache[topic] = targets
+            context.pointee.lastTargets = targets
+        }
+        context.pointee.lastTopic = topic
     }
 
     /// Publishes any `Encodable` value, converted with ``JSON/init(encoding:)``.
