@@ -33,7 +33,7 @@ static void push_id(lua_State *L, uint64_t prefix, uint64_t sequence) {
 }
 
 void sb_push_event(lua_State *L, const sb_event *event) {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 3);  // topic, time, the hidden fields; reading the lazy ones grows it
     lua_pushlstring(L, (const char *)event->topic.bytes, event->topic.length);
     lua_setfield(L, -2, "topic");
     lua_pushnumber(L, event->time);

@@ -5,11 +5,25 @@ import Synchronization
 /// Benchmarks of the router core: fan-out throughput, publish latency with a stuck
 /// subscriber, and the cost of non-matching subscriptions.
 enum CoreBenchmarks {
-    /// 2,000,000 publishes to 3 subscribers with 65,536-slot queues.
-    static func fanout(publishes: Int = 2_000_000, capacity: Int = 65_536, subscribers: Int = 3) async throws {
+    /// 2,000,000 publishes to 3 subscribers with 65,536-slot queues, `runs` times. With the
+    /// seed's Go program (built from shared/baselines/goseed), runs it interleaved and compares
+    /// the fastest run of each.
+    static func fanout(goBaseline: String?, runs: Int) async throws {
+        var ours = 0.0
+        var theirs = 0.0
+        for _ in 0..<runs {
+            ours = max(ours, try await fanoutRun())
+            if let goBaseline, let rate = goRate(goBaseline) { theirs = max(theirs, rate) }
+        }
+        print("fanout, fastest of \(runs): \(Int(ours)) publishes/s")
+        if theirs > 0 { print("  Go seed PubSub: \(Int(theirs)) publishes/s → switchboard is \(format(ours / theirs))x as fast") }
+    }
+
+    /// One fan-out run; returns publishes per second.
+    private static func fanoutRun(publishes: Int = 2_000_000, capacity: Int = 65_536) async throws -> Double {
         let router = Router()
         let received = Atomic<Int>(0)
-        for index in 0..<subscribers {
+        for index in 0..<3 {
             try router.subscribe("user.created", name: "s\(index)", capacity: capacity) { _ in
                 received.wrappingAdd(1, ordering: .relaxed)
             }
@@ -19,10 +33,24 @@ enum CoreBenchmarks {
         for _ in 0..<publishes { try router.publish("user.created", data: data) }
         await router.shutdown(drainTimeout: .seconds(60))
         let seconds = Double(Clock.monotonicNanos() - start) / 1e9
-        let stats = router.stats()
-        let dropped = stats.subscribers.reduce(0) { $0 + $1.dropped }
+        let dropped = router.stats().subscribers.reduce(0) { $0 + $1.dropped }
         print("fanout: published=\(publishes) delivered=\(received.load(ordering: .relaxed)) dropped=\(dropped)"
             + " elapsed=\(format(seconds))s rate=\(Int(Double(publishes) / seconds)) pub/s")
+        return Double(publishes) / seconds
+    }
+
+    /// The publishes per second the Go seed program reports for the same workload.
+    private static func goRate(_ binary: String) -> Double? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["2000000", "65536"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        guard (try? process.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let field = output.split(separator: " ").first(where: { $0.hasPrefix("rate=") }) else { return nil }
+        return Double(field.dropFirst(5))
     }
 
     /// Publish latency percentiles while one subscriber is stuck forever and one keeps up.
@@ -95,7 +123,7 @@ final class ConditionGate: Sendable {
     private let isOpen = Mutex(false)
     func open() { isOpen.withLock { $0 = true } }
     func waitUntilOpen() { while !isOpen.withLock({ $0 }) { spin(microseconds: 100) } }
-    func waitForever() { while true { sleepSeconds(3600) } }
+    func waitForever() { while true { sleep(3600) } }
 }
 
 extension CoreBenchmarks {

@@ -1,23 +1,27 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+// switchboard-bench: the speed targets, measured in a release build. See the README.
+import Foundation
 
-func sleepSeconds(_ seconds: UInt32) { sleep(seconds) }
+let arguments = Array(CommandLine.arguments.dropFirst())
+let usage = """
+    usage: switchboard-bench COMMAND
+      fanout [GOSEED_BINARY [RUNS]]              2,000,000 publishes to 3 subscribers (vs the Go seed)
+      latency                                    publish latency with one subscriber stuck forever
+      match                                      publish cost with 10 vs 10,000 non-matching subscribers
+      idle                                       what 10,000 idle subscribers cost
+      lua-pipeline EVENTS.jsonl [BASELINE [RUNS]] events through 3 Lua subscribers (vs lua5.4 and LuaJIT)
+      lua-many                                   1,000 Lua subscribers start, handle an event, stop
+    """
+func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
 
-let which = CommandLine.arguments.dropFirst().first ?? "all"
-if which == "all" || which == "fanout" { try await CoreBenchmarks.fanout() }
-if which == "fanout1" { try await CoreBenchmarks.fanout(subscribers: 1) }
-if which == "fanout0" { try await CoreBenchmarks.fanout(subscribers: 0) }
-if which == "all" || which == "latency" { try CoreBenchmarks.latency() }
-if which == "all" || which == "match" { try CoreBenchmarks.nonMatching() }
-if which == "all" || which == "idle" { try CoreBenchmarks.idleCost() }
-if which == "lua-pipeline" {
-    let arguments = Array(CommandLine.arguments.dropFirst(2))
-    guard let events = arguments.first else {
-        print("usage: switchboard-bench lua-pipeline EVENTS.jsonl [BASELINE.lua [RUNS]]")
-        exit(2)
-    }
-    try await LuaBenchmarks.pipeline(
-        events: events, baseline: arguments.dropFirst().first, runs: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 3)
+switch arguments.first {
+case "fanout": try await CoreBenchmarks.fanout(goBaseline: arguments.count > 1 ? arguments[1] : nil, runs: runs(at: 2))
+case "latency": try CoreBenchmarks.latency()
+case "match": try CoreBenchmarks.nonMatching()
+case "idle": try CoreBenchmarks.idleCost()
+case "lua-pipeline" where arguments.count > 1:
+    try await LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
+case "lua-many": try await LuaBenchmarks.manySubscribers()
+default:
+    print(usage)
+    exit(2)
 }
-if which == "all" || which == "lua-many" { try await LuaBenchmarks.manySubscribers() }
