@@ -3,6 +3,7 @@
 #define CSWITCHBOARD_LUA_INTERNAL_H
 
 #include "CSwitchboardLua.h"
+#include <stdatomic.h>
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
 
@@ -32,6 +33,10 @@ typedef struct sb_context {
     sb_buffer tape;      // scratch for Lua → tape
     size_t memory_used;  // bytes the allocator holds
     sb_pool pool;        // small blocks
+    sb_limits limits;
+    uint64_t deadline;   // monotonic ns when the call in progress must end; 0 outside calls
+    int timed_out;       // the call in progress passed its deadline
+    atomic_int interrupted;  // set from any thread by sb_interrupt
     int output;          // where print writes
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
@@ -58,6 +63,11 @@ void sb_push_event(lua_State *L, const sb_event *event);
 void sb_event_materialize(lua_State *L, int index);
 /// Creates the event metatable and stores its reference in the context (pushes nothing).
 void sb_event_install(lua_State *L);
+
+// sandbox.c
+/// Removes from the globals what a plugin may not reach unless `allow` names it, and
+/// limits `load` to text chunks (pushes nothing).
+void sb_sandbox(lua_State *L, int allow);
 
 // host.c
 /// Pushes nothing; sets the global `switchboard` table and replaces `print`.

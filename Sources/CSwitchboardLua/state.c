@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 sb_host_callbacks sb_callbacks;
 
@@ -64,6 +65,8 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         context->memory_used -= old_size;
         return NULL;
     }
+    if (nsize > old_size && context->limits.memory && context->memory_used + (nsize - old_size) > context->limits.memory)
+        return NULL;  // over the cap: Lua raises a memory error (shrinking never gets here)
     void *block;
     if (old_small && size_class(nsize) == size_class(old_size)) {
         block = ptr;  // the same size class: the block already fits
@@ -94,11 +97,39 @@ static int sb_panic(lua_State *L) {
     abort();
 }
 
-lua_State *sb_state_new(void *host, int output) {
+static uint64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/// How many VM instructions run between two deadline checks: a clock read per 1,000
+/// instructions costs the handler almost nothing and ends a runaway call within microseconds.
+#define SB_HOOK_COUNT 1000
+
+/// The count hook. Past the deadline (or once interrupted) it re-arms itself to run on every
+/// instruction and raises each time, so a pcall in the script cannot swallow the error: the
+/// next instruction after the pcall raises again. Coroutines inherit the hook.
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    sb_context *context = sb_context_of(L);
+    int interrupted = atomic_load_explicit(&context->interrupted, memory_order_relaxed);
+    if (!interrupted && (context->deadline == 0 || monotonic_ns() < context->deadline)) return;
+    context->timed_out = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (interrupted) luaL_error(L, "interrupted: the subscriber is shutting down");
+    luaL_error(L, "timeout: the call ran past its %d ms budget", (int)(context->limits.timeout_ns / 1000000));
+}
+
+void sb_interrupt(lua_State *L) { atomic_store(&sb_context_of(L)->interrupted, 1); }
+
+lua_State *sb_state_new(void *host, int output, sb_limits limits) {
     sb_context *context = calloc(1, sizeof(sb_context));
     if (!context) return NULL;
     context->host = host;
     context->output = output;
+    context->limits = limits;
+    atomic_init(&context->interrupted, 0);
     lua_State *L = lua_newstate(sb_alloc, context);
     if (!L) {
         free(context);
@@ -106,6 +137,7 @@ lua_State *sb_state_new(void *host, int output) {
     }
     *(sb_context **)lua_getextraspace(L) = context;
     lua_atpanic(L, sb_panic);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);
     return L;
 }
 
@@ -136,13 +168,22 @@ static int traceback(lua_State *L) {
 }
 
 /// Runs body(ud) under lua_pcall. Leaves the stack empty on success, or holding only the
-/// error message on failure.
+/// error message on failure. The call runs under the state's time budget; a call that ran
+/// past it returns SB_TIMEOUT.
 static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
+    sb_context *context = sb_context_of(L);
     lua_settop(L, 0);
     lua_pushcfunction(L, traceback);
     lua_pushcfunction(L, body);
     lua_pushlightuserdata(L, ud);
+    context->timed_out = 0;
+    context->deadline = context->limits.timeout_ns ? monotonic_ns() + context->limits.timeout_ns : 0;
     int status = lua_pcall(L, 1, 0, 1);
+    context->deadline = 0;
+    if (context->timed_out) {
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);  // back to checking now and then
+        if (status != LUA_OK) status = SB_TIMEOUT;
+    }
     if (status == LUA_OK) {
         lua_settop(L, 0);
     } else {
@@ -176,6 +217,7 @@ struct load_arguments {
     const char *directory;
     sb_bytes name;
     sb_bytes settings;
+    int allow;
     sb_plugin_refs *refs;
 };
 
@@ -192,6 +234,7 @@ static int load_body(lua_State *L) {
     lua_setfield(L, -2, "cpath");
     lua_pop(L, 1);
     sb_install_host_api(L, arguments->name, arguments->settings);
+    sb_sandbox(L, arguments->allow);
     if (luaL_loadfilex(L, arguments->path, "t") != LUA_OK) return lua_error(L);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
@@ -204,9 +247,9 @@ static int load_body(lua_State *L) {
 }
 
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
-                   sb_plugin_refs *refs) {
+                   int allow, sb_plugin_refs *refs) {
     refs->init = refs->handle = refs->shutdown = LUA_NOREF;
-    struct load_arguments arguments = {path, directory, name, settings_tape, refs};
+    struct load_arguments arguments = {path, directory, name, settings_tape, allow, refs};
     return protected_call(L, load_body, &arguments);
 }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a subscriber runs: a Swift closure, a Lua state, or any other handler.
 ///
 /// Every method is called on the subscriber's own thread, one at a time, so a handler
@@ -13,6 +15,12 @@ public protocol EventHandler: AnyObject {
     func fireTimers()
     /// Runs once after the last event, when the queue has drained or the subscriber was removed.
     func stop()
+    /// Rebuilds the handler after repeated failures (``FailurePolicy/restartAfter``). Throwing
+    /// means the rebuild failed; it is tried again after a backoff.
+    func restart() throws
+    /// Asks a call in progress to end now. Called from another thread when the subscriber's
+    /// drain deadline has passed; the handler will not be called again.
+    func interrupt()
 }
 
 extension EventHandler {
@@ -20,6 +28,8 @@ extension EventHandler {
     public var nextTimerDeadline: UInt64? { nil }
     public func fireTimers() {}
     public func stop() {}
+    public func restart() throws {}
+    public func interrupt() {}
 }
 
 /// What a handler knows of its subscriber.
@@ -28,11 +38,17 @@ public final class SubscriberContext: Sendable {
     public let name: String
     /// The router it belongs to; publishing from a handler never blocks (a full `block` queue counts a drop).
     public weak let router: Router?
+    /// How many times the handler was rebuilt.
+    let restarts = Atomic<Int>(0)
 
     init(name: String, router: Router) {
         self.name = name
         self.router = router
     }
+
+    /// Counts a rebuild of the handler, whoever decided it (the failure policy, or the handler
+    /// itself after a memory failure).
+    public func recordRestart() { restarts.wrappingAdd(1, ordering: .relaxed) }
 }
 
 /// A handler made of a Swift closure.

@@ -204,6 +204,22 @@ final class Mailbox: @unchecked Sendable {
         return true
     }
 
+    /// True once ``seal()`` ran: deliver no more.
+    var isSealed: Bool { settled.load(ordering: .relaxed) & Self.sealBit != 0 }
+
+    /// Waits `nanoseconds` on the consumer's thread (a retry's backoff); false, at once, when
+    /// the mailbox is or becomes sealed meanwhile.
+    func pause(nanoseconds: UInt64) -> Bool {
+        let end = Clock.monotonicNanos() &+ nanoseconds
+        lock.lock()
+        defer { lock.unlock() }
+        while guarded.pointee.state != .stopped {
+            if Clock.monotonicNanos() >= end { return true }
+            _ = lock.wait(Self.roomCondition, untilMonotonic: end)
+        }
+        return false
+    }
+
     /// Records the lag of the first event of a batch whose handling starts now: the oldest one waiting.
     func recordStart(of event: Event) {
         lagNanos.store(Int(max(0, Clock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
@@ -252,7 +268,7 @@ final class Mailbox: @unchecked Sendable {
             return SubscriberStats(
                 name: name, received: counts.received, handled: finished - failures, failed: failures,
                 dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: capacity,
-                lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9)
+                lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9, deadLettered: 0, restarts: 0)
         }
     }
 }

@@ -45,8 +45,7 @@ public final class Router: Sendable {
         handler: @escaping @Sendable (Event) throws -> Void
     ) throws(RouterError) -> Subscriber {
         try subscribe(
-            patterns, name: name, capacity: capacity, overflow: overflow, queue: nil,
-            handler: ClosureHandler(handler))
+            patterns, name: name, capacity: capacity, overflow: overflow, queue: nil, handler: ClosureHandler(handler))
     }
 
     /// Subscribes any ``EventHandler``. Its `start` runs on the new subscriber's thread before
@@ -56,10 +55,11 @@ public final class Router: Sendable {
     @discardableResult
     public func subscribe(
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
-        queue: (any EventQueue)? = nil, handler: some EventHandler
+        failurePolicy: FailurePolicy = FailurePolicy(), queue: (any EventQueue)? = nil, handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
-        let subscriber = try makeSubscriber(patterns, name: name, capacity: capacity, overflow: overflow, queue: queue)
-        if let error = subscriber.startWorker(handler: handler, context: SubscriberContext(name: subscriber.name, router: self)) {
+        let subscriber = try makeSubscriber(
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
+        if let error = subscriber.startWorker(handler: handler) {
             throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
         do {
@@ -76,7 +76,8 @@ public final class Router: Sendable {
     public func events(
         matching pattern: String, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest
     ) throws(RouterError) -> EventStream {
-        let subscriber = try makeSubscriber([pattern], name: nil, capacity: capacity, overflow: overflow, queue: nil)
+        let subscriber = try makeSubscriber(
+            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy(), queue: nil)
         subscriber.mailbox.onStreamEnd = { [finished = subscriber.finished] in finished.signal() }
         try register(subscriber)
         return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
@@ -105,7 +106,8 @@ public final class Router: Sendable {
     }
 
     private func makeSubscriber(
-        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, queue: (any EventQueue)?
+        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy,
+        queue: (any EventQueue)?
     ) throws(RouterError) -> Subscriber {
         guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
         guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
@@ -113,7 +115,12 @@ public final class Router: Sendable {
             do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
         }
         let mailbox = Mailbox(capacity: capacity, policy: overflow, queue: queue ?? MemoryQueue(capacity: capacity))
-        return Subscriber(name: name ?? patterns.joined(separator: ","), patterns: patterns, mailbox: mailbox)
+        guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
+            throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
+        }
+        return Subscriber(
+            name: name ?? patterns.joined(separator: ","), patterns: patterns, failurePolicy: failurePolicy,
+            mailbox: mailbox, router: self)
     }
 
     private func register(_ subscriber: Subscriber) throws(RouterError) {
@@ -143,7 +150,12 @@ public final class Router: Sendable {
     public func publish(_ topic: String, data: JSON = .null, headers: [String: String] = [:]) throws(RouterError)
         -> DeliveryReport
     {
-        try route(topic, payload: .value(data), headers: headers)
+        try route(topic, payload: .value(data), headers: headers, excluding: nil)
+    }
+
+    /// Publishes to every matching subscriber but `excluded` (a dead letter skips its producer).
+    func publish(_ topic: String, data: JSON, excluding excluded: Subscriber) throws(RouterError) -> DeliveryReport {
+        try route(topic, payload: .value(data), headers: [:], excluding: excluded)
     }
 
     /// Publishes a payload already in tape form (as parsed from JSON text): subscribers that
@@ -152,12 +164,12 @@ public final class Router: Sendable {
     public func publish(_ topic: String, tape: JSONTape, headers: [String: String] = [:]) throws(RouterError)
         -> DeliveryReport
     {
-        try route(topic, payload: .tape(tape), headers: headers)
+        try route(topic, payload: .tape(tape), headers: headers, excluding: nil)
     }
 
-    private func route(_ topic: String, payload: Event.Payload, headers: [String: String]) throws(RouterError)
-        -> DeliveryReport
-    {
+    private func route(
+        _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?
+    ) throws(RouterError) -> DeliveryReport {
         let context = PublisherContext.current
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
@@ -179,7 +191,7 @@ public final class Router: Sendable {
         var report = DeliveryReport(matched: context.pointee.lastTargets.count)
         var closed = false
         context.pointee.lastTargets.withUnsafeBufferPointer { subscribers in
-            for subscriber in subscribers {
+            for subscriber in subscribers where subscriber !== excluded {
                 // Borrowed, not retained: the consumer thread writes near the mailbox's refcount.
                 let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
                     $0.offer(event, mayBlock: mayBlock)
@@ -270,6 +282,9 @@ public final class Router: Sendable {
             await group.next()
             group.cancelAll()
         }
-        for subscriber in subscribers where !subscriber.finished.isDone { subscriber.mailbox.seal() }
+        for subscriber in subscribers where !subscriber.finished.isDone {
+            subscriber.mailbox.seal()
+            subscriber.interrupt()
+        }
     }
 }

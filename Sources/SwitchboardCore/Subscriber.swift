@@ -15,28 +15,49 @@ public final class Subscriber: Sendable {
     public let name: String
     /// The patterns it was subscribed with.
     public let patterns: [String]
+    /// What it does when its handler fails.
+    public let failurePolicy: FailurePolicy
     let mailbox: Mailbox
+    let context: SubscriberContext
     /// Signalled when its consumer has finished for good.
     let finished = Completion()
     private let thread = Mutex<pthread_t?>(nil)
+    private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
+    private let deadLettered = Atomic<Int>(0)
 
-    init(name: String, patterns: [String], mailbox: Mailbox) {
+    init(name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router) {
         self.name = name
         self.patterns = patterns
+        self.failurePolicy = failurePolicy
         self.mailbox = mailbox
+        context = SubscriberContext(name: name, router: router)
     }
 
     /// A snapshot of its counters.
-    public func stats() -> SubscriberStats { mailbox.stats(name: name) }
+    public func stats() -> SubscriberStats {
+        var stats = mailbox.stats(name: name)
+        stats.deadLettered = deadLettered.load(ordering: .relaxed)
+        stats.restarts = context.restarts.load(ordering: .relaxed)
+        return stats
+    }
+
+    /// The dead-letter topic of this subscriber.
+    var deadLetterTopic: String { "deadletter.\(name)" }
 
     /// True when called from this subscriber's own thread.
     var isOnOwnThread: Bool { OSThread.isCurrent(thread.withLock { $0 }) }
 
+    /// Stops the handler's call in progress: the drain deadline has passed.
+    func interrupt() {
+        handler.withLock { $0?.value.interrupt() }
+    }
+
     /// Starts the consumer thread, runs the handler's `start` there and waits for it.
     /// Returns the start error, if any; the thread has then already ended.
-    func startWorker(handler: any EventHandler, context: SubscriberContext) -> (any Error)? {
+    func startWorker(handler: any EventHandler) -> (any Error)? {
         let started = Completion()
         let startError = Mutex<(any Error)?>(nil)
+        self.handler.withLock { $0 = UncheckedTransfer(handler) }
         let transfer = UncheckedTransfer(handler)
         OSThread.spawn { [self] in
             thread.withLock { $0 = pthread_self() }
@@ -53,6 +74,7 @@ public final class Subscriber: Sendable {
             started.signal()
             runLoop(handler)
             handler.stop()
+            self.handler.withLock { $0 = nil }
             finished.signal()
         }
         started.waitBlocking()
@@ -63,20 +85,15 @@ public final class Subscriber: Sendable {
     private func runLoop(_ handler: any EventHandler) {
         let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
         var batch = Deque<Event>()
+        var consecutiveFailures = 0
         while true {
             let deadline = handler.nextTimerDeadline
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch[0])
                 for index in batch.indices {
-                    let failed: Bool
-                    do {
-                        try handler.handle(batch[index])
-                        failed = false
-                    } catch {
-                        failed = true
-                    }
-                    if !mailbox.settle(failed: failed) { break }
+                    let handled = deliver(batch[index], to: handler, consecutiveFailures: &consecutiveFailures)
+                    if !mailbox.settle(failed: !handled) { break }
                 }
                 batch.removeAll(keepingCapacity: true)
                 if let deadline, Clock.monotonicNanos() >= deadline { handler.fireTimers() }
@@ -84,6 +101,63 @@ public final class Subscriber: Sendable {
                 handler.fireTimers()
             case .finished:
                 return
+            }
+        }
+    }
+
+    /// Hands one event to the handler under the failure policy; true when it was handled.
+    private func deliver(_ event: Event, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
+        var attempts = 0
+        var pause = Clock.nanoseconds(failurePolicy.backoff)
+        while true {
+            attempts += 1
+            do {
+                try handler.handle(event)
+                consecutiveFailures = 0
+                return true
+            } catch {
+                if attempts <= failurePolicy.retries, mailbox.pause(nanoseconds: pause) {
+                    pause = pause.multipliedReportingOverflow(by: 2).overflow ? .max : pause * 2
+                    continue
+                }
+                consecutiveFailures += 1
+                if failurePolicy.deadLetter, !event.topic.hasPrefix("deadletter.") {
+                    sendDeadLetter(event, error: error, attempts: attempts)
+                }
+                if consecutiveFailures >= failurePolicy.restartAfter {
+                    restart(handler)
+                    consecutiveFailures = 0
+                }
+                return false
+            }
+        }
+    }
+
+    private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) {
+        let letter: JSON = [
+            "event": [
+                "topic": .string(event.topic), "id": .string(event.id.description), "time": .double(event.time),
+                "data": event.data, "headers": .object(.init(uniqueKeysWithValues: event.headers.map { ($0, .string($1)) })),
+            ],
+            "error": .string("\(error)"),
+            "attempts": .int(Int64(attempts)),
+        ]
+        if (try? context.router?.publish(deadLetterTopic, data: letter, excluding: self)) != nil {
+            deadLettered.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+
+    /// Rebuilds the handler, retrying with a doubling backoff until it works or the subscriber stops.
+    private func restart(_ handler: any EventHandler) {
+        var pause = Clock.nanoseconds(failurePolicy.backoff)
+        while !mailbox.isSealed {
+            do {
+                try handler.restart()
+                context.recordRestart()
+                return
+            } catch {
+                guard mailbox.pause(nanoseconds: pause) else { return }
+                pause = min(pause * 2, 30_000_000_000)
             }
         }
     }

@@ -19,6 +19,10 @@ public struct SubscriberStats: Sendable, Hashable {
     public var capacity: Int
     /// Seconds from publish to handler start, for the last event it started.
     public var lag: Double
+    /// Events published as dead letters after they failed.
+    public var deadLettered: Int
+    /// Times the handler was rebuilt after failures.
+    public var restarts: Int
 }
 
 /// A snapshot of the router's counters.

@@ -1,44 +1,47 @@
 import CLua
 import CSwitchboardLua
 import Logging
+import Synchronization
 import SwitchboardCore
 
 /// Runs one Lua plugin in its own state. Created by ``Router/subscribe(lua:logger:)``; from
-/// `start` on, only the subscriber's own thread touches it or its state.
+/// `start` on, only the subscriber's own thread touches it or its state (`interrupt` aside).
 final class LuaHandler: EventHandler {
     let configuration: LuaSubscriberConfiguration
     let logger: Logger
     /// The file descriptor `print` writes to.
     let output: Int32
     private(set) var context: SubscriberContext?
-    // `let`s, so that the per-event path pays no dynamic exclusivity checks.
-    private let state: OpaquePointer
+    // Behind pointers, so that the per-event path pays no dynamic exclusivity checks.
+    private let current = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: 1)
     private let refs = UnsafeMutablePointer<sb_plugin_refs>.allocate(capacity: 1)
-    private var closed = false
+    /// The state `interrupt` may reach from another thread, and whether it was interrupted.
+    private let interruptible = Mutex<(state: UncheckedState?, interrupted: Bool)>((nil, false))
     /// Bytes lent to C by the host callbacks, valid until the next callback.
     var scratch = ScratchBuffer()
     /// Pending `every` and `after` timers.
     var timers = LuaTimers()
 
-    /// Creates the handler and its (empty) Lua state; `start` loads the plugin on the subscriber's thread.
-    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) throws(LuaError) {
+    /// A state pointer, handed between the worker and an interrupting thread under the mutex.
+    struct UncheckedState: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    /// Creates the handler; `start` builds its Lua state on the subscriber's thread.
+    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) {
         self.configuration = configuration
         self.output = output
         var logger = logger
         logger[metadataKey: "subscriber"] = .string(configuration.name)
         self.logger = logger
+        current.initialize(to: nil)
         refs.initialize(to: sb_plugin_refs(init: LUA_NOREF, handle: LUA_NOREF, shutdown: LUA_NOREF))
         LuaHost.installCallbacks()
-        guard let state = sb_state_new(nil, output) else {
-            refs.deallocate()
-            throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
-        }
-        self.state = state
-        sb_state_set_host(state, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
-        if !closed { sb_state_close(state) }
+        if let state = current.pointee { sb_state_close(state) }
+        current.deallocate()
         refs.deallocate()
         scratch.deallocate()
     }
@@ -47,22 +50,7 @@ final class LuaHandler: EventHandler {
 
     func start(_ context: SubscriberContext) throws {
         self.context = context
-        let directory = Self.directory(of: configuration.script)
-        var name = configuration.name
-        let status = name.withUTF8 { nameBytes in
-            JSONTape(configuration.settings).withUnsafeBytes { settings in
-                sb_load_plugin(
-                    state, configuration.script, directory, sb_bytes(UnsafeRawBufferPointer(nameBytes)),
-                    sb_bytes(settings), refs)
-            }
-        }
-        guard status == LUA_OK else { throw LuaError(errorMessage()) }
-        if !configuration.topics.isEmpty, refs.pointee.handle == LUA_NOREF {
-            throw LuaError("\(configuration.script): plugin.handle is missing; a subscriber with topics needs it")
-        }
-        if refs.pointee.`init` != LUA_NOREF {
-            guard sb_call_init(state, refs.pointee.`init`) == LUA_OK else { throw LuaError("\(configuration.script): init failed: \(errorMessage())") }
-        }
+        try build()
     }
 
     func handle(_ event: Event) throws {
@@ -70,12 +58,114 @@ final class LuaHandler: EventHandler {
         // exclusivity check per event); a topic that is not contiguous UTF-8 is copied first.
         let status = event.topic.utf8.withContiguousStorageIfAvailable { dispatch(event, topic: $0) }
             ?? Array(event.topic.utf8).withUnsafeBufferPointer { dispatch(event, topic: $0) }
+        guard status != LUA_OK else { return }
+        let message = errorMessage()
+        logger.error(
+            "handle failed: \(message)", metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
+        if status == LUA_ERRMEM { rebuildAfterMemoryFailure() }
+        throw LuaError(message)
+    }
+
+    var nextTimerDeadline: UInt64? { timers.nextDeadline }
+
+    func fireTimers() {
+        guard let state = current.pointee else { return }
+        let now = Clock.monotonicNanos()
+        while let (ref, release) = timers.takeDue(now: now) {
+            let status = sb_fire_timer(state, ref, release ? 1 : 0)
+            guard status != LUA_OK else { continue }
+            logger.error("timer callback failed: \(errorMessage())")
+            if status == LUA_ERRMEM {
+                rebuildAfterMemoryFailure()
+                return
+            }
+        }
+    }
+
+    func stop() {
+        guard let state = current.pointee else { return }
+        if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
+            logger.error("shutdown failed: \(errorMessage())")
+        }
+        replaceState(with: nil)
+    }
+
+    func restart() throws {
+        logger.warning("restarting: too many consecutive failures")
+        try build()
+    }
+
+    func interrupt() {
+        interruptible.withLock { shared in
+            shared.interrupted = true
+            if let state = shared.state { sb_interrupt(state.pointer) }
+        }
+    }
+
+    // MARK: States
+
+    /// Makes a fresh state, loads the plugin and runs `init`; on success it replaces the
+    /// current state (and its timers), otherwise the current one stays and this throws.
+    private func build() throws {
+        let limits = sb_limits(
+            timeout_ns: Clock.nanoseconds(configuration.timeout), memory: max(0, configuration.memory))
+        guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output, limits) else {
+            throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
+        }
+        let previousTimers = timers
+        timers = LuaTimers()
+        var newRefs = sb_plugin_refs()
+        var name = configuration.name
+        let allow = configuration.allow.reduce(Int32(0)) { flags, library in
+            switch library {
+            case .io: flags | Int32(SB_ALLOW_IO)
+            case .os: flags | Int32(SB_ALLOW_OS)
+            case .debug: flags | Int32(SB_ALLOW_DEBUG)
+            }
+        }
+        var failure: String?
+        let status = name.withUTF8 { nameBytes in
+            JSONTape(configuration.settings).withUnsafeBytes { settings in
+                sb_load_plugin(
+                    state, configuration.script, Self.directory(of: configuration.script),
+                    sb_bytes(UnsafeRawBufferPointer(nameBytes)), sb_bytes(settings), allow, &newRefs)
+            }
+        }
         if status != LUA_OK {
-            let message = errorMessage()
-            logger.error(
-                "handle failed: \(message)",
-                metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
-            throw LuaError(message)
+            failure = Self.message(of: state)
+        } else if !configuration.topics.isEmpty, newRefs.handle == LUA_NOREF {
+            failure = "\(configuration.script): plugin.handle is missing; a subscriber with topics needs it"
+        } else if newRefs.`init` != LUA_NOREF, sb_call_init(state, newRefs.`init`) != LUA_OK {
+            failure = "\(configuration.script): init failed: \(Self.message(of: state))"
+        }
+        if let failure {
+            sb_state_close(state)
+            timers = previousTimers
+            throw LuaError(failure)
+        }
+        refs.pointee = newRefs
+        replaceState(with: state)
+    }
+
+    /// Closes the current state and makes `state` current, reachable by `interrupt`.
+    private func replaceState(with state: OpaquePointer?) {
+        let old = current.pointee
+        interruptible.withLock { shared in
+            shared.state = state.map(UncheckedState.init)
+            if shared.interrupted, let state { sb_interrupt(state) }
+        }
+        current.pointee = state
+        if let old { sb_state_close(old) }
+    }
+
+    /// After the memory limit was hit the state is rebuilt at once, before the next event.
+    private func rebuildAfterMemoryFailure() {
+        do {
+            try build()
+            context?.recordRestart()
+            logger.warning("rebuilt the Lua state after it hit its memory limit")
+        } catch {
+            logger.error("could not rebuild the Lua state after a memory failure: \(error)")
         }
     }
 
@@ -85,37 +175,18 @@ final class LuaHandler: EventHandler {
             var description = sb_event(
                 topic: sb_bytes(UnsafeRawBufferPointer(topic)), data_tape: sb_bytes(data),
                 id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time, headers_tape: sb_bytes())
-            if event.headers.isEmpty { return sb_dispatch(state, refs.pointee.handle, &description) }
+            if event.headers.isEmpty { return sb_dispatch(current.pointee, refs.pointee.handle, &description) }
             return JSONTape(strings: event.headers).withUnsafeBytes { headers in
                 description.headers_tape = sb_bytes(headers)
-                return sb_dispatch(state, refs.pointee.handle, &description)
+                return sb_dispatch(current.pointee, refs.pointee.handle, &description)
             }
         }
     }
 
-    var nextTimerDeadline: UInt64? { timers.nextDeadline }
+    /// The message of the last failed call into the current state.
+    private func errorMessage() -> String { Self.message(of: current.pointee) }
 
-    func fireTimers() {
-        let now = Clock.monotonicNanos()
-        while let (ref, release) = timers.takeDue(now: now) {
-            if sb_fire_timer(state, ref, release ? 1 : 0) != LUA_OK {
-                logger.error("timer callback failed: \(errorMessage())")
-            }
-        }
-    }
-
-    func stop() {
-        if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
-            logger.error("shutdown failed: \(errorMessage())")
-        }
-        sb_state_close(state)
-        closed = true
-    }
-
-    // MARK: Helpers
-
-    /// The message of the last failed call into the state.
-    private func errorMessage() -> String {
+    private static func message(of state: OpaquePointer?) -> String {
         let message = sb_error_message(state)
         return String(decoding: UnsafeRawBufferPointer(start: message.bytes, count: message.length), as: UTF8.self)
     }

@@ -1,6 +1,6 @@
 import SwitchboardCore
 
-/// A Lua subscriber: its plugin script, the topics it is bound to, its queue and its settings.
+/// A Lua subscriber: its plugin script, the topics it is bound to, its queue, its limits and its settings.
 public struct LuaSubscriberConfiguration: Sendable {
     /// Unique name; the plugin sees it as `switchboard.name`.
     public var name: String
@@ -12,19 +12,43 @@ public struct LuaSubscriberConfiguration: Sendable {
     public var capacity: Int
     /// What its full queue does with one more event.
     public var overflow: OverflowPolicy
+    /// Wall-clock budget of each call into the plugin: `handle`, a timer callback, `init`, `shutdown`.
+    public var timeout: Duration
+    /// Bytes its Lua state may hold; past it the call fails and the state is rebuilt.
+    public var memory: Int
+    /// Libraries the sandbox gives back to trusted code.
+    public var allow: Set<LuaLibrary>
+    /// What happens when an event fails.
+    public var onFailure: FailurePolicy
     /// Handed to the plugin's `init(settings)` and kept as `switchboard.settings`.
     public var settings: JSON
 
     /// Creates a configuration; the defaults match the config file's.
     public init(
         name: String, script: String, topics: [String] = [], capacity: Int = 1024,
-        overflow: OverflowPolicy = .dropNewest, settings: JSON = [:]
+        overflow: OverflowPolicy = .dropNewest, timeout: Duration = .seconds(1), memory: Int = 64 << 20,
+        allow: Set<LuaLibrary> = [], onFailure: FailurePolicy = FailurePolicy(), settings: JSON = [:]
     ) {
         self.name = name
         self.script = script
         self.topics = topics
         self.capacity = capacity
         self.overflow = overflow
+        self.timeout = timeout
+        self.memory = memory
+        self.allow = allow
+        self.onFailure = onFailure
         self.settings = settings
     }
+}
+
+/// Libraries the sandbox removes unless a subscriber's `allow` names them.
+public enum LuaLibrary: String, Sendable, CaseIterable {
+    /// The io library, `dofile` and `loadfile`.
+    case io
+    /// `os.execute`, `os.exit`, `os.remove`, `os.rename`, `os.tmpname`, `os.getenv`, `os.setlocale`
+    /// (`os.clock`, `os.time` and `os.date` are always there).
+    case os
+    /// The debug library and `string.dump`.
+    case debug
 }

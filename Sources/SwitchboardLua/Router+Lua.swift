@@ -11,14 +11,9 @@ extension Router {
         lua configuration: LuaSubscriberConfiguration,
         logger: Logger = Logger(label: "switchboard")
     ) throws(RouterError) -> Subscriber {
-        let handler: LuaHandler
-        do {
-            handler = try LuaHandler(configuration: configuration, logger: logger)
-        } catch {
-            throw .startFailed(subscriber: configuration.name, reason: error.message)
-        }
-        return try subscribe(
+        try subscribe(
             configuration.topics, name: configuration.name, capacity: configuration.capacity,
-            overflow: configuration.overflow, handler: handler)
+            overflow: configuration.overflow, failurePolicy: configuration.onFailure,
+            handler: LuaHandler(configuration: configuration, logger: logger))
     }
 }

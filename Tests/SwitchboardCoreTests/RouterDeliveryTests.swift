@@ -12,7 +12,7 @@ import Testing
         let report = try router.publish("user.created", data: ["email": "alice@example.com", "age": 31])
         #expect(report == DeliveryReport(matched: 1, accepted: 1, dropped: 0))
         #expect(try router.publish("order.created").matched == 0)
-        #expect(eventually { seen.count == 1 })
+        #expect(await eventually { seen.count == 1 })
         #expect(seen.all == ["user.created alice@example.com"])
         router.unsubscribe(email)
         #expect(try router.publish("user.created").matched == 0)
@@ -83,10 +83,10 @@ import Testing
         for index in 0..<100 { try router.publish("work.item", data: .int(Int64(index))) }
         // The publisher returned while the sleepy subscriber is still on its first event.
         #expect(router.stats()["sleepy"]!.handled == 0)
-        #expect(eventually { fast.count == 100 })
+        #expect(await eventually { fast.count == 100 })
         #expect(fast.all == (0..<100).map { Int64($0) })
         #expect(router.stats()["sleepy"]!.handled <= 1)
-        #expect(eventually { router.stats()["thrower"]!.failed == 100 })
+        #expect(await eventually { router.stats()["thrower"]!.failed == 100 })
         await router.shutdown(drainTimeout: .milliseconds(100))
         let stats = router.stats()
         #expect(stats["sleepy"]!.abandoned >= 98)
@@ -104,7 +104,7 @@ import Testing
         try router.publish("order.created")
         try router.publish("user.created")
         try router.publish("order.shipped.late")
-        #expect(eventually { stream.subscriber.stats().handled == 2 })
+        #expect(await eventually { stream.subscriber.stats().handled == 2 })
         await router.shutdown(drainTimeout: .seconds(5))
         #expect(await reader.value == ["order.created", "order.shipped.late"])
     }

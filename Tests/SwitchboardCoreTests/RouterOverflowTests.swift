@@ -4,7 +4,7 @@ import Testing
 
 /// Drop counts per policy: a subscriber held at a gate on its first event, capacity 10, 100 more events.
 @Suite struct RouterOverflowTests {
-    private func heldSubscriber(_ policy: OverflowPolicy) throws -> (Router, Gate, Recorder<Int64>) {
+    private func heldSubscriber(_ policy: OverflowPolicy) async throws -> (Router, Gate, Recorder<Int64>) {
         let router = Router()
         let gate = Gate()
         let handled = Recorder<Int64>()
@@ -13,12 +13,12 @@ import Testing
             handled.append(event.data.intValue!)
         }
         try router.publish("n", data: 0)
-        #expect(eventually { gate.waiting == 1 })
+        #expect(await eventually { gate.waiting == 1 })
         return (router, gate, handled)
     }
 
     @Test func dropNewestRefusesAndCounts() async throws {
-        let (router, gate, handled) = try heldSubscriber(.dropNewest)
+        let (router, gate, handled) = try await heldSubscriber(.dropNewest)
         var refused = 0
         for index in 1...100 { refused += try router.publish("n", data: .int(Int64(index))).dropped }
         #expect(refused == 90)
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func dropOldestEvictsAndCounts() async throws {
-        let (router, gate, handled) = try heldSubscriber(.dropOldest)
+        let (router, gate, handled) = try await heldSubscriber(.dropOldest)
         for index in 1...100 { #expect(try router.publish("n", data: .int(Int64(index))).accepted == 1) }
         gate.open()
         await router.shutdown()
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func blockMakesThePublisherWaitAndLosesNothing() async throws {
-        let (router, gate, handled) = try heldSubscriber(.block)
+        let (router, gate, handled) = try await heldSubscriber(.block)
         let published = Recorder<Int>()
         let publisher = Thread {
             for index in 1...100 {
@@ -51,11 +51,11 @@ import Testing
             }
         }
         publisher.start()
-        #expect(eventually { published.count == 10 })
+        #expect(await eventually { published.count == 10 })
         try await Task.sleep(for: .seconds(0.2))
         #expect(published.count == 10)  // waiting for room for the eleventh
         gate.open()
-        #expect(eventually { published.count == 100 })
+        #expect(await eventually { published.count == 100 })
         await router.shutdown()
         #expect(handled.all == Array(0...100))
         let stats = router.stats()["held"]!
@@ -71,14 +71,14 @@ import Testing
             for _ in 0..<5 { reports.append(try router.publish("sink")) }
         }
         try router.publish("trigger")
-        #expect(eventually { reports.count == 5 })
+        #expect(await eventually { reports.count == 5 })
         #expect(reports.all.reduce(0) { $0 + $1.dropped } >= 3)
         gate.open()
         await router.shutdown()
     }
 
     @Test func shutdownReleasesBlockedPublishersAndCountsAbandoned() async throws {
-        let (router, gate, _) = try heldSubscriber(.block)
+        let (router, gate, _) = try await heldSubscriber(.block)
         for index in 1...10 { try router.publish("n", data: .int(Int64(index))) }
         let outcome = Recorder<String>()
         let publisher = Thread {
@@ -93,7 +93,7 @@ import Testing
         try await Task.sleep(for: .seconds(0.1))
         #expect(outcome.count == 0)
         await router.shutdown(drainTimeout: .milliseconds(200))
-        #expect(eventually { outcome.count == 1 })
+        #expect(await eventually { outcome.count == 1 })
         #expect(outcome.all == ["the router is shutting down"])
         let stats = router.stats()["held"]!
         #expect((stats.received, stats.handled, stats.abandoned) == (11, 0, 11))  // 10 queued + 1 in hand
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func unsubscribeStopsDeliveryAndCountsQueuedAsAbandoned() async throws {
-        let (router, gate, handled) = try heldSubscriber(.dropNewest)
+        let (router, gate, handled) = try await heldSubscriber(.dropNewest)
         for index in 1...5 { try router.publish("n", data: .int(Int64(index))) }
         let subscriber = router.stats()["held"]!
         #expect(subscriber.queueDepth == 5)
@@ -118,7 +118,7 @@ import Testing
         unsubscriber.start()
         try await Task.sleep(for: .seconds(0.05))
         gate.open()
-        #expect(eventually { done.count == 1 })
+        #expect(await eventually { done.count == 1 })
         #expect(handled.all == [0])
         let stats = held.stats()
         #expect((stats.received, stats.handled, stats.abandoned) == (6, 0, 6))
@@ -135,7 +135,7 @@ import Testing
             router.unsubscribe(box.all[0])
         })
         try router.publish("n", data: 1)
-        #expect(eventually { handled.count == 1 })
+        #expect(await eventually { handled.count == 1 })
         #expect(try router.publish("n", data: 2).matched == 0)
         await router.shutdown()
         #expect(handled.all == [1])

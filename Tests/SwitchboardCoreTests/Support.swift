@@ -23,11 +23,13 @@ final class Gate: Sendable {
 }
 
 /// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
-func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+/// It sleeps between polls without holding a thread of the cooperative pool, which other
+/// tests' tasks need.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end {
         if condition() { return true }
-        usleep(1000)
+        try? await Task.sleep(for: .milliseconds(1))
     }
     return condition()
 }

@@ -24,7 +24,7 @@ import Testing
         try fixture.router.publish("in.a", data: ["n": 1], headers: ["trace": "t-1"])
         try fixture.router.publish("in.b.c", data: nil)
         try fixture.router.publish("elsewhere", data: 3)
-        let published = fixture.outputs(3)
+        let published = await fixture.outputs(3)
         #expect(published[0] == ["greeting": "hello", "same": true, "name": "plugin"])
         #expect(published[1]["topic"] == "in.a")
         #expect(published[1]["data"] == ["n": 1])
@@ -65,7 +65,7 @@ import Testing
             """)
         let value: JSON = ["nested": ["list": [1, 2, nil]], "empty": []]
         for topic in ["in.keep", "in.pairs", "in.encode", "in.assign"] { try fixture.router.publish(topic, data: value) }
-        _ = fixture.outputs(4)
+        _ = await fixture.outputs(4)
         await fixture.router.shutdown()
         let byTopic = Dictionary(grouping: fixture.published.all, by: \.topic).mapValues { $0[0].data }
         #expect(byTopic["out.later"] == value)
@@ -82,7 +82,7 @@ import Testing
             end }
             """)
         for n in 1...6 { try fixture.router.publish("in.x", data: ["n": .int(Int64(n)), "fail": .bool(n % 2 == 0)]) }
-        #expect(fixture.outputs(3) == [1, 3, 5])
+        #expect(await fixture.outputs(3) == [1, 3, 5])
         await fixture.router.shutdown()
         let stats = fixture.router.stats()["plugin"]!
         #expect((stats.handled, stats.failed) == (3, 3))
@@ -95,7 +95,7 @@ import Testing
             function plugin.init() switchboard.after(0, function() switchboard.publish("out.tick", 1) end) end
             return plugin
             """, topics: [])
-        #expect(fixture.outputs(1) == [1])
+        #expect(await fixture.outputs(1) == [1])
         await fixture.router.shutdown()
     }
 
@@ -146,7 +146,7 @@ import Testing
             """, files: ["helper.lua": "return { twice = function(x) return 2 * x end }",
                          "lib/nested/init.lua": "return { name = 'nested' }"])
         try fixture.router.publish("in.go")
-        #expect(fixture.outputs(1) == [[42, "nested", false, "", 2]])
+        #expect(await fixture.outputs(1) == [[42, "nested", false, "", 2]])
         await fixture.router.shutdown()
     }
 }

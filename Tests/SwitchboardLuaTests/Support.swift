@@ -33,11 +33,13 @@ final class Recorder<Value: Sendable>: Sendable {
 }
 
 /// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
-func eventually(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+/// It sleeps between polls without holding a thread of the cooperative pool, which other
+/// tests' tasks need.
+func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end {
         if condition() { return true }
-        usleep(1000)
+        try? await Task.sleep(for: .milliseconds(1))
     }
     return condition()
 }
@@ -61,12 +63,12 @@ struct LuaFixture {
             name: "plugin", script: path, topics: topics, capacity: capacity, overflow: overflow, settings: settings)
         try router.subscribe(
             topics, name: "plugin", capacity: capacity, overflow: overflow,
-            handler: try LuaHandler(configuration: configuration, logger: logger, output: output))
+            handler: LuaHandler(configuration: configuration, logger: logger, output: output))
     }
 
     /// The data of everything the plugin published, once `count` events arrived.
-    func outputs(_ count: Int) -> [JSON] {
-        _ = eventually { published.count >= count }
+    func outputs(_ count: Int) async -> [JSON] {
+        _ = await eventually { published.count >= count }
         return published.all.map(\.data)
     }
 }

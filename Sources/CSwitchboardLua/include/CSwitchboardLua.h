@@ -64,9 +64,31 @@ typedef struct sb_host_callbacks {
 void sb_set_host_callbacks(const sb_host_callbacks *callbacks);
 
 // ---- States -------------------------------------------------------------------------
-/// Creates a state whose host API calls back to `host` and whose `print` writes to the file
-/// descriptor `output` (standard output in production), or NULL when out of memory.
-lua_State *sb_state_new(void *host, int output);
+/// Limits of a state. Zero means none.
+typedef struct sb_limits {
+    uint64_t timeout_ns;  // wall-clock budget of each call into the plugin
+    size_t memory;        // bytes its allocator may hold
+} sb_limits;
+
+/// Creates a state whose host API calls back to `host`, whose `print` writes to the file
+/// descriptor `output` (standard output in production), and which keeps to `limits`; NULL
+/// when out of memory. Every call into it then runs under a count hook: past the call's
+/// deadline the hook raises on every instruction, so a script's own pcall cannot swallow it.
+lua_State *sb_state_new(void *host, int output, sb_limits limits);
+
+/// Makes the call in progress, and every later one, fail at the hook's next check. Safe from
+/// any thread: the way to stop a handler at the shutdown deadline.
+void sb_interrupt(lua_State *L);
+
+/// Libraries a plugin gets only when its configuration allows them (`allow: [io, os]`).
+enum {
+    SB_ALLOW_IO = 1,     // the io library, dofile, loadfile
+    SB_ALLOW_OS = 2,     // os.execute, os.exit, os.remove, os.rename, os.tmpname, os.getenv
+    SB_ALLOW_DEBUG = 4,  // the debug library, string.dump
+};
+
+/// Status of a call that ran past its deadline (next to LUA_OK, LUA_ERRRUN, LUA_ERRMEM, ...).
+#define SB_TIMEOUT 100
 /// Sets the Swift object the state's host API calls back to.
 void sb_state_set_host(lua_State *L, void *host);
 /// Closes the state and frees what C kept for it.
@@ -83,8 +105,10 @@ typedef struct sb_plugin_refs {
 /// tape), points `require` at `directory`, then loads and runs the plugin file, which must
 /// return a table. LUA_OK, or an error status with the message (and traceback) left for
 /// sb_error_message.
+/// The sandbox removes what reaches outside (see SB_ALLOW_*) unless `allow` names it;
+/// `load` accepts text chunks only, whatever is allowed.
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
-                   sb_plugin_refs *refs);
+                   int allow, sb_plugin_refs *refs);
 
 /// Calls init(switchboard.settings) for the function at `ref`.
 int sb_call_init(lua_State *L, int ref);
@@ -109,6 +133,7 @@ int sb_dispatch(lua_State *L, int ref, const sb_event *event);
 int sb_fire_timer(lua_State *L, int ref, int release);
 
 /// The error message of the last failed call, valid until the next call on the state.
+/// A failed call returns LUA_ERRRUN, LUA_ERRMEM (the memory limit) or SB_TIMEOUT.
 sb_bytes sb_error_message(lua_State *L);
 
 /// Bytes of memory the state's allocator holds.

@@ -1,0 +1,62 @@
+// The sandbox: what a plugin cannot reach unless its configuration allows it. Plugins keep
+// the pure libraries (string, table, math, utf8, coroutine), os.clock, os.time, os.date and
+// `require` of Lua modules next to the plugin; they lose the file system, processes, the
+// environment, C modules and the debug library. A traceback comes with every error anyway.
+#include "internal.h"
+
+static void remove_field(lua_State *L, const char *table, const char *field) {
+    if (lua_getglobal(L, table) == LUA_TTABLE) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, field);
+    }
+    lua_pop(L, 1);
+}
+
+static void remove_global(lua_State *L, const char *name) {
+    lua_pushnil(L);
+    lua_setglobal(L, name);
+}
+
+/// load(chunk [, chunkname [, mode [, env]]]) with the mode forced to text: a malformed
+/// binary chunk can crash the VM. The original load is upvalue 1.
+static int text_only_load(lua_State *L) {
+    int arguments = lua_gettop(L);
+    if (arguments < 1) return luaL_error(L, "bad argument #1 to 'load' (value expected)");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    if (arguments >= 2) lua_pushvalue(L, 2); else lua_pushnil(L);
+    lua_pushliteral(L, "t");
+    if (arguments >= 4) lua_pushvalue(L, 4);
+    lua_call(L, arguments >= 4 ? 4 : 3, LUA_MULTRET);
+    return lua_gettop(L) - arguments;
+}
+
+void sb_sandbox(lua_State *L, int allow) {
+    int top = lua_gettop(L);
+    if (!(allow & SB_ALLOW_IO)) {
+        remove_global(L, "io");
+        remove_global(L, "dofile");
+        remove_global(L, "loadfile");
+    }
+    if (!(allow & SB_ALLOW_OS)) {
+        static const char *const unsafe[] = {"execute", "exit", "remove", "rename", "tmpname", "getenv",
+                                             "setlocale"};
+        for (size_t index = 0; index < sizeof unsafe / sizeof *unsafe; index++) remove_field(L, "os", unsafe[index]);
+    }
+    if (!(allow & SB_ALLOW_DEBUG)) {
+        remove_global(L, "debug");
+        remove_field(L, "string", "dump");
+    }
+    // No C modules, whatever is allowed: no loadlib, and only the preload and Lua searchers.
+    remove_field(L, "package", "loadlib");
+    if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "searchers") == LUA_TTABLE) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 4);  // the all-in-one C searcher
+        lua_pushnil(L);
+        lua_rawseti(L, -2, 3);  // the C searcher
+    }
+    lua_settop(L, top);
+    lua_getglobal(L, "load");
+    lua_pushcclosure(L, text_only_load, 1);
+    lua_setglobal(L, "load");
+}
