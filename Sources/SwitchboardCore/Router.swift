@@ -190,8 +190,10 @@ public final class Router: Sendable {
         let mayBlock = !context.pointee.isSubscriberThread
         var report = DeliveryReport(matched: context.pointee.lastTargets.count)
         var closed = false
+        // Compared by address: `!==` would box both sides as AnyObject?, a retain and a release each.
+        let skipped = excluded.map { Unmanaged.passUnretained($0).toOpaque() }
         context.pointee.lastTargets.withUnsafeBufferPointer { subscribers in
-            for subscriber in subscribers where subscriber !== excluded {
+            for subscriber in subscribers where Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
                 // Borrowed, not retained: the consumer thread writes near the mailbox's refcount.
                 let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
                     $0.offer(event, mayBlock: mayBlock)

@@ -92,7 +92,15 @@ public final class Subscriber: Sendable {
             case .events:
                 mailbox.recordStart(of: batch[0])
                 for index in batch.indices {
-                    let handled = deliver(batch[index], to: handler, consecutiveFailures: &consecutiveFailures)
+                    // The first attempt borrows the event from the batch: passing it on to a
+                    // function would retain it, on a cache line the publisher is writing.
+                    var handled = true
+                    do {
+                        try handler.handle(batch[index])
+                        consecutiveFailures = 0
+                    } catch {
+                        handled = recover(batch[index], from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
+                    }
                     if !mailbox.settle(failed: !handled) { break }
                 }
                 batch.removeAll(keepingCapacity: true)
@@ -105,32 +113,34 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Hands one event to the handler under the failure policy; true when it was handled.
-    private func deliver(_ event: Event, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
-        var attempts = 0
+    /// Applies the failure policy to an event whose first attempt threw `error`: retries with
+    /// a doubling backoff, then a dead letter and perhaps a restart. True when a retry worked.
+    private func recover(
+        _ event: Event, from error: any Error, handler: any EventHandler, consecutiveFailures: inout Int
+    ) -> Bool {
+        var lastError = error
+        var attempts = 1
         var pause = Clock.nanoseconds(failurePolicy.backoff)
-        while true {
+        while attempts <= failurePolicy.retries, mailbox.pause(nanoseconds: pause) {
             attempts += 1
             do {
                 try handler.handle(event)
                 consecutiveFailures = 0
                 return true
             } catch {
-                if attempts <= failurePolicy.retries, mailbox.pause(nanoseconds: pause) {
-                    pause = pause.multipliedReportingOverflow(by: 2).overflow ? .max : pause * 2
-                    continue
-                }
-                consecutiveFailures += 1
-                if failurePolicy.deadLetter, !event.topic.hasPrefix("deadletter.") {
-                    sendDeadLetter(event, error: error, attempts: attempts)
-                }
-                if consecutiveFailures >= failurePolicy.restartAfter {
-                    restart(handler)
-                    consecutiveFailures = 0
-                }
-                return false
+                lastError = error
+                pause = min(pause * 2, 30_000_000_000)
             }
         }
+        consecutiveFailures += 1
+        if failurePolicy.deadLetter, !event.topic.hasPrefix("deadletter.") {
+            sendDeadLetter(event, error: lastError, attempts: attempts)
+        }
+        if consecutiveFailures >= failurePolicy.restartAfter {
+            restart(handler)
+            consecutiveFailures = 0
+        }
+        return false
     }
 
     private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) {

@@ -40,6 +40,8 @@ import Testing
         let start = Date()
         await router.shutdown(drainTimeout: drain)
         let seconds = Date().timeIntervalSince(start)
+        let (drainSeconds, drainAttoseconds) = drain.components
+        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + 1)  // ends by its drain deadline
         let stats = router.stats()
         #expect(healthy.all == (0..<Int64(events)).map { $0 })
         #expect(stats.subscribers.allSatisfy { $0.addsUp }, "\(stats.subscribers)")
