@@ -55,7 +55,9 @@ let package = Package(
         ),
         .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard"]),
-        .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard"]),
+        // Helpers shared by the test targets.
+        .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
+        .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
     ]
 )

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 @testable import SwitchboardLua
 import Switchboard
+@_exported import SwitchboardTestSupport
 
 /// A folder of plugin files for one test, removed when released.
 final class PluginFolder {
@@ -22,26 +23,6 @@ final class PluginFolder {
         try source.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
-}
-
-/// A thread-safe list that Swift subscribers append to.
-final class Recorder<Value: Sendable>: Sendable {
-    private let values = Mutex<[Value]>([])
-    func append(_ value: Value) { values.withLock { $0.append(value) } }
-    var all: [Value] { values.withLock { $0 } }
-    var count: Int { values.withLock { $0.count } }
-}
-
-/// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
-/// It sleeps between polls without holding a thread of the cooperative pool, which other
-/// tests' tasks need.
-func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(1))
-    }
-    return condition()
 }
 
 /// A router with one Lua plugin subscribed to `topics`, and a Swift recorder of what the
@@ -122,6 +103,3 @@ final class OutputFile {
     }
 }
 
-extension SubscriberStats {
-    var addsUp: Bool { received == handled + failed + dropped + abandoned }
-}
