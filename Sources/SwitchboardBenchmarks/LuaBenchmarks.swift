@@ -36,30 +36,47 @@ enum LuaBenchmarks {
             try router.subscribe(lua: LuaSubscriberConfiguration(
                 name: name, script: "\(plugins)/bench/\(name).lua", topics: topics, capacity: 1024, overflow: .block))
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let start = Clock.monotonicNanos()
         var lines = 0
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            var lineStart = 0
-            while let newline = memchr(bytes.baseAddress! + lineStart, 0x0A, bytes.count - lineStart) {
-                let index = bytes.baseAddress!.distance(to: UnsafeRawPointer(newline))
-                let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index])
-                lineStart = index + 1
-                var topic = ""
-                var payload: JSONTape?
-                try JSONTape(parsing: line).forEachMember { key, value in
-                    if key == "topic" { topic = value.stringValue ?? "" }
-                    if key == "data" { payload = value }
-                }
-                try router.publish(topic, tape: payload!)
-                lines += 1
+        try forEachLine(ofFile: path) { line in
+            var topic = ""
+            var payload: JSONTape?
+            try JSONTape(parsing: line).forEachMember { key, value in
+                if key == "topic" { topic = value.stringValue ?? "" }
+                if key == "data" { payload = value }
             }
+            try router.publish(topic, tape: payload!)
+            lines += 1
         }
         await router.shutdown(drainTimeout: .seconds(600))
         let seconds = Double(Clock.monotonicNanos() - start) / 1e9
         let handled = router.stats().subscribers.map { "\($0.name)=\($0.handled)" }.joined(separator: " ")
         print("lua pipeline: \(lines) events in \(format(seconds))s (\(Int(Double(lines) / seconds)) events/s), \(handled)")
         return seconds
+    }
+
+    /// Calls `body` with each line of a file, read in 1 MiB chunks as a feeder reads stdin.
+    private static func forEachLine(ofFile path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw CocoaError(.fileReadNoSuchFile) }
+        defer { close(descriptor) }
+        let capacity = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        defer { buffer.deallocate() }
+        var filled = 0
+        while true {
+            let count = read(descriptor, buffer.baseAddress! + filled, capacity - filled)
+            guard count > 0 else { break }
+            filled += count
+            var start = 0
+            while let newline = memchr(buffer.baseAddress! + start, 0x0A, filled - start) {
+                let end = buffer.baseAddress!.distance(to: newline)
+                try body(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+                start = end + 1
+            }
+            filled -= start
+            if filled > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: filled) }
+        }
     }
 
     /// Wall time of `interpreter script < input`, or nil when the interpreter is missing.
