@@ -30,15 +30,22 @@ final class Completion: @unchecked Sendable {
 
     /// Suspends until done or the task is cancelled.
     func wait() async {
-        lock.lock()
-        if done {
-            lock.unlock()
-            return
+        // The lock is never held across `withTaskCancellationHandler`: for a task that is already
+        // cancelled, the handler runs at once, on this thread, and takes the lock itself.
+        let id: Int? = lock.withLock {
+            if done { return nil }
+            nextWaiter += 1
+            return nextWaiter
         }
-        let id = nextWaiter
-        nextWaiter += 1
+        guard let id else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
+                lock.lock()
+                if done || Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume()
+                    return
+                }
                 waiters[id] = continuation
                 lock.unlock()
             }

@@ -4,11 +4,13 @@ import Synchronization
 /// The locked front of a subscriber's queue: capacity, overflow policy, wakeups and the
 /// counters that make `received == handled + failed + dropped + abandoned` exact.
 ///
-/// Publishers call ``offer(_:mayBlock:)``; the subscriber's own context takes events in
+/// Publishers call ``offer(_:fromSubscriber:)``; the subscriber's own context takes events in
 /// batches and settles each one. The consumer is woken only when its queue goes from
 /// empty to non-empty.
 final class Mailbox: @unchecked Sendable {
-    enum State { case open, draining, stopped }
+    /// `draining`: shutdown began; only subscribers' own publishes are taken, timers stop, and
+    /// the consumer waits for more until told to `finish`. `finishing`: it ends once empty.
+    enum State { case open, draining, finishing, stopped }
     enum Offer { case accepted, dropped, closed }
     enum Take { case events, timedOut, finished }
 
@@ -55,6 +57,7 @@ final class Mailbox: @unchecked Sendable {
     private let settled = Atomic<Int>(0)  // taken events finished; `sealBit` once abandoned
     private let failed = Atomic<Int>(0)
     private let lagNanos = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
     /// After draining its queue a consumer lingers this long before it parks. A lingering
     /// consumer is woken early only when its queue passes half full, so under load events are
     /// taken in batches and publishers rarely pay for a wakeup system call, while a `block`
@@ -75,10 +78,12 @@ final class Mailbox: @unchecked Sendable {
         guarded.deallocate()
     }
 
-    /// Queues an event under the overflow policy. With `block`, waits for room unless `mayBlock` is false.
-    func offer(_ event: Event, mayBlock: Bool) -> Offer {
+    /// Queues an event under the overflow policy. With `block`, waits for room, unless the
+    /// publisher is a subscriber (it never waits). While draining, only subscribers' events are taken.
+    func offer(_ event: Event, fromSubscriber: Bool) -> Offer {
         lock.lock()
-        guard guarded.pointee.state == .open else {
+        let state = guarded.pointee.state
+        guard state == .open || (state == .draining && fromSubscriber) else {
             lock.unlock()
             return .closed
         }
@@ -92,7 +97,7 @@ final class Mailbox: @unchecked Sendable {
             case .dropOldest:
                 if queue.removeFirst() != nil { guarded.pointee.dropped += 1 }
             case .block:
-                guard mayBlock else {
+                guard !fromSubscriber else {
                     guarded.pointee.received += 1
                     guarded.pointee.dropped += 1
                     lock.unlock()
@@ -128,7 +133,7 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// Moves the waiting events into the empty `batch`, sleeping until one arrives or the
-    /// monotonic `deadline` passes. `.finished` once stopped, or draining with nothing left.
+    /// monotonic `deadline` passes. `.finished` once stopped, or finishing with nothing left.
     func take(into batch: inout Deque<Event>, until deadline: UInt64?) -> Take {
         lock.lock()
         defer { lock.unlock() }
@@ -141,7 +146,12 @@ final class Mailbox: @unchecked Sendable {
                 if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
                 return .events
             }
-            if guarded.pointee.state == .draining { return .finished }
+            if guarded.pointee.state == .finishing { return .finished }
+            if guarded.pointee.state == .draining {  // more may come from other subscribers; no timers now
+                guarded.pointee.consumerSleeping = true
+                lock.wait(Self.workCondition)
+                continue
+            }
             if !lingered {
                 lingered = true
                 guarded.pointee.consumerNapping = true
@@ -164,27 +174,46 @@ final class Mailbox: @unchecked Sendable {
     /// The next event for a stream consumer, waiting for one; nil once the stream has ended.
     func next() async -> Event? {
         lock.lock()
-        if guarded.pointee.state != .stopped, let event = queue.removeFirst() {
-            guarded.pointee.taken += 1
-            let ended = guarded.pointee.state == .draining && queue.count == 0
-            if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
-            lock.unlock()
-            _ = settle(failed: false)
-            if ended { onStreamEnd?() }
-            return event
-        }
-        if guarded.pointee.state != .open {
-            lock.unlock()
-            return nil
-        }
+        if let ready = takeForStream() { return deliverToStream(ready) }
+        lock.unlock()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                guarded.pointee.streamWaiter = continuation
-                lock.unlock()
+                lock.lock()
+                // Re-check under the lock: an event or the end may have come meanwhile, and a task
+                // cancelled before this point has already run its cancellation handler.
+                if let ready = takeForStream() {
+                    continuation.resume(returning: deliverToStream(ready))
+                } else if Task.isCancelled {
+                    lock.unlock()
+                    continuation.resume(returning: nil)
+                } else {
+                    guarded.pointee.streamWaiter = continuation
+                    lock.unlock()
+                }
             }
         } onCancel: {
             resumeStreamWaiter()
         }
+    }
+
+    /// With the lock held: the next event and whether the stream ends after it, or `(nil, true)`
+    /// when it has ended; nil when the consumer must wait.
+    private func takeForStream() -> (event: Event?, ended: Bool)? {
+        let state = guarded.pointee.state
+        if state != .stopped, let event = queue.removeFirst() {
+            guarded.pointee.taken += 1
+            if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
+            return (event, state == .finishing && queue.count == 0)
+        }
+        return state == .finishing || state == .stopped ? (nil, true) : nil
+    }
+
+    /// With the lock held on entry, released here: settles what `takeForStream` took.
+    private func deliverToStream(_ ready: (event: Event?, ended: Bool)) -> Event? {
+        lock.unlock()
+        if ready.event != nil { settle(failed: false) }
+        if ready.ended { onStreamEnd?() }
+        return ready.event
     }
 
     private func resumeStreamWaiter() {
@@ -194,9 +223,9 @@ final class Mailbox: @unchecked Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Counts a guarded.pointee.taken event as handled or failed: one atomic operation per event, so that
-    /// sealing can tell exactly which guarded.pointee.taken events finished. False when the mailbox was
-    /// sealed first (the event was already counted as guarded.pointee.abandoned): deliver no more.
+    /// Counts a taken event as handled or failed: one atomic operation per event, so that
+    /// sealing can tell exactly which taken events finished. False when the mailbox was
+    /// sealed first (the event was already counted as abandoned): deliver no more.
     @discardableResult
     func settle(failed isFailure: Bool) -> Bool {
         if settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue & Self.sealBit != 0 { return false }
@@ -226,7 +255,7 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a
-    /// waiting stream consumer (which gets nil), so each of them sees the new guarded.pointee.state.
+    /// waiting stream consumer (which gets nil), so each of them sees the new state.
     private func unlockWakingEveryone() {
         let waiter = guarded.pointee.takeStreamWaiter()
         lock.unlock()
@@ -235,16 +264,39 @@ final class Mailbox: @unchecked Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// Stops intake: the consumer takes what is queued, then finishes. Blocked publishers are released.
+    /// Shutdown began: from now on only subscribers' own publishes are taken, so chains of
+    /// subscribers drain completely; blocked publishers are released, timers stop.
     func beginDrain() {
         lock.lock()
         if guarded.pointee.state == .open { guarded.pointee.state = .draining }
+        draining.store(true, ordering: .relaxed)
+        lock.unlock()
+        lock.signal(Self.workCondition)  // a napping consumer stops waiting for timers
+        lock.broadcast(Self.roomCondition)  // blocked outside publishers give up
+    }
+
+    /// Everything drained: the consumer finishes once its queue is empty.
+    func finish() {
+        lock.lock()
+        if guarded.pointee.state == .draining { guarded.pointee.state = .finishing }
         let ended = queue.count == 0 && onStreamEnd != nil
         unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
 
-    /// Stops everything now: what is queued or guarded.pointee.taken but unsettled counts as guarded.pointee.abandoned.
+    /// True from ``beginDrain()`` on: timers no longer fire.
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Events queued or in the consumer's hands, and events ever routed here: a snapshot for
+    /// telling when a draining router has gone quiet.
+    func activity() -> (pending: Int, received: Int) {
+        lock.withLock {
+            let finished = settled.load(ordering: .relaxed) & ~Self.sealBit
+            return (queue.count + guarded.pointee.taken - finished, guarded.pointee.received)
+        }
+    }
+
+    /// Stops everything now: what is queued or taken but unsettled counts as abandoned.
     func seal() {
         lock.lock()
         guard guarded.pointee.state != .stopped else {

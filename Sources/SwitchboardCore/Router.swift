@@ -173,7 +173,8 @@ public final class Router: Sendable {
         let context = PublisherContext.current
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
-        guard accepting.load(ordering: .relaxed) else { throw .shutDown }
+        // Once shutdown began, only subscribers publish: chains of subscribers drain completely.
+        guard accepting.load(ordering: .relaxed) || context.pointee.isSubscriberThread else { throw .shutDown }
         try resolve(topic, in: context)
 
         let event = Event(
@@ -187,7 +188,7 @@ public final class Router: Sendable {
 
         // Deliver from the context's target list in place: copying the array out would cost a
         // retain and a release per publish. Nothing below runs code that could publish.
-        let mayBlock = !context.pointee.isSubscriberThread
+        let fromSubscriber = context.pointee.isSubscriberThread
         var report = DeliveryReport(matched: context.pointee.lastTargets.count)
         var closed = false
         // Compared by address: `!==` would box both sides as AnyObject?, a retain and a release each.
@@ -196,7 +197,7 @@ public final class Router: Sendable {
             for subscriber in subscribers where Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
                 // Borrowed, not retained: the consumer thread writes near the mailbox's refcount.
                 let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
-                    $0.offer(event, mayBlock: mayBlock)
+                    $0.offer(event, fromSubscriber: fromSubscriber)
                 }
                 switch outcome {
                 case .accepted: report.accepted += 1
@@ -266,7 +267,10 @@ public final class Router: Sendable {
     }
 
     /// Stops intake, lets every subscriber drain its queue until the deadline, then counts
-    /// whatever is left as abandoned. Publishing throws from the moment this begins.
+    /// whatever is left as abandoned. Publishing throws from the moment this begins, except
+    /// from subscribers themselves: what they publish while draining is still routed, so a
+    /// chain of subscribers loses nothing. Timers stop. Once every queue is empty and idle,
+    /// each subscriber's handler is stopped (a plugin's `shutdown` runs).
     public func shutdown(drainTimeout: Duration = .seconds(5)) async {
         accepting.store(false, ordering: .releasing)
         let subscribers = state.withLock { state in
@@ -278,6 +282,8 @@ public final class Router: Sendable {
         let deadline = ContinuousClock.now + drainTimeout
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                await Self.waitUntilQuiet(subscribers, deadline: deadline)
+                for subscriber in subscribers { subscriber.mailbox.finish() }
                 for subscriber in subscribers { await subscriber.finished.wait() }
             }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
@@ -287,6 +293,25 @@ public final class Router: Sendable {
         for subscriber in subscribers where !subscriber.finished.isDone {
             subscriber.mailbox.seal()
             subscriber.interrupt()
+        }
+    }
+
+    /// Waits until no event is queued or in hand anywhere, seen in two scans with no event
+    /// routed in between: an event that moved from one subscriber to another while a scan
+    /// was under way shows in the second scan's counts.
+    private static func waitUntilQuiet(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async {
+        func scan() -> (pending: Int, received: Int) {
+            subscribers.reduce((0, 0)) { total, subscriber in
+                let activity = subscriber.mailbox.activity()
+                return (total.0 + activity.pending, total.1 + activity.received)
+            }
+        }
+        var previous: (pending: Int, received: Int)?
+        while ContinuousClock.now < deadline, !Task.isCancelled {
+            let current = scan()
+            if current.pending == 0, let previous, previous.pending == 0, previous.received == current.received { return }
+            previous = current
+            try? await Task.sleep(for: .milliseconds(1))
         }
     }
 }

@@ -87,7 +87,7 @@ public final class Subscriber: Sendable {
         var batch = Deque<Event>()
         var consecutiveFailures = 0
         while true {
-            let deadline = handler.nextTimerDeadline
+            let deadline = mailbox.isDraining ? nil : handler.nextTimerDeadline
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch[0])

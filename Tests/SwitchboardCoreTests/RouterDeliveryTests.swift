@@ -93,6 +93,23 @@ import Testing
         #expect(stats.subscribers.allSatisfy { $0.addsUp })
     }
 
+    @Test func shutdownDrainsChainsOfSubscribers() async throws {
+        let router = Router()
+        let last = Recorder<Int64>()
+        // a -> b -> c: each republishes what it gets; shutdown begins while all of it is queued.
+        try router.subscribe("a", name: "first", capacity: 10_000) { try router.publish("b", data: $0.data) }
+        try router.subscribe("b", name: "second", capacity: 10_000) { event in
+            usleep(50)
+            try router.publish("c", data: event.data)
+        }
+        try router.subscribe("c", name: "third", capacity: 10_000) { last.append($0.data.intValue!) }
+        for n in 0..<2000 { try router.publish("a", data: .int(Int64(n))) }
+        await router.shutdown(drainTimeout: .seconds(30))
+        #expect(last.all == (0..<2000).map { Int64($0) })
+        #expect(throws: RouterError.shutDown) { try router.publish("a") }
+        #expect(router.stats().subscribers.allSatisfy { $0.addsUp && $0.abandoned == 0 && $0.failed == 0 })
+    }
+
     @Test func eventStreamDeliversInOrderAndEndsAtShutdown() async throws {
         let router = Router()
         let stream = try router.events(matching: "order.>", capacity: 256)
