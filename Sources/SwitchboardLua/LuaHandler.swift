@@ -59,7 +59,8 @@ final class LuaHandler: EventHandler {
         let status = event.topic.utf8.withContiguousStorageIfAvailable { dispatch(event, topic: $0) }
             ?? Array(event.topic.utf8).withUnsafeBufferPointer { dispatch(event, topic: $0) }
         guard status != LUA_OK else { return }
-        let message = errorMessage()
+        var message = errorMessage()
+        if status == LUA_ERRMEM { message = "memory limit of \(Self.size(configuration.memory)) exceeded (\(message))" }
         logger.error(
             "handle failed: \(message)", metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
         if status == LUA_ERRMEM { rebuildAfterMemoryFailure() }
@@ -189,6 +190,14 @@ final class LuaHandler: EventHandler {
     private static func message(of state: OpaquePointer?) -> String {
         let message = sb_error_message(state)
         return String(decoding: UnsafeRawBufferPointer(start: message.bytes, count: message.length), as: UTF8.self)
+    }
+
+    /// A byte count as the config writes it: `64MiB`, `512KiB`, `100B`.
+    static func size(_ bytes: Int) -> String {
+        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
+            return "\(bytes / scale)\(unit)"
+        }
+        return "\(bytes)B"
     }
 
     private static func directory(of path: String) -> String {

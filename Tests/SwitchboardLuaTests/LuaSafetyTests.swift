@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Switchboard
 import Testing
 
@@ -17,7 +18,7 @@ import Testing
     func run(
         _ source: String, events: Int = 10, timeout: Duration = .milliseconds(100), memory: Int = 16 << 20,
         allow: Set<LuaLibrary> = [], onFailure: FailurePolicy = FailurePolicy(), drain: Duration = .seconds(5),
-        expectStuck: Bool = false
+        expectStuck: Bool = false, logger: Logger = Logger(label: "test")
     ) async throws -> Outcome {
         let folder = try PluginFolder()
         let path = try folder.write("hostile.lua", source)
@@ -28,7 +29,7 @@ import Testing
         try router.subscribe(["out.>", "deadletter.>"], name: "recorder", capacity: 10_000) { published.append($0) }
         try router.subscribe(lua: LuaSubscriberConfiguration(
             name: "hostile", script: path, topics: ["work.>"], capacity: 10_000, timeout: timeout, memory: memory,
-            allow: allow, onFailure: onFailure))
+            allow: allow, onFailure: onFailure), logger: logger)
         for n in 0..<events { try router.publish("work.item", data: .int(Int64(n))) }
         #expect(await eventually { healthy.count == events })
         if !expectStuck {  // what a plugin publishes once shutdown began is refused: let it finish first
@@ -100,9 +101,12 @@ import Testing
     }
 
     @Test func aGigabyteStringUnderASixteenMegabyteCapFails() async throws {
-        let outcome = try await run("return { handle = function() local s = string.rep('x', 1 << 30) end }", events: 2)
+        let logs = LogRecorder()
+        let outcome = try await run(
+            "return { handle = function() local s = string.rep('x', 1 << 30) end }", events: 2, logger: logs.logger)
         #expect(outcome.hostile.failed == 2)
         #expect(outcome.hostile.restarts == 2)
+        #expect(logs.all.contains { $0.message.contains("memory limit of 16MiB exceeded") && $0.metadata["topic"] == "work.item" })
     }
 
     @Test func stoppingTheCollectorDoesNotEscapeTheCap() async throws {
