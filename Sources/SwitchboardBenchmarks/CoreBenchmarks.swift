@@ -54,10 +54,9 @@ enum CoreBenchmarks {
     }
 
     /// Publish latency percentiles while one subscriber is stuck forever and one keeps up.
-    static func latency(publishes: Int = 200_000) throws {
+    static func latency(publishes: Int = 200_000) async throws {
         let router = Router()
-        let gate = ConditionGate()
-        try router.subscribe("metrics.>", name: "stuck", capacity: 1024) { _ in gate.waitForever() }
+        try router.subscribe("metrics.>", name: "stuck", capacity: 1024) { _ in while true { sleep(3600) } }
         try router.subscribe("metrics.>", name: "healthy", capacity: 65_536) { _ in }
         var samples = [UInt64](repeating: 0, count: publishes)
         for index in 0..<publishes {
@@ -74,7 +73,7 @@ enum CoreBenchmarks {
     }
 
     /// Publish cost with 10 and with 10,000 subscribers that match nothing, a new topic per publish.
-    static func nonMatching(publishes: Int = 1_000_000) throws {
+    static func nonMatching(publishes: Int = 1_000_000) async throws {
         var costs: [Int: Double] = [:]
         for count in [10, 10_000] {
             let router = Router()
@@ -92,19 +91,10 @@ enum CoreBenchmarks {
             let start = Clock.monotonicNanos()
             for topic in topics { try router.publish(topic) }
             costs[count] = Double(Clock.monotonicNanos() - start) / Double(publishes)
-            await_(router)
+            await router.shutdown(drainTimeout: .seconds(1))
         }
         print("non-matching: 10 subs=\(format(costs[10]!))ns/publish 10000 subs=\(format(costs[10_000]!))ns/publish"
             + " ratio=\(format(costs[10_000]! / costs[10]!))")
-    }
-
-    static func await_(_ router: Router) {
-        let done = ConditionGate()
-        Task {
-            await router.shutdown(drainTimeout: .seconds(1))
-            done.open()
-        }
-        done.waitUntilOpen()
     }
 }
 
@@ -118,27 +108,19 @@ func spin(microseconds: Int) {
     while Clock.monotonicNanos() < end {}
 }
 
-/// A gate threads can wait on: for stuck handlers and for waiting on a task from synchronous code.
-final class ConditionGate: Sendable {
-    private let isOpen = Mutex(false)
-    func open() { isOpen.withLock { $0 = true } }
-    func waitUntilOpen() { while !isOpen.withLock({ $0 }) { spin(microseconds: 100) } }
-    func waitForever() { while true { sleep(3600) } }
-}
-
 extension CoreBenchmarks {
     /// Resident memory and threads added by 10,000 idle subscribers.
-    static func idleCost(count: Int = 10_000) throws {
+    static func idleCost(count: Int = 10_000) async throws {
         let before = residentBytes()
         let router = Router()
         let start = Clock.monotonicNanos()
         for index in 0..<count { try router.subscribe("idle.\(index)", name: "i\(index)", capacity: 1024) { _ in } }
         let seconds = Double(Clock.monotonicNanos() - start) / 1e9
-        Thread.sleep(forTimeInterval: 0.5)  // let every consumer park
+        try await Task.sleep(for: .milliseconds(500))  // let every consumer park
         let perSubscriber = Double(residentBytes() - before) / Double(count)
         print("idle subscribers: \(count) started in \(format(seconds))s, \(format(perSubscriber / 1024)) KiB resident each"
             + " (one parked thread, 1 MiB of stack reserved, touched pages only)")
-        await_(router)
+        await router.shutdown(drainTimeout: .seconds(1))
     }
 }
 

@@ -15,9 +15,9 @@ func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]
 
 switch arguments.first {
 case "fanout": try await CoreBenchmarks.fanout(goBaseline: arguments.count > 1 ? arguments[1] : nil, runs: runs(at: 2))
-case "latency": try CoreBenchmarks.latency()
-case "match": try CoreBenchmarks.nonMatching()
-case "idle": try CoreBenchmarks.idleCost()
+case "latency": try await CoreBenchmarks.latency()
+case "match": try await CoreBenchmarks.nonMatching()
+case "idle": try await CoreBenchmarks.idleCost()
 case "lua-pipeline" where arguments.count > 1:
     try await LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
 case "lua-many": try await LuaBenchmarks.manySubscribers()
