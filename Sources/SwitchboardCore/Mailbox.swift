@@ -4,9 +4,9 @@ import Synchronization
 /// The locked front of a subscriber's queue: capacity, overflow policy, wakeups and the
 /// counters that make `received == handled + failed + dropped + abandoned` exact.
 ///
-/// Publishers call ``offer(_:fromSubscriber:)``; the subscriber's own context takes events in
-/// batches and settles each one. The consumer is woken only when its queue goes from
-/// empty to non-empty.
+/// Publishers call ``offer(_:fromSubscriber:)``; the subscriber's own context takes all waiting
+/// events at once and settles each one. A parked consumer is woken by the next event; one
+/// that is lingering after a batch, only when its queue passes half full.
 final class Mailbox: @unchecked Sendable {
     /// `draining`: shutdown began; only subscribers' own publishes are taken, timers stop, and
     /// the consumer waits for more until told to `finish`. `finishing`: it ends once empty.
@@ -51,6 +51,7 @@ final class Mailbox: @unchecked Sendable {
 
     private let guarded = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
     /// Called once, without the lock, when a stream consumer can never get another event.
+    /// Set once, before the subscriber is registered, and only read after that.
     var onStreamEnd: (@Sendable () -> Void)?
 
     // Written by the consumer without the lock.

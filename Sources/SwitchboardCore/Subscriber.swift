@@ -129,7 +129,7 @@ public final class Subscriber: Sendable {
                 return true
             } catch {
                 lastError = error
-                pause = min(pause * 2, 30_000_000_000)
+                pause = Self.doubled(pause)
             }
         }
         consecutiveFailures += 1
@@ -142,6 +142,9 @@ public final class Subscriber: Sendable {
         }
         return false
     }
+
+    /// The next backoff: twice the last, at most 30 s.
+    private static func doubled(_ nanoseconds: UInt64) -> UInt64 { min(nanoseconds * 2, 30_000_000_000) }
 
     private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) {
         let letter: JSON = [
@@ -167,7 +170,7 @@ public final class Subscriber: Sendable {
                 return
             } catch {
                 guard mailbox.pause(nanoseconds: pause) else { return }
-                pause = min(pause * 2, 30_000_000_000)
+                pause = Self.doubled(pause)
             }
         }
     }
