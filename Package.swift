@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // JSON payload value, parser and serializer: no dependency on the router.
@@ -41,6 +42,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The configuration file: YAML, strict validation, environment substitution.
+        .target(
+            name: "SwitchboardConfig",
+            dependencies: ["SwitchboardCore", "SwitchboardLua", .product(name: "Yams", package: "Yams")]
+        ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
         .target(
             name: "Switchboard", dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua"]),
@@ -59,5 +65,6 @@ let package = Package(
         .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        .testTarget(name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
     ]
 )

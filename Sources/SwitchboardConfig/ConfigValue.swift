@@ -1,0 +1,54 @@
+import SwitchboardCore
+
+/// Parsers for the value formats the configuration file uses.
+public enum ConfigValue {
+    /// A duration written `250ms`, `5s`, `2m`, `1h` or `7d`.
+    public static func duration(_ text: String) -> Duration? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (unit, milliseconds) in units where text.hasSuffix(unit) {
+            guard let number = Int64(text.dropLast(unit.count)), number >= 0 else { return nil }
+            let (total, overflow) = number.multipliedReportingOverflow(by: milliseconds)
+            return overflow ? nil : .milliseconds(total)
+        }
+        return nil
+    }
+
+    /// A size written `512KiB`, `64MiB` or `1GiB` (or plain bytes, `B`).
+    public static func size(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)]
+        for (unit, scale) in units where text.hasSuffix(unit) {
+            guard let number = Int(text.dropLast(unit.count)), number >= 0 else { return nil }
+            let (total, overflow) = number.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : total
+        }
+        return nil
+    }
+
+    /// `drop_newest`, `drop_oldest` or `block`.
+    public static func overflow(_ text: String) -> OverflowPolicy? {
+        switch text {
+        case "drop_newest": .dropNewest
+        case "drop_oldest": .dropOldest
+        case "block": .block
+        default: nil
+        }
+    }
+
+    /// `text` with every `${NAME}` replaced by that environment variable; the names of unset ones.
+    public static func substitute(_ text: String, environment: [String: String]) -> (String, missing: [String]) {
+        var result = ""
+        var missing: [String] = []
+        var rest = text[...]
+        while let open = rest.range(of: "${") {
+            result += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
+                result += rest[open.lowerBound...]
+                return (result, missing)
+            }
+            let name = String(rest[open.upperBound..<close])
+            if let value = environment[name] { result += value } else { missing.append(name) }
+            rest = rest[rest.index(after: close)...]
+        }
+        return (result + rest, missing)
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardLua
+import Yams
+
+/// A configuration file: the subscribers to start, with their plugins, topics, queues, limits
+/// and settings. YAML (so JSON too). Relative paths resolve against the file's folder, and
+/// `${NAME}` in a value is replaced by that environment variable.
+public struct Configuration: Sendable {
+    /// The file it was read from.
+    public let path: String
+    /// The subscribers, in file order.
+    public var subscribers: [LuaSubscriberConfiguration]
+
+    /// Reads and validates a configuration file. Validation is strict and reports every
+    /// problem at once: unknown keys, bad values, duplicate names, invalid patterns, missing
+    /// plugin files, unset environment variables.
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> Configuration {
+        var reader = Reader(file: path, environment: environment)
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(problems: [.init(file: path, line: nil, subscriber: nil, message: "cannot read the file")])
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(problems: [.init(file: path, line: nil, subscriber: nil, message: "invalid YAML: \(error)")])
+        }
+        let subscribers = reader.read(root)
+        guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
+        return Configuration(path: path, subscribers: subscribers)
+    }
+}
+
+/// Walks the YAML tree, collecting problems instead of stopping at the first.
+private struct Reader {
+    let file: String
+    let environment: [String: String]
+    var problems: [ConfigurationError.Problem] = []
+    private var subscriber: String?
+
+    init(file: String, environment: [String: String]) {
+        self.file = file
+        self.environment = environment
+    }
+
+    private var folder: String { (file as NSString).deletingLastPathComponent }
+
+    private mutating func problem(_ node: Node?, _ message: String) {
+        problems.append(.init(file: file, line: node?.mark?.line, subscriber: subscriber, message: message))
+    }
+
+    /// The members of a mapping, refusing keys not in `allowed`.
+    private mutating func members(_ node: Node, allowed: [String], what: String) -> [String: Node] {
+        guard let mapping = node.mapping else {
+            problem(node, "\(what) must be a mapping")
+            return [:]
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string, allowed.contains(name) else {
+                let spelled = key.scalar?.string ?? "\(key)"
+                problem(key, "unknown key '\(spelled)' in \(what) (known: \(allowed.joined(separator: ", ")))")
+                continue
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    /// A scalar's text after `${NAME}` substitution.
+    private mutating func string(_ node: Node, _ what: String) -> String? {
+        guard let scalar = node.scalar else {
+            problem(node, "\(what) must be a single value")
+            return nil
+        }
+        let (text, missing) = ConfigValue.substitute(scalar.string, environment: environment)
+        for name in missing { problem(node, "\(what): environment variable '\(name)' is not set") }
+        return missing.isEmpty ? text : nil
+    }
+
+    private mutating func value<T>(_ node: Node?, _ what: String, _ format: String, _ parse: (String) -> T?) -> T? {
+        guard let node, let text = string(node, what) else { return nil }
+        guard let value = parse(text) else {
+            problem(node, "\(what) '\(text)' is not \(format)")
+            return nil
+        }
+        return value
+    }
+
+    private mutating func strings(_ node: Node?, _ what: String) -> [String] {
+        guard let node else { return [] }
+        guard let sequence = node.sequence else {
+            problem(node, "\(what) must be a list")
+            return []
+        }
+        return sequence.compactMap { string($0, what) }
+    }
+
+    mutating func read(_ root: Node?) -> [LuaSubscriberConfiguration] {
+        guard let root else {
+            problem(nil, "the file is empty; it needs a 'subscribers' list")
+            return []
+        }
+        let top = members(root, allowed: ["subscribers"], what: "the configuration")
+        guard let list = top["subscribers"] else {
+            problem(root, "missing 'subscribers'")
+            return []
+        }
+        guard let entries = list.sequence else {
+            problem(list, "'subscribers' must be a list")
+            return []
+        }
+        var names: [String: Int] = [:]
+        var result: [LuaSubscriberConfiguration] = []
+        for entry in entries {
+            subscriber = nil
+            if let configuration = readSubscriber(entry, names: &names) { result.append(configuration) }
+        }
+        subscriber = nil
+        return result
+    }
+
+    private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> LuaSubscriberConfiguration? {
+        let keys = [
+            "name", "plugin", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
+        ]
+        // The name first, so that every problem of the entry can name its subscriber.
+        subscriber = entry.mapping?.first(where: { $0.key.scalar?.string == "name" })?.value.scalar?.string
+        let before = problems.count
+        let fields = members(entry, allowed: keys, what: "a subscriber")
+        guard let nameNode = fields["name"], let name = string(nameNode, "name") else {
+            problem(entry, "a subscriber needs a 'name'")
+            return nil
+        }
+        if name.isEmpty || !name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }) {
+            problem(nameNode, "name '\(name)' may hold only letters, digits, - and _")
+        }
+        if let line = names[name] {
+            problem(nameNode, "duplicate name '\(name)' (first at line \(line))")
+        } else {
+            names[name] = nameNode.mark?.line ?? 0
+        }
+        var configuration = LuaSubscriberConfiguration(name: name, script: "")
+        if let pluginNode = fields["plugin"], let plugin = string(pluginNode, "plugin") {
+            let path = plugin.hasPrefix("/") ? plugin : (folder as NSString).appendingPathComponent(plugin)
+            configuration.script = (path as NSString).standardizingPath
+            if !FileManager.default.fileExists(atPath: configuration.script) {
+                problem(pluginNode, "plugin file '\(plugin)' not found (looked for \(configuration.script))")
+            }
+        } else if fields["plugin"] == nil {
+            problem(entry, "missing 'plugin'")
+        }
+        configuration.topics = strings(fields["topics"], "topics")
+        for (index, topic) in configuration.topics.enumerated() {
+            do { try Topic.validatePattern(topic) } catch {
+                problem(fields["topics"]?.sequence?[index], "\(error)")
+            }
+        }
+        if let queue = fields["queue"] {
+            let queueFields = members(queue, allowed: ["capacity", "overflow"], what: "queue")
+            if let capacity = value(queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }) {
+                configuration.capacity = capacity
+            }
+            if let overflow = value(queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest or block", ConfigValue.overflow) {
+                configuration.overflow = overflow
+            }
+        }
+        if let timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration) {
+            configuration.timeout = timeout
+        }
+        if let memory = value(fields["memory"], "memory", "a size such as 512KiB, 64MiB or 1GiB", ConfigValue.size) {
+            configuration.memory = memory
+        }
+        if let settings = fields["settings"] { configuration.settings = json(settings) }
+        if let policy = fields["on_failure"] { configuration.onFailure = failurePolicy(policy) }
+        for (index, library) in strings(fields["allow"], "allow").enumerated() {
+            guard let known = LuaLibrary(rawValue: library) else {
+                let names = LuaLibrary.allCases.map(\.rawValue).joined(separator: ", ")
+                problem(fields["allow"]?.sequence?[index], "allow: unknown library '\(library)' (known: \(names))")
+                continue
+            }
+            configuration.allow.insert(known)
+        }
+        return problems.count == before ? configuration : nil
+    }
+
+    private mutating func failurePolicy(_ node: Node) -> FailurePolicy {
+        let fields = members(node, allowed: ["retries", "backoff", "dead_letter", "restart_after"], what: "on_failure")
+        var policy = FailurePolicy()
+        if let retries = value(fields["retries"], "on_failure retries", "a whole number", { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) {
+            policy.retries = retries
+        }
+        if let backoff = value(fields["backoff"], "on_failure backoff", "a duration such as 100ms", ConfigValue.duration) {
+            policy.backoff = backoff
+        }
+        if let deadLetter = value(fields["dead_letter"], "on_failure dead_letter", "true or false", { Bool($0) }) {
+            policy.deadLetter = deadLetter
+        }
+        if let restartAfter = value(fields["restart_after"], "on_failure restart_after", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }) {
+            policy.restartAfter = restartAfter
+        }
+        return policy
+    }
+
+    /// A YAML value as JSON: mappings (string keys) as objects in order, sequences as arrays,
+    /// scalars by their resolved type, strings after `${NAME}` substitution.
+    private mutating func json(_ node: Node) -> JSON {
+        switch node {
+        case let .mapping(mapping):
+            var object: [(String, JSON)] = []
+            for (key, value) in mapping {
+                guard let name = key.scalar?.string else {
+                    problem(key, "settings: keys must be strings")
+                    continue
+                }
+                object.append((name, json(value)))
+            }
+            return .object(.init(object, uniquingKeysWith: { _, last in last }))
+        case let .sequence(sequence):
+            return .array(sequence.map { json($0) })
+        case .scalar:
+            if node.null != nil { return .null }
+            if let flag = node.bool { return .bool(flag) }
+            if let integer = node.int { return .int(Int64(integer)) }
+            if let number = node.float { return .double(number) }
+            return string(node, "settings").map(JSON.string) ?? .null
+        case .alias:
+            problem(node, "settings: aliases are not supported")
+            return .null
+        }
+    }
+}

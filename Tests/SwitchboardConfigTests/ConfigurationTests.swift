@@ -1,0 +1,147 @@
+import Foundation
+import SwitchboardConfig
+import SwitchboardCore
+import SwitchboardLua
+import Testing
+
+/// A folder with a configuration file and plugins, removed when released.
+final class ConfigFolder {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sb-config-\(UUID().uuidString)")
+    init(files: [String: String]) throws {
+        for (name, text) in files {
+            let path = url.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: path, atomically: true, encoding: .utf8)
+        }
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+@Suite struct ConfigurationTests {
+    @Test func everyKeyOfAValidFile() throws {
+        let folder = try ConfigFolder(files: [
+            "plugins/email.lua": "return { handle = function() end }",
+            "config/switchboard.yaml": """
+                subscribers:
+                  - name: email_1
+                    plugin: ../plugins/email.lua
+                    topics: ["user.created", "order.*"]
+                    queue: { capacity: 10, overflow: block }
+                    timeout: 250ms
+                    memory: 32MiB
+                    settings: { sender: "${SENDER}", port: 25, ratio: 1.5, tls: true, none: null, list: [1, "two"] }
+                    on_failure: { retries: 2, backoff: 1s, dead_letter: true, restart_after: 3 }
+                    allow: [io, os]
+                  - name: ticker
+                    plugin: ../plugins/email.lua
+                """,
+        ])
+        let configuration = try Configuration.load(
+            path: folder.path("config/switchboard.yaml"), environment: ["SENDER": "noreply@example.com"])
+        #expect(configuration.subscribers.count == 2)
+        let email = configuration.subscribers[0]
+        #expect(email.name == "email_1")
+        #expect(email.script == folder.path("plugins/email.lua"))
+        #expect(email.topics == ["user.created", "order.*"])
+        #expect((email.capacity, email.overflow) == (10, .block))
+        #expect(email.timeout == .milliseconds(250))
+        #expect(email.memory == 32 << 20)
+        #expect(email.settings == [
+            "sender": "noreply@example.com", "port": 25, "ratio": 1.5, "tls": true, "none": nil, "list": [1, "two"],
+        ])
+        #expect(email.onFailure == FailurePolicy(retries: 2, backoff: .seconds(1), deadLetter: true, restartAfter: 3))
+        #expect(email.allow == [.io, .os])
+        let ticker = configuration.subscribers[1]
+        #expect(ticker.topics.isEmpty)  // a producer
+        #expect((ticker.capacity, ticker.overflow, ticker.timeout, ticker.memory) == (1024, .dropNewest, .seconds(1), 64 << 20))
+        #expect(ticker.onFailure == FailurePolicy())
+    }
+
+    @Test func everyProblemIsReportedWithFileLineSubscriberAndValue() throws {
+        let folder = try ConfigFolder(files: [
+            "p.lua": "return {}",
+            "bad.yaml": """
+                subscribers:
+                  - name: a
+                    plugin: p.lua
+                    topcis: ["x"]
+                  - name: b
+                    plugin: missing.lua
+                    memory: lots
+                    timeout: soon
+                    queue: { capacity: 0, overflow: sometimes }
+                  - name: a
+                    plugin: p.lua
+                    topics: ["user..created", "a.>.b"]
+                    allow: [net]
+                    settings: { key: "${NOT_SET}" }
+                  - name: "bad name!"
+                    plugin: p.lua
+                    on_failure: { retries: -1, dead_letter: maybe }
+                """,
+        ])
+        let path = folder.path("bad.yaml")
+        #expect {
+            try Configuration.load(path: path, environment: [:])
+        } throws: { error in
+            let text = "\(error)"
+            let expected = [
+                "\(path):4: subscriber 'a': unknown key 'topcis' in a subscriber",
+                "\(path):6: subscriber 'b': plugin file 'missing.lua' not found",
+                "\(path):7: subscriber 'b': memory 'lots' is not a size such as 512KiB, 64MiB or 1GiB",
+                "\(path):8: subscriber 'b': timeout 'soon' is not a duration",
+                "\(path):9: subscriber 'b': queue capacity '0' is not a whole number of at least 1",
+                "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest or block",
+                "\(path):10: subscriber 'a': duplicate name 'a' (first at line 2)",
+                "\(path):12: subscriber 'a': invalid pattern \"user..created\": token 2 is empty",
+                "\(path):12: subscriber 'a': invalid pattern \"a.>.b\": '>' (token 2) must be the last token",
+                "\(path):13: subscriber 'a': allow: unknown library 'net'",
+                "\(path):14: subscriber 'a': settings: environment variable 'NOT_SET' is not set",
+                "\(path):15: subscriber 'bad name!': name 'bad name!' may hold only letters, digits, - and _",
+                "\(path):17: subscriber 'bad name!': on_failure retries '-1' is not a whole number",
+                "\(path):17: subscriber 'bad name!': on_failure dead_letter 'maybe' is not true or false",
+            ]
+            for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
+            return true
+        }
+    }
+
+    @Test func invalidYAMLAndMissingSectionsAreReported() throws {
+        let folder = try ConfigFolder(files: ["broken.yaml": "subscribers: [\n", "empty.yaml": "", "other.yaml": "journal: {}\n"])
+        #expect { try Configuration.load(path: folder.path("broken.yaml")) } throws: { "\($0)".contains("invalid YAML") }
+        #expect { try Configuration.load(path: folder.path("empty.yaml")) } throws: { "\($0)".contains("the file is empty") }
+        #expect { try Configuration.load(path: folder.path("other.yaml")) } throws: { error in
+            "\(error)".contains("unknown key 'journal'") && "\(error)".contains("missing 'subscribers'")
+        }
+        #expect { try Configuration.load(path: folder.path("nowhere.yaml")) } throws: { "\($0)".contains("cannot read the file") }
+    }
+
+    @Test func jsonIsAcceptedBeingYAML() throws {
+        let folder = try ConfigFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "c.json": #"{"subscribers": [{"name": "j", "plugin": "p.lua", "topics": [">"], "queue": {"capacity": 5}}]}"#,
+        ])
+        let configuration = try Configuration.load(path: folder.path("c.json"))
+        #expect(configuration.subscribers.map(\.name) == ["j"])
+        #expect(configuration.subscribers[0].capacity == 5)
+    }
+
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("2m", .seconds(120)), ("1h", .seconds(3600)),
+        ("7d", .seconds(604_800)),
+    ])
+    func durations(_ text: String, _ expected: Duration) {
+        #expect(ConfigValue.duration(text) == expected)
+    }
+
+    @Test func sizesAndRefusals() {
+        #expect(ConfigValue.size("512KiB") == 512 << 10)
+        #expect(ConfigValue.size("64MiB") == 64 << 20)
+        #expect(ConfigValue.size("1GiB") == 1 << 30)
+        #expect(ConfigValue.size("100B") == 100)
+        for bad in ["lots", "64", "64mb", "-1MiB", ""] { #expect(ConfigValue.size(bad) == nil) }
+        for bad in ["5", "soon", "-1s", "1.5s", "5 s"] { #expect(ConfigValue.duration(bad) == nil) }
+        #expect(ConfigValue.substitute("a${X}b${Y}", environment: ["X": "1"]) == ("a1b", missing: ["Y"]))
+    }
+}
