@@ -45,11 +45,16 @@ let package = Package(
         // The configuration file: YAML, strict validation, environment substitution.
         .target(
             name: "SwitchboardConfig",
-            dependencies: ["SwitchboardCore", "SwitchboardLua", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "SwitchboardCore", "SwitchboardLua", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
         .target(
-            name: "Switchboard", dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua"]),
+            name: "Switchboard",
+            dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig"]
+        ),
         // The seed article's user-registration flow on the embedded API.
         .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.

@@ -2,3 +2,4 @@
 @_exported import SwitchboardJSON
 @_exported import SwitchboardTopics
 @_exported import SwitchboardLua
+@_exported import SwitchboardConfig
