@@ -2,25 +2,12 @@ import Foundation
 import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardLua
+import SwitchboardTestSupport
 import Testing
-
-/// A folder with a configuration file and plugins, removed when released.
-final class ConfigFolder {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("sb-config-\(UUID().uuidString)")
-    init(files: [String: String]) throws {
-        for (name, text) in files {
-            let path = url.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: path, atomically: true, encoding: .utf8)
-        }
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
 
 @Suite struct ConfigurationTests {
     @Test func everyKeyOfAValidFile() throws {
-        let folder = try ConfigFolder(files: [
+        let folder = try PluginFolder(files: [
             "plugins/email.lua": "return { handle = function() end }",
             "config/switchboard.yaml": """
                 subscribers:
@@ -59,7 +46,7 @@ final class ConfigFolder {
     }
 
     @Test func everyProblemIsReportedWithFileLineSubscriberAndValue() throws {
-        let folder = try ConfigFolder(files: [
+        let folder = try PluginFolder(files: [
             "p.lua": "return {}",
             "bad.yaml": """
                 subscribers:
@@ -108,7 +95,7 @@ final class ConfigFolder {
     }
 
     @Test func invalidYAMLAndMissingSectionsAreReported() throws {
-        let folder = try ConfigFolder(files: ["broken.yaml": "subscribers: [\n", "empty.yaml": "", "other.yaml": "journal: {}\n"])
+        let folder = try PluginFolder(files: ["broken.yaml": "subscribers: [\n", "empty.yaml": "", "other.yaml": "journal: {}\n"])
         #expect { try Configuration.load(path: folder.path("broken.yaml")) } throws: { "\($0)".contains("invalid YAML") }
         #expect { try Configuration.load(path: folder.path("empty.yaml")) } throws: { "\($0)".contains("the file is empty") }
         #expect { try Configuration.load(path: folder.path("other.yaml")) } throws: { error in
@@ -118,7 +105,7 @@ final class ConfigFolder {
     }
 
     @Test func aWholeConfigurationStartsThroughTheEmbeddedAPI() async throws {
-        let folder = try ConfigFolder(files: [
+        let folder = try PluginFolder(files: [
             "count.lua": "local n = 0\nreturn { handle = function() n = n + 1 end, shutdown = function() end }",
             "broken.lua": "return {",
             "good.yaml": "subscribers:\n  - {name: one, plugin: count.lua, topics: [a]}\n  - {name: two, plugin: count.lua, topics: [a, b]}\n",
@@ -138,7 +125,7 @@ final class ConfigFolder {
     }
 
     @Test func jsonIsAcceptedBeingYAML() throws {
-        let folder = try ConfigFolder(files: [
+        let folder = try PluginFolder(files: [
             "p.lua": "return { handle = function() end }",
             "c.json": #"{"subscribers": [{"name": "j", "plugin": "p.lua", "topics": [">"], "queue": {"capacity": 5}}]}"#,
         ])

@@ -5,26 +5,6 @@ import Synchronization
 import Switchboard
 @_exported import SwitchboardTestSupport
 
-/// A folder of plugin files for one test, removed when released.
-final class PluginFolder {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("sb-lua-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    /// Writes `source` to `name` and returns its path.
-    @discardableResult
-    func write(_ name: String, _ source: String) throws -> String {
-        let path = url.appendingPathComponent(name).path
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try source.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-}
-
 /// A router with one Lua plugin subscribed to `topics`, and a Swift recorder of what the
 /// plugin publishes to `out.>`.
 struct LuaFixture {

@@ -12,6 +12,32 @@ public final class Recorder<Value: Sendable>: Sendable {
     public var count: Int { values.withLock { $0.count } }
 }
 
+/// A temporary folder of files for one test (plugins, configuration files), removed when released.
+public final class PluginFolder {
+    public let url: URL
+
+    public init(files: [String: String] = [:]) throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("sb-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        for (name, text) in files { try write(name, text) }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    /// Writes `text` to `name` (creating folders) and returns its path.
+    @discardableResult
+    public func write(_ name: String, _ text: String) throws -> String {
+        let path = self.path(name)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The path of `name` in the folder.
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
 /// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
 /// It sleeps between polls without holding a thread of the cooperative pool, which other
 /// tests' tasks need.
