@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Switchboard", targets: ["Switchboard"]),
+        .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-bench", targets: ["SwitchboardBenchmarks"]),
         .executable(name: "registration-example", targets: ["RegistrationExample"]),
     ],
@@ -13,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // JSON payload value, parser and serializer: no dependency on the router.
@@ -55,6 +57,12 @@ let package = Package(
             name: "Switchboard",
             dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig"]
         ),
+        // The command line: `switchboard check` (run, journal and replay to come).
+        .executableTarget(
+            name: "switchboard",
+            dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
+        ),
         // The seed article's user-registration flow on the embedded API.
         .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
@@ -71,5 +79,7 @@ let package = Package(
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
+        // Drives the built `switchboard` binary as a user would.
+        .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),
     ]
 )

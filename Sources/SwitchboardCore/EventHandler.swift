@@ -41,10 +41,13 @@ public final class SubscriberContext: Sendable {
     /// How many times the handler was rebuilt.
     let restarts = Atomic<Int>(0)
 
-    init(name: String, router: Router) {
+    init(name: String, router: Router?) {
         self.name = name
         self.router = router
     }
+
+    /// A context with no router behind it: what a handler publishes goes nowhere (for checks).
+    package static func detached(name: String) -> SubscriberContext { SubscriberContext(name: name, router: nil) }
 
     /// Counts a rebuild of the handler, whoever decided it (the failure policy, or the handler
     /// itself after a memory failure).

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Switchboard
+
+/// The `switchboard` command line.
+@main
+struct SwitchboardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard",
+        abstract: "A publish/subscribe event router with Lua subscriber plugins.",
+        version: "0.1.0",
+        subcommands: [Check.self]
+    )
+
+    /// Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // swift-argument-parser answers usage errors with 64 (EX_USAGE); ours is 2.
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            exit(withError: ExitCode(2))
+        }
+    }
+}
+
+/// `switchboard check`: validate the configuration and load every plugin.
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate the configuration and load every plugin, routing nothing.",
+        discussion: """
+            Loads every plugin (syntax, a missing handle for a subscriber with topics, errors in init) \
+            with publish and timers inert. Exits 0 when everything is valid, 2 with every problem listed otherwise.
+
+            Example:
+              switchboard check --config config/switchboard.yaml
+            """
+    )
+
+    @Option(help: "The configuration file.")
+    var config = "config/switchboard.yaml"
+
+    func run() async throws {
+        let loaded: Configuration
+        do {
+            loaded = try Configuration.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var problems: [String] = []
+        for subscriber in loaded.subscribers {
+            do {
+                try subscriber.check()
+            } catch {
+                problems.append("\(config): subscriber '\(subscriber.name)': \(error)")
+            }
+        }
+        guard problems.isEmpty else {
+            FileHandle.standardError.write(Data((problems.joined(separator: "\n") + "\n").utf8))
+            throw ExitCode(2)
+        }
+        FileHandle.standardError.write(Data("\(config): \(loaded.subscribers.count) subscribers, all valid\n".utf8))
+    }
+}

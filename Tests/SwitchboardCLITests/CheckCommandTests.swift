@@ -1,0 +1,72 @@
+import Foundation
+import SwitchboardTestSupport
+import Testing
+
+/// Runs the built `switchboard` binary, as a user would, from the package's root.
+func switchboard(_ arguments: String...) throws -> (status: Int32, output: String, errors: String) {
+    let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let process = Process()
+    process.executableURL = build.appendingPathComponent("switchboard")
+    process.arguments = arguments
+    process.currentDirectoryURL = root
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+}
+
+@Suite struct CheckCommandTests {
+    @Test func theBundledConfigurationIsValid() throws {
+        let result = try switchboard("check")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("config/switchboard.yaml: 3 subscribers, all valid"))
+        #expect(result.output.isEmpty)  // plugins print only when they handle events
+    }
+
+    @Test func everyBrokenPluginIsListedWithFileAndLine() throws {
+        let folder = try PluginFolder(files: [
+            "syntax.lua": "local x = = 1\nreturn {}",
+            "nohandle.lua": "return {}",
+            "initfails.lua": "return { handle = function() end,\n  init = function() error('no database') end }",
+            "fine.lua": "return { handle = function() end, init = function() switchboard.publish('x', 1) end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: one, plugin: syntax.lua, topics: [a] }
+                  - { name: two, plugin: nohandle.lua, topics: [a] }
+                  - { name: three, plugin: initfails.lua, topics: [a] }
+                  - { name: four, plugin: fine.lua, topics: [a] }
+                """,
+        ])
+        let result = try switchboard("check", "--config", folder.path("c.yaml"))
+        #expect(result.status == 2)
+        #expect(result.errors.contains("subscriber 'one'") && result.errors.contains("syntax.lua:1:"))
+        #expect(result.errors.contains("subscriber 'two'") && result.errors.contains("plugin.handle is missing"))
+        #expect(result.errors.contains("subscriber 'three'") && result.errors.contains("initfails.lua:2: no database"))
+        #expect(!result.errors.contains("subscriber 'four'"))
+    }
+
+    @Test func configurationErrorsExitWithTwo() throws {
+        let folder = try PluginFolder(files: ["c.yaml": "subscribers:\n  - { name: a, plugin: x.lua, topcis: [a] }\n"])
+        let result = try switchboard("check", "--config", folder.path("c.yaml"))
+        #expect(result.status == 2)
+        #expect(result.errors.contains("c.yaml:2: subscriber 'a': unknown key 'topcis'"))
+        #expect(result.errors.contains("plugin file 'x.lua' not found"))
+    }
+
+    @Test func usageErrorsExitWithTwoAndTheVersionPrints() throws {
+        let bogus = try switchboard("check", "--bogus")
+        #expect(bogus.status == 2)
+        #expect(bogus.errors.contains("Unknown option '--bogus'"))
+        let version = try switchboard("--version")
+        #expect(version.status == 0)
+        #expect(version.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        let help = try switchboard("check", "--help")
+        #expect(help.output.contains("Example:") && help.output.contains("switchboard check --config"))
+    }
+}
