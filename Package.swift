@@ -8,7 +8,6 @@ let package = Package(
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-bench", targets: ["SwitchboardBenchmarks"]),
-        .executable(name: "registration-example", targets: ["RegistrationExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
@@ -57,14 +56,12 @@ let package = Package(
             name: "Switchboard",
             dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig"]
         ),
-        // The command line: `switchboard check` (run, journal and replay to come).
+        // The command line: `switchboard run` and `check` (journal and replay to come).
         .executableTarget(
             name: "switchboard",
             dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
-        // The seed article's user-registration flow on the embedded API.
-        .executableTarget(name: "RegistrationExample", dependencies: ["Switchboard"]),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
         // Linked with jemalloc, as the server binary is: events are allocated on publishing
         // threads and freed on subscriber threads, which glibc's arenas serialize.

@@ -2,8 +2,9 @@ import Foundation
 import SwitchboardTestSupport
 import Testing
 
-/// Runs the built `switchboard` binary, as a user would, from the package's root.
-func switchboard(_ arguments: String...) throws -> (status: Int32, output: String, errors: String) {
+/// Runs the built `switchboard` binary, as a user would, from the package's root, with
+/// `input` on its standard input.
+func switchboard(_ arguments: String..., input: String = "") throws -> (status: Int32, output: String, errors: String) {
     let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let process = Process()
@@ -12,9 +13,13 @@ func switchboard(_ arguments: String...) throws -> (status: Int32, output: Strin
     process.currentDirectoryURL = root
     let output = Pipe()
     let errors = Pipe()
+    let standardInput = Pipe()
     process.standardOutput = output
     process.standardError = errors
+    process.standardInput = standardInput
     try process.run()
+    standardInput.fileHandleForWriting.write(Data(input.utf8))
+    try standardInput.fileHandleForWriting.close()
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
     let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Switchboard
+
+/// `switchboard run`: start every subscriber and route the events read from the input.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start every subscriber and route the events read from the input.",
+        discussion: """
+            Input is one JSON object per line: {"topic": "user.created", "data": ..., "headers": {...}}. \\
+            A bad line is reported with its number and skipped. At the end of the input (or of --duration) \\
+            subscribers drain, plugins shut down, and a summary goes to standard error.
+
+            Example:
+              switchboard run --config config/switchboard.yaml --report report.json < events.jsonl
+            """
+    )
+
+    @Option(help: "The configuration file.")
+    var config = "config/switchboard.yaml"
+
+    @Option(help: "Where events come from: - (standard input), a file, or none.")
+    var input = "-"
+
+    @Option(help: "Stop after this long: 250ms, 5s, 2m, 1h, 7d.")
+    var duration: String?
+
+    @Option(help: "Write a JSON report of the counts here at exit.")
+    var report: String?
+
+    @Option(help: "How long subscribers may drain at exit.")
+    var drainTimeout = "5s"
+
+    func validate() throws {
+        if let duration, ConfigValue.duration(duration) == nil { throw ValidationError("--duration '\(duration)' is not a duration such as 30s") }
+        if ConfigValue.duration(drainTimeout) == nil { throw ValidationError("--drain-timeout '\(drainTimeout)' is not a duration such as 5s") }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)  // a closed standard output ends writes, not the process
+        let loaded: Configuration
+        do {
+            loaded = try Configuration.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let router = Router()
+        do {
+            try router.subscribe(configuration: loaded)
+        } catch {
+            FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var rejected = 0
+        let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
+        if input == "none" {
+            if let end { try? await Task.sleep(until: end, clock: .continuous) }
+        } else {
+            let descriptor = input == "-" ? STDIN_FILENO : open(input, O_RDONLY)
+            guard descriptor >= 0 else {
+                FileHandle.standardError.write(Data("cannot open input '\(input)'\n".utf8))
+                await router.shutdown(drainTimeout: .zero)
+                throw ExitCode(1)
+            }
+            rejected = await Self.feed(router: router, descriptor: descriptor, until: end)
+        }
+        await router.shutdown(drainTimeout: ConfigValue.duration(drainTimeout)!)
+        let stats = router.stats()
+        FileHandle.standardError.write(Data(Self.summary(stats, rejected: rejected).utf8))
+        if let report {
+            do {
+                try Self.report(stats, rejected: rejected).serialized().write(toFile: report, atomically: true, encoding: .utf8)
+            } catch {
+                FileHandle.standardError.write(Data("cannot write the report to '\(report)': \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    /// Feeds the input on its own thread (reads block), until its end or `end`; returns the rejected count.
+    private static func feed(router: Router, descriptor: Int32, until end: ContinuousClock.Instant?) async -> Int {
+        await withTaskGroup(of: Int?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    Thread.detachNewThread {
+                        var feeder = Feeder(router: router)
+                        _ = feeder.feed(descriptor: descriptor)
+                        continuation.resume(returning: feeder.rejected)
+                    }
+                }
+            }
+            if let end {
+                group.addTask {
+                    try? await Task.sleep(until: end, clock: .continuous)
+                    return nil
+                }
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? 0  // at --duration, the feeder stops at its next publish, once shutdown began
+        }
+    }
+
+    /// The table on standard error at exit.
+    static func summary(_ stats: RouterStats, rejected: Int) -> String {
+        let columns = ["received", "handled", "failed", "dropped", "abandoned"]
+        let width = max(10, stats.subscribers.map(\.name.count).max() ?? 0)
+        func pad(_ text: String, _ count: Int, left: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, count - text.count))
+            return left ? text + fill : fill + text
+        }
+        var lines = [pad("subscriber", width, left: true) + columns.map { pad($0, 10) }.joined()]
+        for subscriber in stats.subscribers {
+            let values = [subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned]
+            lines.append(pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined())
+        }
+        lines.append("published \(stats.published), rejected \(rejected)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The `--report` document.
+    static func report(_ stats: RouterStats, rejected: Int) -> JSON {
+        var subscribers: [(String, JSON)] = []
+        for subscriber in stats.subscribers {
+            subscribers.append((subscriber.name, [
+                "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
+                "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
+                "abandoned": .int(Int64(subscriber.abandoned)),
+            ]))
+        }
+        return [
+            "published": .int(Int64(stats.published)), "rejected": .int(Int64(rejected)),
+            "subscribers": .object(.init(subscribers, uniquingKeysWith: { first, _ in first })),
+        ]
+    }
+}
