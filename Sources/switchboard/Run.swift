@@ -38,6 +38,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed standard output ends writes, not the process
+        let signals = Signals()
         let loaded: Configuration
         do {
             loaded = try Configuration.load(path: config)
@@ -52,10 +53,16 @@ struct Run: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
             throw ExitCode(2)
         }
+        FileHandle.standardError.write(Data("switchboard: \(loaded.subscribers.count) subscribers running\n".utf8))
         var rejected = 0
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
         if input == "none" {
-            if let end { try? await Task.sleep(until: end, clock: .continuous) }
+            await withTaskGroup(of: Void.self) { group in  // until --duration or a signal
+                group.addTask { await signals.wait() }
+                if let end { group.addTask { try? await Task.sleep(until: end, clock: .continuous) } }
+                await group.next()
+                group.cancelAll()
+            }
         } else {
             let descriptor = input == "-" ? STDIN_FILENO : open(input, O_RDONLY)
             guard descriptor >= 0 else {
@@ -63,7 +70,7 @@ struct Run: AsyncParsableCommand {
                 await router.shutdown(drainTimeout: .zero)
                 throw ExitCode(1)
             }
-            rejected = await Self.feed(router: router, descriptor: descriptor, until: end)
+            rejected = await Self.feed(router: router, descriptor: descriptor, until: end, signals: signals)
         }
         await router.shutdown(drainTimeout: ConfigValue.duration(drainTimeout)!)
         let stats = router.stats()
@@ -78,8 +85,11 @@ struct Run: AsyncParsableCommand {
         }
     }
 
-    /// Feeds the input on its own thread (reads block), until its end or `end`; returns the rejected count.
-    private static func feed(router: Router, descriptor: Int32, until end: ContinuousClock.Instant?) async -> Int {
+    /// Feeds the input on its own thread (reads block), until its end, `end` or a signal;
+    /// returns the rejected count.
+    private static func feed(
+        router: Router, descriptor: Int32, until end: ContinuousClock.Instant?, signals: Signals
+    ) async -> Int {
         await withTaskGroup(of: Int?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
@@ -96,9 +106,15 @@ struct Run: AsyncParsableCommand {
                     return nil
                 }
             }
+            group.addTask {
+                await signals.wait()
+                return nil
+            }
             let first = await group.next() ?? nil
             group.cancelAll()
-            return first ?? 0  // at --duration, the feeder stops at its next publish, once shutdown began
+            // At --duration or a signal the feeder stops at its next publish, once shutdown
+            // began; a feeder waiting on an idle input is left behind, and ends with the process.
+            return first ?? 0
         }
     }
 
