@@ -123,6 +123,6 @@ struct Feeder {
 
     private mutating func reject(line: Int, _ reason: String) {
         rejected += 1
-        FileHandle.standardError.write(Data("line \(line): \(reason)\n".utf8))
+        printDiagnostic("line \(line): \(reason)")
     }
 }

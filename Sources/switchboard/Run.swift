@@ -39,21 +39,15 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed standard output ends writes, not the process
         let signals = Signals()
-        let loaded: Configuration
-        do {
-            loaded = try Configuration.load(path: config)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let loaded = try loadConfiguration(config)
         let router = Router()
         do {
             try router.subscribe(configuration: loaded)
         } catch {
-            FileHandle.standardError.write(Data("\(config): \(error)\n".utf8))
+            printDiagnostic("\(config): \(error)")
             throw ExitCode(2)
         }
-        FileHandle.standardError.write(Data("switchboard: \(loaded.subscribers.count) subscribers running\n".utf8))
+        printDiagnostic("switchboard: \(loaded.subscribers.count) subscribers running")
         var rejected = 0
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
         if input == "none" {
@@ -66,7 +60,7 @@ struct Run: AsyncParsableCommand {
         } else {
             let descriptor = input == "-" ? STDIN_FILENO : open(input, O_RDONLY)
             guard descriptor >= 0 else {
-                FileHandle.standardError.write(Data("cannot open input '\(input)'\n".utf8))
+                printDiagnostic("cannot open input '\(input)'")
                 await router.shutdown(drainTimeout: .zero)
                 throw ExitCode(1)
             }
@@ -74,12 +68,12 @@ struct Run: AsyncParsableCommand {
         }
         await router.shutdown(drainTimeout: ConfigValue.duration(drainTimeout)!)
         let stats = router.stats()
-        FileHandle.standardError.write(Data(Self.summary(stats, rejected: rejected).utf8))
+        printDiagnostic(Self.summary(stats, rejected: rejected))
         if let report {
             do {
-                try Self.report(stats, rejected: rejected).serialized().write(toFile: report, atomically: true, encoding: .utf8)
+                try Self.reportDocument(stats, rejected: rejected).serialized().write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
-                FileHandle.standardError.write(Data("cannot write the report to '\(report)': \(error)\n".utf8))
+                printDiagnostic("cannot write the report to '\(report)': \(error)")
                 throw ExitCode(1)
             }
         }
@@ -132,11 +126,11 @@ struct Run: AsyncParsableCommand {
             lines.append(pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined())
         }
         lines.append("published \(stats.published), rejected \(rejected)")
-        return lines.joined(separator: "\n") + "\n"
+        return lines.joined(separator: "\n")
     }
 
     /// The `--report` document.
-    static func report(_ stats: RouterStats, rejected: Int) -> JSON {
+    static func reportDocument(_ stats: RouterStats, rejected: Int) -> JSON {
         var subscribers: [(String, JSON)] = []
         for subscriber in stats.subscribers {
             subscribers.append((subscriber.name, [

@@ -25,7 +25,7 @@ final class Signals: @unchecked Sendable {  // `sources` are only kept alive aft
             source.setEventHandler {
                 let count = received.value.wrappingAdd(1, ordering: .relaxed).newValue
                 if count == 1 {
-                    FileHandle.standardError.write(Data("switchboard: signal \(number), draining (again to exit now)\n".utf8))
+                    printDiagnostic("switchboard: signal \(number), draining (again to exit now)")
                     continuation.yield(number)
                     continuation.finish()
                 } else {

@@ -24,9 +24,24 @@ struct SwitchboardCommand: AsyncParsableCommand {
         } catch {
             // swift-argument-parser answers usage errors with 64 (EX_USAGE); ours is 2.
             guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            printDiagnostic(fullMessage(for: error))
             exit(withError: ExitCode(2))
         }
+    }
+}
+
+/// Writes a line to standard error, where everything Switchboard itself says goes.
+func printDiagnostic(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Loads the configuration file, or reports every problem and exits with 2.
+func loadConfiguration(_ path: String) throws -> Configuration {
+    do {
+        return try Configuration.load(path: path)
+    } catch {
+        printDiagnostic("\(error)")
+        throw ExitCode(2)
     }
 }
 
@@ -47,13 +62,7 @@ struct Check: AsyncParsableCommand {
     var config = "config/switchboard.yaml"
 
     func run() async throws {
-        let loaded: Configuration
-        do {
-            loaded = try Configuration.load(path: config)
-        } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let loaded = try loadConfiguration(config)
         var problems: [String] = []
         for subscriber in loaded.subscribers {
             do {
@@ -63,9 +72,9 @@ struct Check: AsyncParsableCommand {
             }
         }
         guard problems.isEmpty else {
-            FileHandle.standardError.write(Data((problems.joined(separator: "\n") + "\n").utf8))
+            printDiagnostic(problems.joined(separator: "\n"))
             throw ExitCode(2)
         }
-        FileHandle.standardError.write(Data("\(config): \(loaded.subscribers.count) subscribers, all valid\n".utf8))
+        printDiagnostic("\(config): \(loaded.subscribers.count) subscribers, all valid")
     }
 }
