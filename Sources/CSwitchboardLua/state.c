@@ -143,8 +143,6 @@ lua_State *sb_state_new(void *host, int output, sb_limits limits) {
     return L;
 }
 
-void sb_state_set_host(lua_State *L, void *host) { sb_context_of(L)->host = host; }
-
 void sb_state_close(lua_State *L) {
     sb_context *context = sb_context_of(L);
     lua_close(L);
@@ -152,8 +150,6 @@ void sb_state_close(lua_State *L) {
     free(context->tape.bytes);
     free(context);
 }
-
-size_t sb_memory_used(lua_State *L) { return sb_context_of(L)->memory_used; }
 
 /// Message handler: turns any error value into a string and appends a traceback.
 /// Pushes 1 (the message); the error value stays below it.
@@ -170,8 +166,7 @@ static int traceback(lua_State *L) {
 }
 
 /// Runs body(ud) under lua_pcall. Leaves the stack empty on success, or holding only the
-/// error message on failure. The call runs under the state's time budget; a call that ran
-/// past it returns SB_TIMEOUT.
+/// error message on failure. The call runs under the state's time budget.
 static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     sb_context *context = sb_context_of(L);
     lua_settop(L, 0);
@@ -182,10 +177,7 @@ static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     context->deadline = context->limits.timeout_ns ? monotonic_ns() + context->limits.timeout_ns : 0;
     int status = lua_pcall(L, 1, 0, 1);
     context->deadline = 0;
-    if (context->timed_out) {
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);  // back to checking now and then
-        if (status != LUA_OK) status = SB_TIMEOUT;
-    }
+    if (context->timed_out) lua_sethook(L, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT);  // back to checking now and then
     if (status == LUA_OK) {
         lua_settop(L, 0);
     } else {

@@ -68,11 +68,6 @@ public struct Event: Sendable {
     public init(topic: String, data: JSON, id: EventID, time: Double, headers: [String: String] = [:]) {
         self.init(topic: topic, payload: .value(data), id: id, time: time, headers: headers)
     }
-
-    /// Creates an event whose payload is a tape; ``Router/publish(_:tape:headers:)`` does this for you.
-    public init(topic: String, tape: JSONTape, id: EventID, time: Double, headers: [String: String] = [:]) {
-        self.init(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
-    }
 }
 
 /// An event identifier: a random per-process prefix and a counter, written `prefix-counter` in hex.

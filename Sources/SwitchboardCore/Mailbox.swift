@@ -90,7 +90,8 @@ final class Mailbox: @unchecked Sendable {
         }
         if !queue.hasRoom {
             switch policy {
-            case .dropNewest:
+            case .dropNewest,
+                 .block where fromSubscriber:  // a subscriber never waits on a full block queue: it drops
                 guarded.pointee.received += 1
                 guarded.pointee.dropped += 1
                 lock.unlock()
@@ -98,12 +99,6 @@ final class Mailbox: @unchecked Sendable {
             case .dropOldest:
                 if queue.removeFirst() != nil { guarded.pointee.dropped += 1 }
             case .block:
-                guard !fromSubscriber else {
-                    guarded.pointee.received += 1
-                    guarded.pointee.dropped += 1
-                    lock.unlock()
-                    return .dropped
-                }
                 guarded.pointee.blockedPublishers += 1
                 if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
                 repeat { lock.wait(Self.roomCondition) } while !queue.hasRoom && guarded.pointee.state == .open

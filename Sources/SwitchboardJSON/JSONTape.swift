@@ -103,11 +103,22 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
 
     /// The value of member `key` when the tape holds an object, as a slice of this tape.
     public subscript(member key: String) -> JSONTape? {
-        withUnsafeBytes { raw -> JSONTape? in
-            var reader = TapeReader(bytes: raw)
-            guard let found = reader.memberRange(key) else { return nil }
-            return JSONTape(owner: owner, bytes: UnsafeRawBufferPointer(rebasing: raw[found]))
+        var found: JSONTape?
+        forEachMember { name, value in
+            if found == nil, name == key { found = value }
         }
+        return found
+    }
+
+    /// The members when the tape holds an object whose values are all strings (headers).
+    public var strings: [String: String]? {
+        guard case let .object(members)? = try? decoded() else { return nil }
+        var result: [String: String] = [:]
+        for (key, value) in members {
+            guard let text = value.stringValue else { return nil }
+            result[key] = text
+        }
+        return result
     }
 
     /// The string when the tape holds one.
@@ -290,27 +301,6 @@ struct TapeReader {
                 return
             }
             try body(key, start..<offset)
-        }
-    }
-
-    /// The byte range of member `key`'s value when the value at the cursor is an object.
-    mutating func memberRange(_ key: String) -> Range<Int>? {
-        guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return nil }
-        for _ in 0..<count {
-            guard let length = try? load(UInt32.self), offset + Int(length) <= bytes.count else { return nil }
-            let name = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(length)])
-            offset += Int(length)
-            let start = offset
-            guard (try? skip()) != nil else { return nil }
-            if Self.equal(name, key) { return start..<offset }
-        }
-        return nil
-    }
-
-    private static func equal(_ bytes: UnsafeRawBufferPointer, _ key: String) -> Bool {
-        var key = key
-        return key.withUTF8 { utf8 in
-            utf8.count == bytes.count && (utf8.isEmpty || memcmp(utf8.baseAddress!, bytes.baseAddress!, utf8.count) == 0)
         }
     }
 

@@ -54,9 +54,7 @@ extension LuaHandler {
             var headerMap: [String: String] = [:]
             do {
                 payload = try JSONTape(validating: data.buffer)
-                if headers.length > 0, case let .object(members) = try JSONTape(validating: headers.buffer).decoded() {
-                    for (key, value) in members { headerMap[key] = value.stringValue }
-                }
+                if headers.length > 0 { headerMap = try JSONTape(validating: headers.buffer).strings ?? [:] }
             } catch {
                 throw LuaError("cannot publish: \(error)")
             }

@@ -34,7 +34,8 @@ struct LuaTimers {
     /// (a one-shot timer, now removed). A repeating timer is rescheduled past `now`, so one
     /// call of the loop that drains this fires each timer at most once.
     mutating func takeDue(now: UInt64) -> (ref: Int32, release: Bool)? {
-        guard let index = timers.indices.filter({ timers[$0].deadline <= now }).min(by: { timers[$0].deadline < timers[$1].deadline })
+        guard let index = timers.indices.min(by: { timers[$0].deadline < timers[$1].deadline }),
+              timers[index].deadline <= now
         else { return nil }
         guard let interval = timers[index].interval else { return (timers.remove(at: index).ref, true) }
         let next = timers[index].deadline + interval

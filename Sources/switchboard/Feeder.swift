@@ -87,13 +87,11 @@ struct Feeder {
             case "data":
                 payload = value
             case "headers":
-                guard case let .object(members)? = try? value.decoded(),
-                      members.values.allSatisfy({ $0.stringValue != nil })
-                else {
+                guard let strings = value.strings else {
                     problem = "headers must be an object of strings"
                     return
                 }
-                headers = members.mapValues { $0.stringValue! }.reduce(into: [:]) { $0[$1.key] = $1.value }
+                headers = strings
             default:
                 break
             }

@@ -87,10 +87,6 @@ enum {
     SB_ALLOW_DEBUG = 4,  // the debug library, string.dump
 };
 
-/// Status of a call that ran past its deadline (next to LUA_OK, LUA_ERRRUN, LUA_ERRMEM, ...).
-#define SB_TIMEOUT 100
-/// Sets the Swift object the state's host API calls back to.
-void sb_state_set_host(lua_State *L, void *host);
 /// Closes the state and frees what C kept for it.
 void sb_state_close(lua_State *L);
 
@@ -133,10 +129,7 @@ int sb_dispatch(lua_State *L, int ref, const sb_event *event);
 int sb_fire_timer(lua_State *L, int ref, int release);
 
 /// The error message of the last failed call, valid until the next call on the state.
-/// A failed call returns LUA_ERRRUN, LUA_ERRMEM (the memory limit) or SB_TIMEOUT.
+/// A failed call returns LUA_ERRRUN, or LUA_ERRMEM for the memory limit.
 sb_bytes sb_error_message(lua_State *L);
-
-/// Bytes of memory the state's allocator holds.
-size_t sb_memory_used(lua_State *L);
 
 #endif
