@@ -8,7 +8,7 @@ let usage = """
       latency                                    publish latency with one subscriber stuck forever
       match                                      publish cost with 10 vs 10,000 non-matching subscribers
       idle                                       what 10,000 idle subscribers cost
-      lua-pipeline EVENTS.jsonl [BASELINE [RUNS]] events through 3 Lua subscribers (vs lua5.4 and LuaJIT)
+      lua-pipeline EVENTS.jsonl [BASELINE [RUNS]] `switchboard run` over 3 Lua subscribers (vs lua5.4 and LuaJIT)
       lua-many                                   1,000 Lua subscribers start, handle an event, stop
     """
 func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
@@ -19,7 +19,7 @@ case "latency": try await CoreBenchmarks.latency()
 case "match": try await CoreBenchmarks.nonMatching()
 case "idle": try await CoreBenchmarks.idleCost()
 case "lua-pipeline" where arguments.count > 1:
-    try await LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
+    try LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
 case "lua-many": try await LuaBenchmarks.manySubscribers()
 default:
     print(usage)
