@@ -13,6 +13,8 @@ public final class Router: Sendable {
         var table: RoutingTable?
         var generation = 0
         var closed = false
+        /// Open once the current ``Router/startTogether(_:)`` returns; nil outside one.
+        var gate: Completion?
     }
 
     private static let serials = Atomic<Int>(0)
@@ -59,7 +61,7 @@ public final class Router: Sendable {
     ) throws(RouterError) -> Subscriber {
         let subscriber = try makeSubscriber(
             patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
-        if let error = subscriber.startWorker(handler: handler) {
+        if let error = subscriber.startWorker(handler: handler, gate: state.withLock { $0.gate }) {
             throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
         do {
@@ -69,6 +71,23 @@ public final class Router: Sendable {
             throw error
         }
         return subscriber
+    }
+
+    /// Runs `body`, holding back every subscriber it starts: each is routed to as soon as it
+    /// has started, but none takes an event or fires a timer until `body` has returned. Events
+    /// published meanwhile wait in their queues. Use it for a set of subscribers that must all
+    /// be ready before any of them acts, such as a producer and its consumers.
+    ///
+    /// Do not unsubscribe a subscriber started in `body` from within `body`: it cannot finish
+    /// before the gate opens.
+    public func startTogether<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let gate = Completion()
+        state.withLock { $0.gate = gate }
+        defer {
+            state.withLock { $0.gate = nil }
+            gate.signal()
+        }
+        return try body()
     }
 
     /// Events matching `pattern` as an `AsyncSequence`, with the same queue options as a subscriber.

@@ -52,9 +52,10 @@ public final class Subscriber: Sendable {
         handler.withLock { $0?.value.interrupt() }
     }
 
-    /// Starts the consumer thread, runs the handler's `start` there and waits for it.
+    /// Starts the consumer thread, runs the handler's `start` there and waits for it; the
+    /// thread then waits for `gate`, if any, before it takes events or fires timers.
     /// Returns the start error, if any; the thread has then already ended.
-    func startWorker(handler: any EventHandler) -> (any Error)? {
+    func startWorker(handler: any EventHandler, gate: Completion?) -> (any Error)? {
         let started = Completion()
         let startError = Mutex<(any Error)?>(nil)
         self.handler.withLock { $0 = UncheckedTransfer(handler) }
@@ -72,6 +73,7 @@ public final class Subscriber: Sendable {
                 return
             }
             started.signal()
+            gate?.waitBlocking()
             runLoop(handler)
             handler.stop()
             self.handler.withLock { $0 = nil }
