@@ -11,6 +11,8 @@ public struct Configuration: Sendable {
     public let path: String
     /// The subscribers, in file order.
     public var subscribers: [LuaSubscriberConfiguration]
+    /// How long subscribers may drain at shutdown (`drain_timeout`); nil when not set.
+    public var drainTimeout: Duration?
 
     /// Reads and validates a configuration file. Validation is strict and reports every
     /// problem at once: unknown keys, bad values, duplicate names, invalid patterns, missing
@@ -33,7 +35,7 @@ public struct Configuration: Sendable {
         }
         let subscribers = reader.read(root)
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
-        return Configuration(path: path, subscribers: subscribers)
+        return Configuration(path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout)
     }
 }
 
@@ -42,6 +44,7 @@ private struct Reader {
     let file: String
     let environment: [String: String]
     var problems: [ConfigurationError.Problem] = []
+    private(set) var drainTimeout: Duration?
     private var subscriber: String?
 
     init(file: String, environment: [String: String]) {
@@ -107,7 +110,8 @@ private struct Reader {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
         }
-        let top = members(root, allowed: ["subscribers"], what: "the configuration")
+        let top = members(root, allowed: ["subscribers", "drain_timeout"], what: "the configuration")
+        drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
         guard let list = top["subscribers"] else {
             problem(root, "missing 'subscribers'")
             return []

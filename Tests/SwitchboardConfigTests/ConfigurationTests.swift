@@ -10,6 +10,7 @@ import Testing
         let folder = try PluginFolder(files: [
             "plugins/email.lua": "return { handle = function() end }",
             "config/switchboard.yaml": """
+                drain_timeout: 2m
                 subscribers:
                   - name: email_1
                     plugin: ../plugins/email.lua
@@ -27,6 +28,7 @@ import Testing
         let configuration = try Configuration.load(
             path: folder.path("config/switchboard.yaml"), environment: ["SENDER": "noreply@example.com"])
         #expect(configuration.subscribers.count == 2)
+        #expect(configuration.drainTimeout == .seconds(120))
         let email = configuration.subscribers[0]
         #expect(email.name == "email_1")
         #expect(email.script == folder.path("plugins/email.lua"))
@@ -66,6 +68,7 @@ import Testing
                   - name: "bad name!"
                     plugin: p.lua
                     on_failure: { retries: -1, dead_letter: maybe }
+                drain_timeout: never
                 """,
         ])
         let path = folder.path("bad.yaml")
@@ -88,6 +91,7 @@ import Testing
                 "\(path):15: subscriber 'bad name!': name 'bad name!' may hold only letters, digits, - and _",
                 "\(path):17: subscriber 'bad name!': on_failure retries '-1' is not a whole number",
                 "\(path):17: subscriber 'bad name!': on_failure dead_letter 'maybe' is not true or false",
+                "\(path):18: drain_timeout 'never' is not a duration such as 5s",
             ]
             for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
             return true
