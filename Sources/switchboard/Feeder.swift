@@ -1,21 +1,51 @@
+import ArgumentParser
 import Foundation
 import Switchboard
 
-/// Reads JSON lines, `{"topic": ..., "data": ..., "headers": {...}}`, and publishes them.
-/// A bad line is rejected on its own, with its line number and the reason; reading goes on.
+/// Reads event lines and publishes them: JSON lines, `{"topic": ..., "data": ..., "headers": {...}}`,
+/// or `topic payload` lines. A bad line is rejected on its own, with its line number and the
+/// reason, and reading goes on (unless `strict`).
 struct Feeder {
+    /// How input lines are written.
+    enum Format: String, CaseIterable, ExpressibleByArgument {
+        /// `{"topic": ..., "data": ..., "headers": {...}}`
+        case json
+        /// `topic payload`: the payload is JSON when it parses as JSON, a string otherwise.
+        case line
+    }
+
     /// The longest line accepted.
     static let maximumLine = 1 << 20
 
     let router: Router
+    let format: Format
+    /// Stop at the first bad line.
+    let strict: Bool
     private(set) var rejected = 0
-    private(set) var published = 0
 
-    init(router: Router) { self.router = router }
+    init(router: Router, format: Format = .json, strict: Bool = false) {
+        self.router = router
+        self.format = format
+        self.strict = strict
+    }
 
-    /// Reads `descriptor` to its end in 1 MiB chunks. Returns false if publishing stopped
-    /// (the router shut down).
-    mutating func feed(descriptor: Int32) -> Bool {
+    /// What a feed came to.
+    struct Outcome: Sendable {
+        /// Lines rejected.
+        var rejected = 0
+        /// It stopped at a bad line (`strict`).
+        var stoppedAtBadLine = false
+    }
+
+    /// Reads `descriptor` to its end in 1 MiB chunks, or until the router shuts down or, when
+    /// strict, a line is bad.
+    mutating func feed(descriptor: Int32) -> Outcome {
+        _ = readLines(from: descriptor)
+        return Outcome(rejected: rejected, stoppedAtBadLine: strict && rejected > 0)
+    }
+
+    /// The reading loop of ``feed(descriptor:)``; false if it stopped early.
+    private mutating func readLines(from descriptor: Int32) -> Bool {
         let capacity = Self.maximumLine + 1
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
         defer { buffer.deallocate() }
@@ -53,7 +83,7 @@ struct Feeder {
             if start > 0, filled > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: filled) }
             if filled == capacity {  // no newline in a whole buffer: the line is too long
                 lineNumber += 1
-                reject(line: lineNumber, "longer than \(Self.maximumLine) bytes")
+                guard reject(line: lineNumber, "longer than \(Self.maximumLine) bytes") else { return false }
                 lineNumber -= 1  // counted again when its end is found
                 skipping = true
                 filled = 0
@@ -61,19 +91,24 @@ struct Feeder {
         }
     }
 
-    /// Publishes one line; false once the router refuses everything.
+    /// Publishes one line; false to stop reading.
     private mutating func handle(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }  // blank
+        switch format {
+        case .json: return handleJSON(line, line: number)
+        case .line: return handleTopicAndPayload(line, line: number)
+        }
+    }
+
+    private mutating func handleJSON(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         let envelope: JSONTape
         do {
             envelope = try JSONTape(parsing: line)
         } catch {
-            reject(line: number, "\(error)")
-            return true
+            return reject(line: number, "\(error)")
         }
         guard line.first(where: { $0 != 0x20 && $0 != 0x09 }) == UInt8(ascii: "{") else {
-            reject(line: number, "not a JSON object")
-            return true
+            return reject(line: number, "not a JSON object")
         }
         var topic: String?
         var payload: JSONTape?
@@ -96,31 +131,48 @@ struct Feeder {
                 break
             }
         }
-        if let problem {
-            reject(line: number, problem)
-            return true
-        }
-        guard let topic else {
-            reject(line: number, "missing topic")
-            return true
-        }
-        do {
+        if let problem { return reject(line: number, problem) }
+        guard let topic else { return reject(line: number, "missing topic") }
+        return publish(line: number) { router throws(RouterError) in
             if let payload {
                 try router.publish(topic, tape: payload, headers: headers)
             } else {
                 try router.publish(topic, data: .null, headers: headers)
             }
-            published += 1
-        } catch RouterError.shutDown {
-            return false
-        } catch {
-            reject(line: number, "\(error)")
         }
-        return true
     }
 
-    private mutating func reject(line: Int, _ reason: String) {
+    /// `topic payload`, split at the first space or tab; no payload is null.
+    private mutating func handleTopicAndPayload(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
+        guard let text = String(validating: line, as: UTF8.self) else { return reject(line: number, "invalid UTF-8") }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let topic = String(trimmed.prefix { $0 != " " && $0 != "\t" })
+        let payload = trimmed.dropFirst(topic.count).trimmingCharacters(in: .whitespaces)
+        return publish(line: number) { router throws(RouterError) in
+            if payload.isEmpty {
+                try router.publish(topic, data: .null)
+            } else {
+                try router.publish(topic, data: (try? JSON(parsing: payload)) ?? .string(payload))
+            }
+        }
+    }
+
+    /// Runs one publish; a refusal rejects the line. False to stop reading.
+    private mutating func publish(line number: Int, _ body: (Router) throws(RouterError) -> Void) -> Bool {
+        do {
+            try body(router)
+            return true
+        } catch .shutDown {
+            return false
+        } catch {
+            return reject(line: number, "\(error)")
+        }
+    }
+
+    /// Counts and reports a bad line; false when that ends the reading (`strict`).
+    private mutating func reject(line: Int, _ reason: String) -> Bool {
         rejected += 1
         printDiagnostic("line \(line): \(reason)")
+        return !strict
     }
 }

@@ -7,12 +7,16 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start every subscriber and route the events read from the input.",
         discussion: """
-            Input is one JSON object per line: {"topic": "user.created", "data": ..., "headers": {...}}. \\
-            A bad line is reported with its number and skipped. At the end of the input (or of --duration) \\
-            subscribers drain, plugins shut down, and a summary goes to standard error.
+            Input is one JSON object per line: {"topic": "user.created", "data": ..., "headers": {...}} \\
+            (or, with --format line, "topic payload"). A bad line is reported with its number and skipped \\
+            (with --strict, it ends the run). At the end of the input, of --duration, or at SIGINT/SIGTERM, \\
+            subscribers drain, plugins shut down, and a summary goes to standard error. A flag overrides \\
+            the same setting in the configuration.
 
-            Example:
+            Examples:
               switchboard run --config config/switchboard.yaml --report report.json < events.jsonl
+              echo 'user.created {"email": "ann@example.com"}' | switchboard run --format line
+              switchboard run --config config/dashboard.yaml --input none --duration 2s
             """
     )
 
@@ -28,12 +32,21 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Write a JSON report of the counts here at exit.")
     var report: String?
 
-    @Option(help: "How long subscribers may drain at exit.")
-    var drainTimeout = "5s"
+    @Option(help: "How long subscribers may drain at exit (default: drain_timeout in the configuration, or 5s).")
+    var drainTimeout: String?
+
+    @Option(help: "How input lines are written: json or line (\"topic payload\").")
+    var format = Feeder.Format.json
+
+    @Flag(help: "Stop at the first bad input line, with exit status 1.")
+    var strict = false
 
     func validate() throws {
-        if let duration, ConfigValue.duration(duration) == nil { throw ValidationError("--duration '\(duration)' is not a duration such as 30s") }
-        if ConfigValue.duration(drainTimeout) == nil { throw ValidationError("--drain-timeout '\(drainTimeout)' is not a duration such as 5s") }
+        for (flag, value) in [("--duration", duration), ("--drain-timeout", drainTimeout)] {
+            if let value, ConfigValue.duration(value) == nil {
+                throw ValidationError("\(flag) '\(value)' is not a duration such as 5s, 250ms or 2m")
+            }
+        }
     }
 
     func run() async throws {
@@ -48,7 +61,7 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(2)
         }
         printDiagnostic("switchboard: \(loaded.subscribers.count) subscribers running")
-        var rejected = 0
+        var outcome = Feeder.Outcome()
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
         if input == "none" {
             await withTaskGroup(of: Void.self) { group in  // until --duration or a signal
@@ -64,33 +77,37 @@ struct Run: AsyncParsableCommand {
                 await router.shutdown(drainTimeout: .zero)
                 throw ExitCode(1)
             }
-            rejected = await Self.feed(router: router, descriptor: descriptor, until: end, signals: signals)
+            let feeder = Feeder(router: router, format: format, strict: strict)
+            outcome = await Self.feed(feeder, descriptor: descriptor, until: end, signals: signals)
         }
-        await router.shutdown(drainTimeout: ConfigValue.duration(drainTimeout)!)
+        await router.shutdown(drainTimeout: drainTimeout.flatMap(ConfigValue.duration) ?? loaded.drainTimeout ?? .seconds(5))
         let stats = router.stats()
-        printDiagnostic(Self.summary(stats, rejected: rejected))
+        printDiagnostic(Self.summary(stats, rejected: outcome.rejected))
         if let report {
             do {
-                try Self.reportDocument(stats, rejected: rejected).serialized().write(toFile: report, atomically: true, encoding: .utf8)
+                try Self.reportDocument(stats, rejected: outcome.rejected).serialized()
+                    .write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
                 printDiagnostic("cannot write the report to '\(report)': \(error)")
                 throw ExitCode(1)
             }
         }
+        if outcome.stoppedAtBadLine {
+            printDiagnostic("switchboard: stopped at a bad input line (--strict)")
+            throw ExitCode(1)
+        }
     }
 
-    /// Feeds the input on its own thread (reads block), until its end, `end` or a signal;
-    /// returns the rejected count.
+    /// Feeds the input on its own thread (reads block), until its end, `end` or a signal.
     private static func feed(
-        router: Router, descriptor: Int32, until end: ContinuousClock.Instant?, signals: Signals
-    ) async -> Int {
-        await withTaskGroup(of: Int?.self) { group in
+        _ feeder: Feeder, descriptor: Int32, until end: ContinuousClock.Instant?, signals: Signals
+    ) async -> Feeder.Outcome {
+        await withTaskGroup(of: Feeder.Outcome?.self) { group in
             group.addTask {
                 await withCheckedContinuation { continuation in
                     Thread.detachNewThread {
-                        var feeder = Feeder(router: router)
-                        _ = feeder.feed(descriptor: descriptor)
-                        continuation.resume(returning: feeder.rejected)
+                        var feeder = feeder
+                        continuation.resume(returning: feeder.feed(descriptor: descriptor))
                     }
                 }
             }
@@ -108,7 +125,7 @@ struct Run: AsyncParsableCommand {
             group.cancelAll()
             // At --duration or a signal the feeder stops at its next publish, once shutdown
             // began; a feeder waiting on an idle input is left behind, and ends with the process.
-            return first ?? 0
+            return first ?? Feeder.Outcome()
         }
     }
 

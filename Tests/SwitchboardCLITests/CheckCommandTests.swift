@@ -2,30 +2,6 @@ import Foundation
 import SwitchboardTestSupport
 import Testing
 
-/// Runs the built `switchboard` binary, as a user would, from the package's root, with
-/// `input` on its standard input.
-func switchboard(_ arguments: String..., input: String = "") throws -> (status: Int32, output: String, errors: String) {
-    let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let process = Process()
-    process.executableURL = build.appendingPathComponent("switchboard")
-    process.arguments = arguments
-    process.currentDirectoryURL = root
-    let output = Pipe()
-    let errors = Pipe()
-    let standardInput = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = standardInput
-    try process.run()
-    standardInput.fileHandleForWriting.write(Data(input.utf8))
-    try standardInput.fileHandleForWriting.close()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
-}
-
 @Suite struct CheckCommandTests {
     @Test func theBundledConfigurationIsValid() throws {
         let result = try switchboard("check")

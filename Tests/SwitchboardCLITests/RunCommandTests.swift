@@ -4,36 +4,28 @@ import SwitchboardTestSupport
 import Testing
 
 @Suite struct RunCommandTests {
-    @Test func theSeedsUserRegistrationFlow() throws {
-        let result = try switchboard("run", "--input", "config/registration.jsonl")
-        #expect(result.status == 0, "\(result.errors)")
-        let lines = result.output.split(separator: "\n").map(String.init)
-        for service in ["Email Service: Sending welcome email to", "Analytics: Recording signup for",
-                        "Notifications: Alerting team about new user"] {
-            // Each service, in publish order within itself.
-            #expect(lines.filter { $0.hasPrefix(service) } == ["alice", "bob", "charlie"].map { "\(service) \($0)@example.com" })
-        }
-        #expect(lines.count == 9)
-        #expect(result.errors.contains("published 3, rejected 0"))
-    }
-
     @Test func badLinesAreRejectedWithTheirNumberAndReadingGoesOn() throws {
         let folder = try PluginFolder(files: ["r.json": ""])
-        let input = [
+        var input = Data([
             #"{"topic": "user.created", "data": "a@x"}"#, "not json", "", #"{"topic": "user.*"}"#, "[1, 2]",
             #"{"data": 1}"#, #"{"topic": 5}"#, #"{"topic": "user.created", "headers": {"k": 1}}"#, "{} trailing",
             #"{"topic": "user.created", "data": "b@x"}"# + "\r", #"{"topic": "user.created", "data": "c@x", "headers": {"k": "v"}}"#,
-        ].joined(separator: "\n")
-        let result = try switchboard("run", "--input", "-", "--report", folder.path("r.json"), input: input)
+            ##"{"topic": "user.created", "data": "##  + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "}",
+            ##"{"topic": "user.created", "data": ""## + String(repeating: "x", count: 1 << 20) + ##""}"##,
+            ##"{"topic": "user.created", "data": "bad:"##,
+        ].joined(separator: "\n").utf8)
+        input.append(contentsOf: [0xFF, 0x22, 0x7D, 0x0A])  // ...an invalid UTF-8 byte"}
+        let result = try switchboard(["run", "--input", "-", "--report", folder.path("r.json")], input: input)
         #expect(result.status == 0)
-        for (line, reason) in [(2, "invalid literal"), (4, "invalid topic \"user.*\": wildcard '*'"), (5, "not a JSON object"), (6, "missing topic"),
-                               (7, "the topic must be a string"), (8, "headers must be an object of strings"),
-                               (9, "unexpected text after the JSON value")] {
+        for (line, reason) in [(2, "invalid literal"), (4, "invalid topic \"user.*\": wildcard '*'"), (5, "not a JSON object"),
+                               (6, "missing topic"), (7, "the topic must be a string"), (8, "headers must be an object of strings"),
+                               (9, "unexpected text after the JSON value"), (12, "nesting deeper than 128"),
+                               (13, "longer than 1048576 bytes"), (14, "invalid UTF-8")] {
             #expect(result.errors.contains("line \(line): \(reason)"), "line \(line)")
         }
         let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
         #expect(report["published"] == 3)
-        #expect(report["rejected"] == 7)
+        #expect(report["rejected"] == 10)
         for name in ["email", "analytics", "notifications"] {
             let counts = try #require(report["subscribers"]?[name])
             #expect(counts["received"] == 3 && counts["handled"] == 3)
@@ -56,5 +48,53 @@ import Testing
         let bad = try switchboard("run", "--config", folder.path("c.yaml"), "--input", "none")
         #expect(bad.status == 2)
         #expect(bad.errors.contains("unknown key 'surprise'"))
+    }
+
+    @Test func strictStopsAtTheFirstBadLineAndKeepsWhatCameBefore() throws {
+        let input = [#"{"topic": "user.created", "data": "a@x"}"#, "oops", #"{"topic": "user.created", "data": "b@x"}"#]
+            .joined(separator: "\n")
+        let result = try switchboard("run", "--strict", input: input)
+        #expect(result.status == 1)
+        #expect(result.errors.contains("line 2: unexpected character"))
+        #expect(lines(of: result.output, startingWith: "Email Service") == ["Email Service: Sending welcome email to a@x"])
+        #expect(result.errors.contains("published 1, rejected 1"))
+    }
+
+    @Test func lineFormatTakesTopicAndPayload() throws {
+        let folder = try PluginFolder(files: [
+            "show.lua": """
+                return { handle = function(e)
+                  print(e.topic .. " " .. tostring(math.type(e.data)) .. "|" .. type(e.data) .. " " .. switchboard.json.encode(e.data))
+                end }
+                """,
+            "c.yaml": "subscribers:\n  - { name: show, plugin: show.lua, topics: [\">\"] }\n",
+        ])
+        let input = "a.b 42\n\ta.c   plain words here \r\n\na.d {\"k\": [1]}\na.e\nbad.* 1\n"
+        let result = try switchboard("run", "--config", folder.path("c.yaml"), "--format", "line", input: input)
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.split(separator: "\n") == [
+            "a.b integer|number 42", #"a.c nil|string "plain words here""#, #"a.d nil|table {"k":[1]}"#, "a.e nil|userdata null",
+        ])
+        #expect(result.errors.contains("line 6: invalid topic"))
+        #expect(result.errors.contains("published 4, rejected 1"))
+    }
+
+    @Test func theDrainTimeoutFlagOverridesTheConfiguration() throws {
+        let folder = try PluginFolder(files: [
+            "slow.lua": "return { handle = function() local t = os.clock() while os.clock() - t < 0.15 do end end }",
+            "c.yaml": "drain_timeout: 10s\nsubscribers:\n  - { name: slow, plugin: slow.lua, topics: [a], timeout: 1s }\n",
+        ])
+        let input = String(repeating: #"{"topic": "a"}"# + "\n", count: 10)
+        let fromConfig = try switchboard("run", "--config", folder.path("c.yaml"), input: input)
+        #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\n/#))
+        let fromFlag = try switchboard("run", "--config", folder.path("c.yaml"), "--drain-timeout", "100ms", input: input)
+        #expect(fromFlag.status == 0)
+        #expect(fromFlag.errors.contains(#/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\n/#))  // abandoned at the deadline
+    }
+
+    @Test func aClosedStandardOutputEndsTheRunCleanly() throws {
+        let result = try switchboard("run", "--config", "config/wildcard.yaml", "--input", "config/wildcard.jsonl", closedOutput: true)
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("published 5, rejected 0"))
     }
 }
