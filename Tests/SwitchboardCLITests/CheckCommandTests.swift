@@ -3,14 +3,14 @@ import SwitchboardTestSupport
 import Testing
 
 @Suite struct CheckCommandTests {
-    @Test func theBundledConfigurationIsValid() throws {
-        let result = try switchboard("check")
+    @Test func theBundledConfigurationIsValid() async throws {
+        let result = try await switchboard("check")
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("config/switchboard.yaml: 3 subscribers, all valid"))
         #expect(result.output.isEmpty)  // plugins print only when they handle events
     }
 
-    @Test func everyBrokenPluginIsListedWithFileAndLine() throws {
+    @Test func everyBrokenPluginIsListedWithFileAndLine() async throws {
         let folder = try PluginFolder(files: [
             "syntax.lua": "local x = = 1\nreturn {}",
             "nohandle.lua": "return {}",
@@ -24,7 +24,7 @@ import Testing
                   - { name: four, plugin: fine.lua, topics: [a] }
                 """,
         ])
-        let result = try switchboard("check", "--config", folder.path("c.yaml"))
+        let result = try await switchboard("check", "--config", folder.path("c.yaml"))
         #expect(result.status == 2)
         #expect(result.errors.contains("subscriber 'one'") && result.errors.contains("syntax.lua:1:"))
         #expect(result.errors.contains("subscriber 'two'") && result.errors.contains("plugin.handle is missing"))
@@ -32,22 +32,22 @@ import Testing
         #expect(!result.errors.contains("subscriber 'four'"))
     }
 
-    @Test func configurationErrorsExitWithTwo() throws {
+    @Test func configurationErrorsExitWithTwo() async throws {
         let folder = try PluginFolder(files: ["c.yaml": "subscribers:\n  - { name: a, plugin: x.lua, topcis: [a] }\n"])
-        let result = try switchboard("check", "--config", folder.path("c.yaml"))
+        let result = try await switchboard("check", "--config", folder.path("c.yaml"))
         #expect(result.status == 2)
         #expect(result.errors.contains("c.yaml:2: subscriber 'a': unknown key 'topcis'"))
         #expect(result.errors.contains("plugin file 'x.lua' not found"))
     }
 
-    @Test func usageErrorsExitWithTwoAndTheVersionPrints() throws {
-        let bogus = try switchboard("check", "--bogus")
+    @Test func usageErrorsExitWithTwoAndTheVersionPrints() async throws {
+        let bogus = try await switchboard("check", "--bogus")
         #expect(bogus.status == 2)
         #expect(bogus.errors.contains("Unknown option '--bogus'"))
-        let version = try switchboard("--version")
+        let version = try await switchboard("--version")
         #expect(version.status == 0)
         #expect(version.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
-        let help = try switchboard("check", "--help")
+        let help = try await switchboard("check", "--help")
         #expect(help.output.contains("Example:") && help.output.contains("switchboard check --config"))
     }
 }

@@ -5,8 +5,8 @@ import Testing
 
 /// The seed article's four programs, shipped as configurations, run as the README says.
 @Suite struct ExampleTests {
-    @Test func userRegistration() throws {
-        let result = try switchboard("run", "--input", "config/registration.jsonl")
+    @Test func userRegistration() async throws {
+        let result = try await switchboard("run", "--input", "config/registration.jsonl")
         #expect(result.status == 0, "\(result.errors)")
         for service in ["Email Service: Sending welcome email to", "Analytics: Recording signup for",
                         "Notifications: Alerting team about new user"] {
@@ -17,8 +17,8 @@ import Testing
         #expect(result.errors.contains("published 3, rejected 0"))
     }
 
-    @Test func eCommerceOrderFlow() throws {
-        let result = try switchboard("run", "--config", "config/ecommerce.yaml", "--input", "none", "--duration", "1s")
+    @Test func eCommerceOrderFlow() async throws {
+        let result = try await switchboard("run", "--config", "config/ecommerce.yaml", "--input", "none", "--duration", "1s")
         #expect(result.status == 0, "\(result.errors)")
         let output = result.output
         let expected: [(String, [String])] = [
@@ -42,8 +42,8 @@ import Testing
         #expect(result.errors.contains("published 3, rejected 0"))
     }
 
-    @Test func realTimeDashboard() throws {
-        let result = try switchboard("run", "--config", "config/dashboard.yaml", "--input", "none", "--duration", "1s")
+    @Test func realTimeDashboard() async throws {
+        let result = try await switchboard("run", "--config", "config/dashboard.yaml", "--input", "none", "--duration", "1s")
         #expect(result.status == 0, "\(result.errors)")
         /// Metric names in `name = value` lines, and the final counts, of one dashboard.
         func dashboard(_ title: String) throws -> (received: [String], counts: [String: Int]) {
@@ -76,8 +76,8 @@ import Testing
         }
     }
 
-    @Test func wildcardSubscriptions() throws {
-        let result = try switchboard("run", "--config", "config/wildcard.yaml", "--input", "config/wildcard.jsonl")
+    @Test func wildcardSubscriptions() async throws {
+        let result = try await switchboard("run", "--config", "config/wildcard.yaml", "--input", "config/wildcard.jsonl")
         #expect(result.status == 0, "\(result.errors)")
         let alice = #"{"id":"123","name":"Alice"}"#
         let aliceSmith = #"{"id":"123","name":"Alice Smith"}"#
@@ -94,9 +94,9 @@ import Testing
         ])
     }
 
-    @Test func everyShippedConfigurationChecks() throws {
+    @Test func everyShippedConfigurationChecks() async throws {
         for config in ["switchboard", "ecommerce", "dashboard", "wildcard", "bench"] {
-            let result = try switchboard("check", "--config", "config/\(config).yaml")
+            let result = try await switchboard("check", "--config", "config/\(config).yaml")
             #expect(result.status == 0, "\(config): \(result.errors)")
         }
     }

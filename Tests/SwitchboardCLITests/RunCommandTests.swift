@@ -4,7 +4,7 @@ import SwitchboardTestSupport
 import Testing
 
 @Suite struct RunCommandTests {
-    @Test func badLinesAreRejectedWithTheirNumberAndReadingGoesOn() throws {
+    @Test func badLinesAreRejectedWithTheirNumberAndReadingGoesOn() async throws {
         let folder = try PluginFolder(files: ["r.json": ""])
         var input = Data([
             #"{"topic": "user.created", "data": "a@x"}"#, "not json", "", #"{"topic": "user.*"}"#, "[1, 2]",
@@ -15,7 +15,7 @@ import Testing
             ##"{"topic": "user.created", "data": "bad:"##,
         ].joined(separator: "\n").utf8)
         input.append(contentsOf: [0xFF, 0x22, 0x7D, 0x0A])  // ...an invalid UTF-8 byte"}
-        let result = try switchboard(["run", "--input", "-", "--report", folder.path("r.json")], input: input)
+        let result = try await switchboard(["run", "--input", "-", "--report", folder.path("r.json")], input: input)
         #expect(result.status == 0)
         for (line, reason) in [(2, "invalid literal"), (4, "invalid topic \"user.*\": wildcard '*'"), (5, "not a JSON object"),
                                (6, "missing topic"), (7, "the topic must be a string"), (8, "headers must be an object of strings"),
@@ -34,33 +34,33 @@ import Testing
         }
     }
 
-    @Test func noInputRunsForTheDuration() throws {
+    @Test func noInputRunsForTheDuration() async throws {
         let start = Date()
-        let result = try switchboard("run", "--input", "none", "--duration", "300ms")
+        let result = try await switchboard("run", "--input", "none", "--duration", "300ms")
         #expect(result.status == 0)
         #expect(Date().timeIntervalSince(start) < 10)
         #expect(result.errors.contains("published 0, rejected 0"))
     }
 
-    @Test func badFlagsAndConfigurationsExitWithTwo() throws {
-        #expect(try switchboard("run", "--duration", "soon").status == 2)
+    @Test func badFlagsAndConfigurationsExitWithTwo() async throws {
+        #expect(try await switchboard("run", "--duration", "soon").status == 2)
         let folder = try PluginFolder(files: ["c.yaml": "subscribers: []\nsurprise: 1\n"])
-        let bad = try switchboard("run", "--config", folder.path("c.yaml"), "--input", "none")
+        let bad = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none")
         #expect(bad.status == 2)
         #expect(bad.errors.contains("unknown key 'surprise'"))
     }
 
-    @Test func strictStopsAtTheFirstBadLineAndKeepsWhatCameBefore() throws {
+    @Test func strictStopsAtTheFirstBadLineAndKeepsWhatCameBefore() async throws {
         let input = [#"{"topic": "user.created", "data": "a@x"}"#, "oops", #"{"topic": "user.created", "data": "b@x"}"#]
             .joined(separator: "\n")
-        let result = try switchboard("run", "--strict", input: input)
+        let result = try await switchboard("run", "--strict", input: input)
         #expect(result.status == 1)
         #expect(result.errors.contains("line 2: unexpected character"))
         #expect(lines(of: result.output, startingWith: "Email Service") == ["Email Service: Sending welcome email to a@x"])
         #expect(result.errors.contains("published 1, rejected 1"))
     }
 
-    @Test func lineFormatTakesTopicAndPayload() throws {
+    @Test func lineFormatTakesTopicAndPayload() async throws {
         let folder = try PluginFolder(files: [
             "show.lua": """
                 return { handle = function(e)
@@ -70,7 +70,7 @@ import Testing
             "c.yaml": "subscribers:\n  - { name: show, plugin: show.lua, topics: [\">\"] }\n",
         ])
         let input = "a.b 42\n\ta.c   plain words here \r\n\na.d {\"k\": [1]}\na.e\nbad.* 1\n"
-        let result = try switchboard("run", "--config", folder.path("c.yaml"), "--format", "line", input: input)
+        let result = try await switchboard("run", "--config", folder.path("c.yaml"), "--format", "line", input: input)
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output.split(separator: "\n") == [
             "a.b integer|number 42", #"a.c nil|string "plain words here""#, #"a.d nil|table {"k":[1]}"#, "a.e nil|userdata null",
@@ -79,21 +79,21 @@ import Testing
         #expect(result.errors.contains("published 4, rejected 1"))
     }
 
-    @Test func theDrainTimeoutFlagOverridesTheConfiguration() throws {
+    @Test func theDrainTimeoutFlagOverridesTheConfiguration() async throws {
         let folder = try PluginFolder(files: [
             "slow.lua": "return { handle = function() local t = os.clock() while os.clock() - t < 0.15 do end end }",
             "c.yaml": "drain_timeout: 10s\nsubscribers:\n  - { name: slow, plugin: slow.lua, topics: [a], timeout: 1s }\n",
         ])
         let input = String(repeating: #"{"topic": "a"}"# + "\n", count: 10)
-        let fromConfig = try switchboard("run", "--config", folder.path("c.yaml"), input: input)
+        let fromConfig = try await switchboard("run", "--config", folder.path("c.yaml"), input: input)
         #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\n/#))
-        let fromFlag = try switchboard("run", "--config", folder.path("c.yaml"), "--drain-timeout", "100ms", input: input)
+        let fromFlag = try await switchboard("run", "--config", folder.path("c.yaml"), "--drain-timeout", "100ms", input: input)
         #expect(fromFlag.status == 0)
         #expect(fromFlag.errors.contains(#/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\n/#))  // abandoned at the deadline
     }
 
-    @Test func aClosedStandardOutputEndsTheRunCleanly() throws {
-        let result = try switchboard("run", "--config", "config/wildcard.yaml", "--input", "config/wildcard.jsonl", closedOutput: true)
+    @Test func aClosedStandardOutputEndsTheRunCleanly() async throws {
+        let result = try await switchboard("run", "--config", "config/wildcard.yaml", "--input", "config/wildcard.jsonl", closedOutput: true)
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("published 5, rejected 0"))
     }

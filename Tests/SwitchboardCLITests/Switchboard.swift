@@ -1,18 +1,20 @@
 import Foundation
+import SwitchboardTestSupport
+
+/// What a run of the binary came to.
+typealias RunResult = (status: Int32, output: String, errors: String)
 
 /// Runs the built `switchboard` binary, as a user would, from the package's root, with
 /// `input` on its standard input. With `closedOutput`, its standard output is a pipe whose
 /// reading end is already closed, as in `switchboard run | head -0`.
-func switchboard(
-    _ arguments: String..., input: String = "", closedOutput: Bool = false
-) throws -> (status: Int32, output: String, errors: String) {
-    try switchboard(arguments, input: Data(input.utf8), closedOutput: closedOutput)
+func switchboard(_ arguments: String..., input: String = "", closedOutput: Bool = false) async throws -> RunResult {
+    try await switchboard(arguments, input: Data(input.utf8), closedOutput: closedOutput)
 }
 
 /// ``switchboard(_:input:closedOutput:)`` with any bytes, valid UTF-8 or not, as input.
-func switchboard(
-    _ arguments: [String], input: Data, closedOutput: Bool = false
-) throws -> (status: Int32, output: String, errors: String) {
+/// The process is fed and waited for on a thread of its own: blocking a thread of the
+/// concurrency pool (two here) for a whole run would stall every other test.
+func switchboard(_ arguments: [String], input: Data, closedOutput: Bool = false) async throws -> RunResult {
     let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let process = Process()
@@ -27,12 +29,25 @@ func switchboard(
     process.standardInput = standardInput
     if closedOutput { try output.fileHandleForReading.close() }
     try process.run()
-    standardInput.fileHandleForWriting.write(input)
-    try standardInput.fileHandleForWriting.close()
-    let outputData = closedOutput ? Data() : output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            // Standard error is read on one more thread, so that neither pipe can fill up and stall the process.
+            let errorData = Recorder<Data>()
+            let errorsRead = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                errorData.append(errors.fileHandleForReading.readDataToEndOfFile())
+                errorsRead.signal()
+            }
+            standardInput.fileHandleForWriting.write(input)
+            try? standardInput.fileHandleForWriting.close()
+            let outputData = closedOutput ? Data() : output.fileHandleForReading.readDataToEndOfFile()
+            errorsRead.wait()
+            process.waitUntilExit()
+            continuation.resume(returning: (
+                process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+                String(decoding: errorData.all[0], as: UTF8.self)))
+        }
+    }
 }
 
 /// The lines of `text` that start with `prefix`, in order.
