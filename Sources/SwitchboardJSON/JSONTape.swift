@@ -93,6 +93,12 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
     /// Calls `body` with each member of an object tape, in document order, each value a
     /// slice of this tape; calls it never when the tape does not hold an object. One pass.
     public func forEachMember<E: Error>(_ body: (String, JSONTape) throws(E) -> Void) throws(E) {
+        try forEachMember(rawKeys: { (key, value) throws(E) in try body(String(decoding: key, as: UTF8.self), value) })
+    }
+
+    /// ``forEachMember(_:)`` with each key as its UTF-8 bytes (valid only during the call):
+    /// for finding known members without building a string per key.
+    public func forEachMember<E: Error>(rawKeys body: (UnsafeRawBufferPointer, JSONTape) throws(E) -> Void) throws(E) {
         try withUnsafeBytes { (raw) throws(E) in
             var reader = TapeReader(bytes: raw)
             try reader.forEachMemberRange { key, found throws(E) in
@@ -123,8 +129,10 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
 
     /// The string when the tape holds one.
     public var stringValue: String? {
-        guard count > 0, withUnsafeBytes({ $0[0] }) == Tag.string.rawValue else { return nil }
-        return try? decoded().stringValue
+        withUnsafeBytes { raw in
+            var reader = TapeReader(bytes: raw)
+            return reader.stringValue()
+        }
     }
 }
 
@@ -289,11 +297,11 @@ struct TapeReader {
     /// Calls `body` with the key and value range of each member of the object at the cursor.
     /// When the object is the whole tape, its last member's value runs to the end of the
     /// tape and need not be walked (an envelope's payload usually comes last).
-    mutating func forEachMemberRange<E: Error>(_ body: (String, Range<Int>) throws(E) -> Void) throws(E) {
+    mutating func forEachMemberRange<E: Error>(_ body: (UnsafeRawBufferPointer, Range<Int>) throws(E) -> Void) throws(E) {
         let isWholeTape = offset == 0
         guard (try? tag()) == .object, let count = try? load(UInt32.self) else { return }
         for member in 0..<count {
-            guard let key = try? string() else { return }
+            guard let key = try? stringBytes() else { return }
             let start = offset
             if isWholeTape, member == count - 1 {
                 offset = bytes.count
@@ -343,12 +351,23 @@ struct TapeReader {
         return T(littleEndian: value)
     }
 
-    private mutating func string() throws(JSONError) -> String {
+    /// The bytes of the untagged string at the cursor, unchecked.
+    private mutating func stringBytes() throws(JSONError) -> UnsafeRawBufferPointer {
         let length = Int(try load(UInt32.self))
         guard offset + length <= bytes.count else { throw JSONError("truncated value tape") }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])
-        offset += length
+        defer { offset += length }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])
+    }
+
+    private mutating func string() throws(JSONError) -> String {
+        let slice = try stringBytes()
         guard isValidUTF8(slice) else { throw JSONError("a string is not valid UTF-8, which JSON requires") }
         return String(decoding: slice, as: UTF8.self)  // the fast path, now that it is known to be valid
+    }
+
+    /// The string at the cursor, or nil when the value there is not a string.
+    mutating func stringValue() -> String? {
+        guard (try? tag()) == .string else { return nil }
+        return try? string()
     }
 }

@@ -114,23 +114,20 @@ struct Feeder {
         var payload: JSONTape?
         var headers: [String: String] = [:]
         var problem: String?
-        envelope.forEachMember { key, value in
-            switch key {
-            case "topic":
+        envelope.forEachMember(rawKeys: { key, value in
+            if Self.spells(key, "topic") {
                 topic = value.stringValue
                 if topic == nil { problem = "the topic must be a string" }
-            case "data":
+            } else if Self.spells(key, "data") {
                 payload = value
-            case "headers":
+            } else if Self.spells(key, "headers") {
                 guard let strings = value.strings else {
                     problem = "headers must be an object of strings"
                     return
                 }
                 headers = strings
-            default:
-                break
             }
-        }
+        })
         if let problem { return reject(line: number, problem) }
         guard let topic else { return reject(line: number, "missing topic") }
         return publish(line: number) { router throws(RouterError) in
@@ -140,6 +137,11 @@ struct Feeder {
                 try router.publish(topic, data: .null, headers: headers)
             }
         }
+    }
+
+    /// True when `bytes` are the UTF-8 of `word`.
+    private static func spells(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+        bytes.count == word.utf8CodeUnitCount && memcmp(bytes.baseAddress!, word.utf8Start, bytes.count) == 0
     }
 
     /// `topic payload`, split at the first space or tab; no payload is null.
