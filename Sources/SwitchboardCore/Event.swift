@@ -43,26 +43,33 @@ public struct Event: Sendable {
         }
     }
 
+    /// Reads a header field. ManagedBuffer's `header` is a class's stored `var`, which costs a
+    /// dynamic exclusivity check per read; through the pointer it costs nothing.
+    @inline(__always)
+    private func header<T>(_ field: KeyPath<Header, T>) -> T {
+        storage.withUnsafeMutablePointerToHeader { $0.pointee[keyPath: field] }
+    }
+
     /// The topic it was published to.
-    public var topic: String { storage.header.topic }
+    public var topic: String { header(\.topic) }
     /// The payload. For an event published as a tape (from JSON text) it is decoded on each access.
     public var data: JSON {
-        if let value = storage.header.value { return value }
+        if let value = header(\.value) { return value }
         return (try? tape.decoded()) ?? .null  // router tapes are validated when published
     }
     /// The payload as a tape: free for an event published from JSON text, encoded on each access otherwise.
     public var tape: JSONTape {
-        if let value = storage.header.value { return JSONTape(value) }
-        return storage.withUnsafeMutablePointerToElements { elements in
-            JSONTape(owner: storage, bytes: UnsafeRawBufferPointer(start: elements, count: storage.header.tapeCount))
+        if let value = header(\.value) { return JSONTape(value) }
+        return storage.withUnsafeMutablePointers { header, elements in
+            JSONTape(owner: storage, bytes: UnsafeRawBufferPointer(start: elements, count: header.pointee.tapeCount))
         }
     }
     /// A process-unique identifier, also unique across restarts and instances.
-    public var id: EventID { storage.header.id }
+    public var id: EventID { header(\.id) }
     /// When it was published: Unix time in seconds, with a fraction.
-    public var time: Double { storage.header.time }
+    public var time: Double { header(\.time) }
     /// String headers given by the publisher.
-    public var headers: [String: String] { storage.header.headers }
+    public var headers: [String: String] { header(\.headers) }
 
     /// Creates an event; ``Router/publish(_:data:headers:)`` does this for you.
     public init(topic: String, data: JSON, id: EventID, time: Double, headers: [String: String] = [:]) {
