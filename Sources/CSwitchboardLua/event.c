@@ -58,6 +58,27 @@ static int raw_field(lua_State *L, int index, const char *key) {
     return lua_rawget(L, index);
 }
 
+/// Sets event[field] (at `index`) from the hidden fields unless the plugin assigned it
+/// already. Pushes and pops nothing.
+static void build_field(lua_State *L, int index, const lazy_fields *lazy, const char *field) {
+    if (raw_field(L, index, field) != LUA_TNIL) {  // a field the plugin assigned keeps its value
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    if (field[0] == 'i') {
+        push_id(L, lazy->id_prefix, lazy->id_sequence);
+    } else if (field[0] == 'h') {
+        const unsigned char *cursor = lazy->tapes;
+        if (lazy->headers_length) sb_push_tape(L, &cursor, cursor + lazy->headers_length, 0);
+        else lua_createtable(L, 0, 0);
+    } else {
+        const unsigned char *cursor = lazy->tapes + lazy->headers_length;
+        sb_push_tape(L, &cursor, cursor + lazy->data_length, 0);
+    }
+    lua_setfield(L, index, field);
+}
+
 void sb_event_materialize(lua_State *L, int index) {
     index = lua_absindex(L, index);
     if (lua_rawgetp(L, index, &hidden_key) != LUA_TUSERDATA) {
@@ -65,38 +86,24 @@ void sb_event_materialize(lua_State *L, int index) {
         return;
     }
     const lazy_fields *lazy = lua_touserdata(L, -1);
-    // A field the plugin assigned before reading it keeps the plugin's value.
-    if (raw_field(L, index, "id") == LUA_TNIL) {
-        push_id(L, lazy->id_prefix, lazy->id_sequence);
-        lua_setfield(L, index, "id");
-    }
-    lua_pop(L, 1);
-    if (raw_field(L, index, "headers") == LUA_TNIL) {
-        if (lazy->headers_length) {
-            const unsigned char *cursor = lazy->tapes;
-            sb_push_tape(L, &cursor, cursor + lazy->headers_length, 0);
-        } else {
-            lua_createtable(L, 0, 0);
-        }
-        lua_setfield(L, index, "headers");
-    }
-    lua_pop(L, 1);
-    if (raw_field(L, index, "data") == LUA_TNIL) {
-        const unsigned char *cursor = lazy->tapes + lazy->headers_length;
-        sb_push_tape(L, &cursor, cursor + lazy->data_length, 0);
-        lua_setfield(L, index, "data");
-    }
-    lua_pop(L, 2);  // data, the userdata
+    build_field(L, index, lazy, "id");
+    build_field(L, index, lazy, "headers");
+    build_field(L, index, lazy, "data");
+    lua_pop(L, 1);  // the userdata
     lua_pushnil(L);
     lua_rawsetp(L, index, &hidden_key);
 }
 
-/// __index(event, key): builds the lazy fields on the first read of any of them.
+/// __index(event, key): builds a lazy field on its first read, only that one (reading
+/// `data` need not build the id string or the headers table). Once built, a field is a
+/// plain member and __index no longer runs for it.
 static int event_index(lua_State *L) {
     if (lua_type(L, 2) != LUA_TSTRING) return 0;
     const char *key = lua_tostring(L, 2);
     if (strcmp(key, "data") != 0 && strcmp(key, "id") != 0 && strcmp(key, "headers") != 0) return 0;
-    sb_event_materialize(L, 1);
+    if (lua_rawgetp(L, 1, &hidden_key) != LUA_TUSERDATA) return 0;
+    build_field(L, 1, lua_touserdata(L, -1), key);
+    lua_pop(L, 1);
     lua_rawget(L, 1);
     return 1;
 }
