@@ -31,6 +31,19 @@ static int text_only_load(lua_State *L) {
     return lua_gettop(L) - arguments;
 }
 
+/// package.searchers[2] with a record: when the original Lua searcher (upvalue 1) finds a
+/// module, the host learns its file, so that a reload can tell when a module changed.
+/// Returns what the original returns.
+static int recording_searcher(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 2);  // loader and file name, or nil and a message
+    if (lua_isfunction(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
+        sb_callbacks.module_loaded(sb_context_of(L)->host, lua_tostring(L, -1));
+    }
+    return 2;
+}
+
 void sb_sandbox(lua_State *L, int allow) {
     int top = lua_gettop(L);
     if (!(allow & SB_ALLOW_IO)) {
@@ -54,6 +67,9 @@ void sb_sandbox(lua_State *L, int allow) {
         lua_rawseti(L, -2, 4);  // the all-in-one C searcher
         lua_pushnil(L);
         lua_rawseti(L, -2, 3);  // the C searcher
+        lua_rawgeti(L, -1, 2);  // the Lua searcher, recorded
+        lua_pushcclosure(L, recording_searcher, 1);
+        lua_rawseti(L, -2, 2);
     }
     lua_settop(L, top);
     lua_getglobal(L, "load");

@@ -30,22 +30,29 @@ public final class MemoryQueue: EventQueue {
     /// The events, behind a pointer: a class's stored `var` would cost a dynamic exclusivity
     /// check on every append. The mailbox's lock serializes all access.
     private let events = UnsafeMutablePointer<Deque<Event>>.allocate(capacity: 1)
-    /// The most events it holds.
-    public let capacity: Int
+    private let bound = UnsafeMutablePointer<Int>.allocate(capacity: 1)
 
     /// Creates an empty queue holding at most `capacity` events.
     public init(capacity: Int) {
-        self.capacity = capacity
+        bound.initialize(to: capacity)
         events.initialize(to: Deque(minimumCapacity: min(capacity, 1024)))
     }
 
     deinit {
         events.deinitialize(count: 1)
         events.deallocate()
+        bound.deallocate()
+    }
+
+    /// The most events it holds. Lowering it below ``count`` drops nothing: the queue just
+    /// takes no more until it is below the new bound.
+    public var capacity: Int {
+        get { bound.pointee }
+        set { bound.pointee = newValue }
     }
 
     public var count: Int { events.pointee.count }
-    public var hasRoom: Bool { events.pointee.count < capacity }
+    public var hasRoom: Bool { events.pointee.count < bound.pointee }
     public func append(_ event: Event) { events.pointee.append(event) }
     public func removeFirst() -> Event? { events.pointee.popFirst() }
 

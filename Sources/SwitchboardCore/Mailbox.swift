@@ -12,14 +12,12 @@ final class Mailbox: @unchecked Sendable {
     /// the consumer waits for more until told to `finish`. `finishing`: it ends once empty.
     enum State { case open, draining, finishing, stopped }
     enum Offer { case accepted, dropped, closed }
-    enum Take { case events, timedOut, finished }
+    enum Take { case events, timedOut, finished, control }
 
     private static let workCondition = 0
     private static let roomCondition = 1
     private static let sealBit = 1 << 62
 
-    let capacity: Int
-    let policy: OverflowPolicy
     private let lock = ConditionLock(conditions: 2)
     /// Owns the queue; calls go through `queue`, which does not retain it for each of the
     /// several calls an offer makes (a measurable share of a fan-out publish).
@@ -29,6 +27,10 @@ final class Mailbox: @unchecked Sendable {
     /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
     /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
     private struct Guarded {
+        var capacity: Int
+        var policy: OverflowPolicy
+        /// The consumer is asked to run its subscriber's pending control requests.
+        var controlPending = false
         var state = State.open
         var received = 0
         var dropped = 0
@@ -67,11 +69,33 @@ final class Mailbox: @unchecked Sendable {
     private static let lingerNanos: UInt64 = 1_000_000
 
     init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue) {
-        self.capacity = capacity
-        self.policy = policy
         queueOwner = queue
         self.queue = queue
-        guarded.initialize(to: Guarded())
+        guarded.initialize(to: Guarded(capacity: capacity, policy: policy))
+    }
+
+    /// The most events waiting.
+    var capacity: Int { lock.withLock { guarded.pointee.capacity } }
+
+    /// Changes the capacity and the overflow policy; what is queued stays. A ``MemoryQueue``
+    /// takes the new capacity; another kind of queue keeps its own bound.
+    func reconfigure(capacity: Int, policy: OverflowPolicy) {
+        lock.lock()
+        guarded.pointee.capacity = capacity
+        guarded.pointee.policy = policy
+        (queue as? MemoryQueue)?.capacity = capacity
+        lock.unlock()
+        lock.broadcast(Self.roomCondition)  // a blocked publisher may fit now
+    }
+
+    /// Wakes the consumer to run its subscriber's control requests before its next batch.
+    func requestControl() {
+        lock.lock()
+        guarded.pointee.controlPending = true
+        guarded.pointee.consumerSleeping = false
+        guarded.pointee.consumerNapping = false
+        lock.unlock()
+        lock.signal(Self.workCondition)
     }
 
     deinit {
@@ -89,7 +113,7 @@ final class Mailbox: @unchecked Sendable {
             return .closed
         }
         if !queue.hasRoom {
-            switch policy {
+            switch guarded.pointee.policy {
             case .dropNewest,
                  .block where fromSubscriber:  // a subscriber never waits on a full block queue: it drops
                 guarded.pointee.received += 1
@@ -118,7 +142,7 @@ final class Mailbox: @unchecked Sendable {
             return .accepted
         }
         queue.append(event)
-        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queue.count >= capacity / 2)
+        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queue.count >= guarded.pointee.capacity / 2)
         if wake {
             guarded.pointee.consumerSleeping = false
             guarded.pointee.consumerNapping = false
@@ -136,6 +160,10 @@ final class Mailbox: @unchecked Sendable {
         var lingered = false
         while true {
             if guarded.pointee.state == .stopped { return .finished }
+            if guarded.pointee.controlPending {
+                guarded.pointee.controlPending = false
+                return .control
+            }
             if queue.count > 0 {
                 queue.take(into: &batch)
                 guarded.pointee.taken += batch.count
@@ -315,7 +343,7 @@ final class Mailbox: @unchecked Sendable {
             let counts = guarded.pointee
             return SubscriberStats(
                 name: name, received: counts.received, handled: finished - failures, failed: failures,
-                dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: capacity,
+                dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: counts.capacity,
                 lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9, deadLettered: 0, restarts: 0)
         }
     }

@@ -9,12 +9,12 @@ import Synchronization
 public final class Router: Sendable {
     private struct State {
         var subscribers: [Subscriber] = []
+        /// Removed by ``Router/commit(adding:removing:)``: still counted in stats.
+        var retired: [Subscriber] = []
         var hooks: [@Sendable (Event) -> Void] = []
         var table: RoutingTable?
         var generation = 0
         var closed = false
-        /// Open once the current ``Router/startTogether(_:)`` returns; nil outside one.
-        var gate: Completion?
     }
 
     private static let serials = Atomic<Int>(0)
@@ -59,13 +59,11 @@ public final class Router: Sendable {
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
         failurePolicy: FailurePolicy = FailurePolicy(), queue: (any EventQueue)? = nil, handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
-        let subscriber = try makeSubscriber(
-            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
-        if let error = subscriber.startWorker(handler: handler, gate: state.withLock { $0.gate }) {
-            throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
-        }
+        let subscriber = try prepare(
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue,
+            handler: handler)
         do {
-            try register(subscriber)
+            try commit(adding: [subscriber])
         } catch {
             subscriber.mailbox.seal()
             throw error
@@ -73,21 +71,80 @@ public final class Router: Sendable {
         return subscriber
     }
 
-    /// Runs `body`, holding back every subscriber it starts: each is routed to as soon as it
-    /// has started, but none takes an event or fires a timer until `body` has returned. Events
-    /// published meanwhile wait in their queues. Use it for a set of subscribers that must all
-    /// be ready before any of them acts, such as a producer and its consumers.
-    ///
-    /// Do not unsubscribe a subscriber started in `body` from within `body`: it cannot finish
-    /// before the gate opens.
-    public func startTogether<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let gate = Completion()
-        state.withLock { $0.gate = gate }
-        defer {
-            state.withLock { $0.gate = nil }
-            gate.signal()
+    // MARK: Changing subscriptions live
+
+    /// Starts a subscriber (its handler's `start` runs on its new thread before this returns)
+    /// without routing to it: it takes part from the next ``commit(adding:removing:)``. The
+    /// first step of changing a running set of subscribers in one switch (a reload).
+    public func prepare(
+        _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        failurePolicy: FailurePolicy = FailurePolicy(), queue: (any EventQueue)? = nil, handler: some EventHandler
+    ) throws(RouterError) -> Subscriber {
+        let subscriber = try makeSubscriber(
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
+        if let error = subscriber.startWorker(handler: handler) {
+            throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
-        return try body()
+        return subscriber
+    }
+
+    /// Changes a subscriber's patterns, queue capacity, overflow policy and failure policy.
+    /// The queue changes at once, keeping what waits in it; routing by the new patterns
+    /// starts at the next ``commit(adding:removing:)``.
+    public func reconfigure(
+        _ subscriber: Subscriber, patterns: [String], capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy
+    ) throws(RouterError) {
+        guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
+        for pattern in patterns {
+            do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
+        }
+        subscriber.update(patterns: patterns, failurePolicy: failurePolicy)
+        subscriber.mailbox.reconfigure(capacity: capacity, policy: overflow)
+    }
+
+    /// Replaces a running subscriber's handler between two events: `handler` starts on the
+    /// subscriber's thread, then the old handler stops (a plugin's `shutdown` runs) and the
+    /// queue carries on, in order, with the new one. If `handler` fails to start, the old one
+    /// stays and this throws.
+    public func replaceHandler(of subscriber: Subscriber, with handler: some EventHandler) throws(RouterError) {
+        do {
+            try subscriber.replaceHandler(with: handler)
+        } catch {
+            throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
+        }
+    }
+
+    /// Switches routing in one step: from now on every publish sees the `adding` subscribers
+    /// (prepared ones start taking events), every pattern change made by ``reconfigure``,
+    /// and none of the `removing` ones, which stop taking events and drain what they hold
+    /// (see ``retire(_:drainTimeout:)``). A publish sees either the old set or the new one.
+    public func commit(adding: [Subscriber] = [], removing: [Subscriber] = []) throws(RouterError) {
+        let committed = state.withLock { state in
+            guard !state.closed else { return false }
+            state.subscribers.removeAll { subscriber in removing.contains { $0 === subscriber } }
+            state.retired += removing
+            state.subscribers += adding
+            changed(&state)
+            return true
+        }
+        guard committed else { throw .shutDown }
+        for subscriber in adding { subscriber.routed.signal() }
+        for subscriber in removing { subscriber.mailbox.beginDrain() }
+    }
+
+    /// Stops prepared subscribers that will not be committed after all: their handlers stop
+    /// (a plugin's `shutdown` runs) without having taken an event.
+    public func discard(_ prepared: [Subscriber]) {
+        for subscriber in prepared {
+            subscriber.mailbox.seal()
+            subscriber.routed.signal()
+        }
+    }
+
+    /// Lets subscribers removed by a commit drain their queues until the deadline, then stops
+    /// them (a plugin's `shutdown` runs); what is still queued then counts as abandoned.
+    public func retire(_ subscribers: [Subscriber], drainTimeout: Duration) async {
+        await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
     }
 
     /// Events matching `pattern` as an `AsyncSequence`, with the same queue options as a subscriber.
@@ -98,7 +155,7 @@ public final class Router: Sendable {
         let subscriber = try makeSubscriber(
             [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy(), queue: nil)
         subscriber.mailbox.onStreamEnd = { [finished = subscriber.finished] in finished.signal() }
-        try register(subscriber)
+        try commit(adding: [subscriber])
         return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
     }
 
@@ -142,15 +199,6 @@ public final class Router: Sendable {
             mailbox: mailbox, router: self)
     }
 
-    private func register(_ subscriber: Subscriber) throws(RouterError) {
-        let registered = state.withLock { state in
-            guard !state.closed else { return false }
-            state.subscribers.append(subscriber)
-            changed(&state)
-            return true
-        }
-        guard registered else { throw .shutDown }
-    }
 
     /// Marks the routing table stale; publishers rebuild it on their next publish.
     private func changed(_ state: inout State) {
@@ -280,7 +328,7 @@ public final class Router: Sendable {
 
     /// A snapshot of the counters of the router and of every active subscriber.
     public func stats() -> RouterStats {
-        let subscribers = state.withLock { $0.subscribers }
+        let subscribers = state.withLock { $0.subscribers + $0.retired }
         return RouterStats(
             published: publishedCount.load(ordering: .relaxed), subscribers: subscribers.map { $0.stats() })
     }
@@ -298,7 +346,12 @@ public final class Router: Sendable {
             return state.subscribers
         }
         for subscriber in subscribers { subscriber.mailbox.beginDrain() }
-        let deadline = ContinuousClock.now + drainTimeout
+        await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
+    }
+
+    /// Waits for draining subscribers to go quiet, then finishes them; at the deadline,
+    /// seals what is left (counted as abandoned) and interrupts calls in progress.
+    private static func drain(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await Self.waitUntilQuiet(subscribers, deadline: deadline)

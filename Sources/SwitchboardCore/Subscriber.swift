@@ -13,22 +13,27 @@ import Darwin
 public final class Subscriber: Sendable {
     /// The subscriber's name, used in stats and logs.
     public let name: String
-    /// The patterns it was subscribed with.
-    public let patterns: [String]
+    /// The patterns it is routed by.
+    public var patterns: [String] { settings.withLock { $0.patterns } }
     /// What it does when its handler fails.
-    public let failurePolicy: FailurePolicy
+    public var failurePolicy: FailurePolicy { settings.withLock { $0.failurePolicy } }
+    /// What ``Router/reconfigure(_:patterns:capacity:overflow:failurePolicy:handler:)`` may change.
+    private let settings: Mutex<(patterns: [String], failurePolicy: FailurePolicy)>
+    /// Work for the subscriber's own thread, run between two batches.
+    private let controlRequests = Mutex<(pending: [ControlRequest], closed: Bool)>(([], false))
     let mailbox: Mailbox
     let context: SubscriberContext
     /// Signalled when its consumer has finished for good.
     let finished = Completion()
+    /// Signalled when the router first routes to it; until then it takes no event and fires no timer.
+    let routed = Completion()
     private let thread = Mutex<pthread_t?>(nil)
     private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
     private let deadLettered = Atomic<Int>(0)
 
     init(name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router) {
         self.name = name
-        self.patterns = patterns
-        self.failurePolicy = failurePolicy
+        settings = Mutex((patterns, failurePolicy))
         self.mailbox = mailbox
         context = SubscriberContext(name: name, router: router)
     }
@@ -53,9 +58,9 @@ public final class Subscriber: Sendable {
     }
 
     /// Starts the consumer thread, runs the handler's `start` there and waits for it; the
-    /// thread then waits for `gate`, if any, before it takes events or fires timers.
+    /// thread then waits until it is ``routed`` before it takes events or fires timers.
     /// Returns the start error, if any; the thread has then already ended.
-    func startWorker(handler: any EventHandler, gate: Completion?) -> (any Error)? {
+    func startWorker(handler: any EventHandler) -> (any Error)? {
         let started = Completion()
         let startError = Mutex<(any Error)?>(nil)
         self.handler.withLock { $0 = UncheckedTransfer(handler) }
@@ -73,7 +78,7 @@ public final class Subscriber: Sendable {
                 return
             }
             started.signal()
-            gate?.waitBlocking()
+            routed.waitBlocking()
             runLoop(handler)
             handler.stop()
             self.handler.withLock { $0 = nil }
@@ -84,8 +89,9 @@ public final class Subscriber: Sendable {
     }
 
     /// Takes events in batches and hands them to the handler, firing timers in between, until the mailbox finishes.
-    private func runLoop(_ handler: any EventHandler) {
+    private func runLoop(_ initialHandler: any EventHandler) {
         let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
+        var handler = initialHandler
         var batch = Deque<Event>()
         var consecutiveFailures = 0
         while true {
@@ -109,10 +115,75 @@ public final class Subscriber: Sendable {
                 if let deadline, Clock.monotonicNanos() >= deadline { handler.fireTimers() }
             case .timedOut:
                 handler.fireTimers()
+            case .control:
+                let requests = controlRequests.withLock { control in
+                    defer { control.pending = [] }
+                    return control.pending
+                }
+                for request in requests { request.run(&handler) }
+                self.handler.withLock { $0 = UncheckedTransfer(handler) }
             case .finished:
+                let requests = controlRequests.withLock { control in
+                    control.closed = true
+                    return control.pending
+                }
+                for request in requests { request.done.signal() }  // never run: the subscriber has stopped
                 return
             }
         }
+    }
+
+    /// A piece of work for the subscriber's own thread, with its handler.
+    private final class ControlRequest: @unchecked Sendable {  // `body` runs once, on the subscriber's thread
+        let body: (inout any EventHandler) -> Void
+        let done = Completion()
+        let ran = Atomic<Bool>(false)
+        init(_ body: @escaping (inout any EventHandler) -> Void) { self.body = body }
+        func run(_ handler: inout any EventHandler) {
+            body(&handler)
+            ran.store(true, ordering: .releasing)
+            done.signal()
+        }
+    }
+
+    /// Runs `body` on the subscriber's own thread, between two batches, with its handler
+    /// (which `body` may replace), and waits for it. False when the subscriber has stopped.
+    private func onOwnThread(_ body: @escaping (inout any EventHandler) -> Void) -> Bool {
+        let request = ControlRequest(body)
+        let queued = controlRequests.withLock { control in
+            if !control.closed { control.pending.append(request) }
+            return !control.closed
+        }
+        guard queued else { return false }  // the thread has ended: nobody would run it
+        mailbox.requestControl()
+        request.done.waitBlocking()
+        return request.ran.load(ordering: .acquiring)
+    }
+
+    /// Replaces the handler: `handler` starts on the subscriber's thread; if that works, the
+    /// old handler is stopped and the new one takes the next event (the queue is untouched),
+    /// otherwise the old one stays and this throws the start error.
+    func replaceHandler(with handler: any EventHandler) throws {
+        let failure = Mutex<(any Error)?>(nil)
+        let transfer = UncheckedTransfer(handler)
+        let context = self.context
+        let ran = onOwnThread { current in
+            do {
+                try transfer.value.start(context)
+            } catch {
+                failure.withLock { $0 = error }
+                return
+            }
+            current.stop()
+            current = transfer.value
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        guard ran else { throw RouterError.shutDown }
+    }
+
+    /// Changes the patterns and failure policy; the router rebuilds its table after this.
+    func update(patterns: [String], failurePolicy: FailurePolicy) {
+        settings.withLock { $0 = (patterns, failurePolicy) }
     }
 
     /// Applies the failure policy to an event whose first attempt threw `error`: retries with

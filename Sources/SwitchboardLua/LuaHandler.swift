@@ -21,6 +21,10 @@ final class LuaHandler: EventHandler {
     var scratch = ScratchBuffer()
     /// Pending `every` and `after` timers.
     var timers = LuaTimers()
+    /// The files the current state was built from.
+    let sources: LuaSources
+    /// Modules required while a new state is being built; nil once it is current.
+    private var modulesOfNewState: [String]?
 
     /// A state pointer, handed between the worker and an interrupting thread under the mutex.
     struct UncheckedState: @unchecked Sendable {
@@ -28,9 +32,10 @@ final class LuaHandler: EventHandler {
     }
 
     /// Creates the handler; `start` builds its Lua state on the subscriber's thread.
-    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1) {
+    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1, sources: LuaSources = LuaSources()) {
         self.configuration = configuration
         self.output = output
+        self.sources = sources
         var logger = logger
         logger[metadataKey: "subscriber"] = .string(configuration.name)
         self.logger = logger
@@ -115,6 +120,8 @@ final class LuaHandler: EventHandler {
         }
         let previousTimers = timers
         timers = LuaTimers()
+        modulesOfNewState = []
+        defer { modulesOfNewState = nil }
         var newRefs = sb_plugin_refs()
         var name = configuration.name
         let allow = configuration.allow.reduce(Int32(0)) { flags, library in
@@ -145,7 +152,13 @@ final class LuaHandler: EventHandler {
             throw LuaError(failure)
         }
         refs.pointee = newRefs
+        sources.replace(with: [configuration.script] + (modulesOfNewState ?? []))
         replaceState(with: state)
+    }
+
+    /// `require` loaded the module in the file at `path`.
+    func moduleLoaded(_ path: String) {
+        if modulesOfNewState != nil { modulesOfNewState?.append(path) } else { sources.record(path) }
     }
 
     /// Closes the current state and makes `state` current, reachable by `interrupt`.

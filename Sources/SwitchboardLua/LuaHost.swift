@@ -25,6 +25,9 @@ enum LuaHost {
             },
             json_decode: { host, text, out in
                 LuaHost.handler(host).decodeJSON(text: text, out: out!)
+            },
+            module_loaded: { host, path in
+                LuaHost.handler(host).moduleLoaded(String(cString: path!))
             })
         sb_set_host_callbacks(&callbacks)
     }()

@@ -1,7 +1,7 @@
 import SwitchboardCore
 
 /// A Lua subscriber: its plugin script, the topics it is bound to, its queue, its limits and its settings.
-public struct LuaSubscriberConfiguration: Sendable {
+public struct LuaSubscriberConfiguration: Sendable, Equatable {
     /// Unique name; the plugin sees it as `switchboard.name`.
     public var name: String
     /// Path of the plugin file; `require` finds modules in the same folder only.

@@ -17,3 +17,31 @@ extension Router {
             handler: LuaHandler(configuration: configuration, logger: logger))
     }
 }
+
+extension Router {
+    /// Starts a Lua subscriber like ``subscribe(lua:logger:)`` but without routing to it until
+    /// the next ``Router/commit(adding:removing:)``; `sources` records the files it loads.
+    public func prepare(
+        lua configuration: LuaSubscriberConfiguration, logger: Logger = Logger(label: "switchboard"),
+        sources: LuaSources = LuaSources()
+    ) throws(RouterError) -> Subscriber {
+        try prepare(
+            configuration.topics, name: configuration.name, capacity: configuration.capacity,
+            overflow: configuration.overflow, failurePolicy: configuration.onFailure,
+            handler: LuaHandler(configuration: configuration, logger: logger, sources: sources))
+    }
+
+    /// Rebuilds a running subscriber from a new Lua configuration: its queue, patterns and
+    /// failure policy change, and a fresh Lua state (`init` run) replaces the old one (its
+    /// `shutdown` run) between two events; what is queued stays, in order. If the new state
+    /// fails to load or `init`, the old one keeps running and this throws.
+    public func rebuild(
+        _ subscriber: Subscriber, lua configuration: LuaSubscriberConfiguration,
+        logger: Logger = Logger(label: "switchboard"), sources: LuaSources = LuaSources()
+    ) throws(RouterError) {
+        try replaceHandler(of: subscriber, with: LuaHandler(configuration: configuration, logger: logger, sources: sources))
+        try reconfigure(
+            subscriber, patterns: configuration.topics, capacity: configuration.capacity,
+            overflow: configuration.overflow, failurePolicy: configuration.onFailure)
+    }
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrderedCollections
 import Foundation
 import Switchboard
 
@@ -54,12 +55,25 @@ struct Run: AsyncParsableCommand {
         let signals = Signals()
         let loaded = try loadConfiguration(config)
         let router = Router()
+        let deployment: Deployment
         do {
-            try router.subscribe(configuration: loaded)
+            deployment = try Deployment(router: router, configuration: loaded)
         } catch {
             printDiagnostic("\(config): \(error)")
             throw ExitCode(2)
         }
+        let flagDrainTimeout = drainTimeout.flatMap(ConfigValue.duration)
+        let reloads = Task {
+            for await _ in signals.hangups {
+                do {
+                    let summary = try await deployment.reload(drainTimeout: flagDrainTimeout)
+                    printDiagnostic("switchboard: reloaded \(config): \(summary)")
+                } catch {
+                    printDiagnostic("switchboard: reload of \(config) failed, nothing changed:\n\(error)")
+                }
+            }
+        }
+        defer { reloads.cancel() }
         printDiagnostic("switchboard: \(loaded.subscribers.count) subscribers running")
         var outcome = Feeder.Outcome()
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
@@ -80,7 +94,7 @@ struct Run: AsyncParsableCommand {
             let feeder = Feeder(router: router, format: format, strict: strict)
             outcome = await Self.feed(feeder, descriptor: descriptor, until: end, signals: signals)
         }
-        await router.shutdown(drainTimeout: drainTimeout.flatMap(ConfigValue.duration) ?? loaded.drainTimeout ?? .seconds(5))
+        await router.shutdown(drainTimeout: flagDrainTimeout ?? deployment.configuration.drainTimeout ?? .seconds(5))
         let stats = router.stats()
         printDiagnostic(Self.summary(stats, rejected: outcome.rejected))
         if let report {
@@ -146,19 +160,19 @@ struct Run: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// The `--report` document.
+    /// The `--report` document. A name that ran twice (removed by a reload, then added back)
+    /// reports the sum of both.
     static func reportDocument(_ stats: RouterStats, rejected: Int) -> JSON {
-        var subscribers: [(String, JSON)] = []
+        var subscribers = OrderedDictionary<String, [Int]>()
         for subscriber in stats.subscribers {
-            subscribers.append((subscriber.name, [
-                "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
-                "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
-                "abandoned": .int(Int64(subscriber.abandoned)),
-            ]))
+            let counts = [subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned]
+            subscribers[subscriber.name] = zip(subscribers[subscriber.name] ?? [0, 0, 0, 0, 0], counts).map(+)
         }
         return [
             "published": .int(Int64(stats.published)), "rejected": .int(Int64(rejected)),
-            "subscribers": .object(.init(subscribers, uniquingKeysWith: { first, _ in first })),
+            "subscribers": .object(subscribers.mapValues { counts in
+                .object(.init(uniqueKeysWithValues: zip(["received", "handled", "failed", "dropped", "abandoned"], counts.map { .int(Int64($0)) })))
+            }),
         ]
     }
 }

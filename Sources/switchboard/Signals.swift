@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 /// SIGINT and SIGTERM for `run`: the first ends the run gracefully (drain, plugin shutdown,
-/// summary), a second one exits at once.
+/// summary), a second one exits at once. SIGHUP asks for a reload.
 final class Signals: @unchecked Sendable {  // `sources` are only kept alive after init, never touched
     private let sources: [any DispatchSourceSignal]
 
@@ -13,6 +13,8 @@ final class Signals: @unchecked Sendable {  // `sources` are only kept alive aft
     }
     /// Yields once, at the first signal.
     let first: AsyncStream<Int32>
+    /// Yields at each SIGHUP (several in a burst may come as one).
+    let hangups: AsyncStream<Void>
 
     init() {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
@@ -35,6 +37,13 @@ final class Signals: @unchecked Sendable {  // `sources` are only kept alive aft
             source.resume()
             sources.append(source)
         }
+        let (hangups, hangup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.hangups = hangups
+        signal(SIGHUP, SIG_IGN)
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        reload.setEventHandler { hangup.yield() }
+        reload.resume()
+        sources.append(reload)
         self.sources = sources
     }
 

@@ -116,15 +116,15 @@ import Testing
             "bad.yaml": "subscribers:\n  - {name: one, plugin: count.lua, topics: [a]}\n  - {name: two, plugin: broken.lua, topics: [b]}\n",
         ])
         let router = Router()
-        let started = try router.subscribe(configuration: Configuration.load(path: folder.path("good.yaml")))
-        #expect(started.map(\.name) == ["one", "two"])
+        let deployment = try Deployment(router: router, configuration: Configuration.load(path: folder.path("good.yaml")))
+        #expect(deployment.configuration.subscribers.map(\.name) == ["one", "two"])
         #expect(try router.publish("a").accepted == 2)
         await router.shutdown()
         let other = Router()
         #expect {
-            try other.subscribe(configuration: Configuration.load(path: folder.path("bad.yaml")))
+            try Deployment(router: other, configuration: Configuration.load(path: folder.path("bad.yaml")))
         } throws: { "\($0)".contains("subscriber 'two'") && "\($0)".contains("broken.lua:1:") }
-        #expect(other.stats().subscribers.isEmpty)  // 'one' was removed again
+        #expect(other.stats().subscribers.isEmpty)  // 'one' was never routed to, and is gone
         await other.shutdown()
     }
 

@@ -58,6 +58,8 @@ typedef struct sb_host_callbacks {
     int (*json_encode)(void *host, sb_bytes tape, sb_bytes *out);
     /// Parses JSON text into a tape in *out; returns 0, or -1 with *out set to the error.
     int (*json_decode)(void *host, sb_bytes text, sb_bytes *out);
+    /// `require` is about to run the Lua module in the file at `path` (NUL-terminated).
+    void (*module_loaded)(void *host, const char *path);
 } sb_host_callbacks;
 
 /// Sets the callbacks once per process, before the first state is made.

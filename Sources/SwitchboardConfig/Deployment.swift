@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import Synchronization
+import SwitchboardCore
+import SwitchboardLua
+
+/// The subscribers of a configuration file, running on a router, and reloadable: ``reload()``
+/// re-reads the file and every plugin and applies the difference without a restart.
+public final class Deployment: Sendable {
+    /// The router the subscribers run on.
+    public let router: Router
+    /// The configuration file.
+    public let path: String
+    private let logger: Logger
+    private let environment: [String: String]
+
+    /// A running subscriber with what it was built from.
+    private struct Running: Sendable {
+        let subscriber: Subscriber
+        let configuration: LuaSubscriberConfiguration
+        let sources: LuaSources
+    }
+
+    private struct State: Sendable {
+        var configuration: Configuration
+        var running: [String: Running] = [:]
+    }
+
+    private let state: Mutex<State>
+    /// Reloads one at a time.
+    private let reloading = Mutex<Bool>(false)
+
+    /// Starts every subscriber of `configuration` on `router`, together: none takes an event or
+    /// fires a timer before all are routed to. If one fails to start, none is left running.
+    public init(
+        router: Router, configuration: Configuration, logger: Logger = Logger(label: "switchboard"),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(RouterError) {
+        self.router = router
+        path = configuration.path
+        self.logger = logger
+        self.environment = environment
+        var running: [String: Running] = [:]
+        var prepared: [Subscriber] = []
+        do {
+            for subscriber in configuration.subscribers {
+                let sources = LuaSources()
+                let started = try router.prepare(lua: subscriber, logger: logger, sources: sources)
+                prepared.append(started)
+                running[subscriber.name] = Running(subscriber: started, configuration: subscriber, sources: sources)
+            }
+            try router.commit(adding: prepared)
+        } catch {
+            router.discard(prepared)
+            throw error
+        }
+        state = Mutex(State(configuration: configuration, running: running))
+    }
+
+    /// The configuration running now.
+    public var configuration: Configuration { state.withLock { $0.configuration } }
+
+    /// What a reload did, by subscriber name.
+    public struct ReloadSummary: Sendable, Equatable, CustomStringConvertible {
+        /// Started.
+        public var added: [String] = []
+        /// Rebuilt: their configuration entry, plugin file or a required module differed.
+        public var changed: [String] = []
+        /// Drained and stopped.
+        public var removed: [String] = []
+        /// Left as they were, state and queue untouched.
+        public var kept: [String] = []
+
+        public var description: String {
+            func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+            return "added \(list(added)); changed \(list(changed)); removed \(list(removed)); kept \(list(kept))"
+        }
+    }
+
+    /// Why a reload changed nothing: the problems, as `switchboard check` words them.
+    public struct ReloadError: Error, CustomStringConvertible {
+        /// One line per problem.
+        public let problems: [String]
+        public var description: String { problems.joined(separator: "\n") }
+    }
+
+    /// Re-reads the configuration file and every plugin and applies the difference: new
+    /// subscribers start, changed ones are rebuilt with their queues kept, removed ones drain
+    /// (until `drainTimeout`) and stop, the rest are untouched; routing switches to the new set
+    /// in one step. All or nothing: an invalid file, or a new or changed plugin that fails to
+    /// load or to `init`, leaves everything as it was and throws.
+    @discardableResult
+    public func reload(drainTimeout: Duration? = nil) async throws -> ReloadSummary {
+        guard reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
+            throw ReloadError(problems: ["a reload is already under way"])
+        }
+        defer { reloading.withLock { $0 = false } }
+        let new: Configuration
+        do {
+            new = try Configuration.load(path: path, environment: environment)
+        } catch {
+            throw ReloadError(problems: error.problems.map(\.description))
+        }
+        let running = state.withLock { $0.running }
+        var summary = ReloadSummary()
+        var toCheck: [LuaSubscriberConfiguration] = []
+        for subscriber in new.subscribers {
+            if let current = running[subscriber.name] {
+                if current.configuration == subscriber, current.sources.areCurrent {
+                    summary.kept.append(subscriber.name)
+                } else {
+                    summary.changed.append(subscriber.name)
+                    toCheck.append(subscriber)
+                }
+            } else {
+                summary.added.append(subscriber.name)
+                toCheck.append(subscriber)
+            }
+        }
+        let names = Set(new.subscribers.map(\.name))
+        summary.removed = running.keys.filter { !names.contains($0) }.sorted()
+
+        // Every new or changed plugin must load and init before anything changes.
+        var problems: [String] = []
+        for subscriber in toCheck {
+            do { try subscriber.check(logger: logger) } catch {
+                problems.append("\(path): subscriber '\(subscriber.name)': \(error)")
+            }
+        }
+        guard problems.isEmpty else { throw ReloadError(problems: problems) }
+
+        var next = running
+        var prepared: [Subscriber] = []
+        do {
+            for subscriber in new.subscribers where summary.added.contains(subscriber.name) {
+                let sources = LuaSources()
+                let started = try router.prepare(lua: subscriber, logger: logger, sources: sources)
+                prepared.append(started)
+                next[subscriber.name] = Running(subscriber: started, configuration: subscriber, sources: sources)
+            }
+        } catch {
+            router.discard(prepared)
+            throw ReloadError(problems: ["\(path): \(error)"])
+        }
+        for subscriber in new.subscribers where summary.changed.contains(subscriber.name) {
+            let current = running[subscriber.name]!
+            let sources = LuaSources()
+            do {
+                try router.rebuild(current.subscriber, lua: subscriber, logger: logger, sources: sources)
+                next[subscriber.name] = Running(subscriber: current.subscriber, configuration: subscriber, sources: sources)
+            } catch {
+                // It passed the check a moment ago; its old state keeps running.
+                logger.error("reload: subscriber '\(subscriber.name)' kept its old plugin: \(error)")
+            }
+        }
+        let removed = summary.removed.map { running[$0]!.subscriber }
+        for name in summary.removed { next[name] = nil }
+        try router.commit(adding: prepared, removing: removed)
+        state.withLock { state in
+            state.configuration = new
+            state.running = next
+        }
+        await router.retire(removed, drainTimeout: drainTimeout ?? new.drainTimeout ?? .seconds(5))
+        return summary
+    }
+}
