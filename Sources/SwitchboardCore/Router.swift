@@ -273,8 +273,36 @@ public final class Router: Sendable {
                 }
             }
         }
-        if closed, !accepting.load(ordering: .relaxed) { throw .shutDown }
+        if closed {
+            if !accepting.load(ordering: .relaxed) { throw .shutDown }
+            redeliver(event, in: context, excluding: skipped, report: &report)
+        }
         return report
+    }
+
+    /// A subscriber refused the event because a commit removed it after this thread read its
+    /// routing table: delivers the event to the subscribers of the current table that the old
+    /// one lacked (those that replaced it), so that a switch loses nothing.
+    private func redeliver(
+        _ event: Event, in context: UnsafeMutablePointer<PublisherContext>, excluding skipped: UnsafeMutableRawPointer?,
+        report: inout DeliveryReport
+    ) {
+        var tried = Set(context.pointee.lastTargets.map(ObjectIdentifier.init))
+        while true {
+            refresh(context)
+            try? resolve(event.topic, in: context)  // the topic was valid a moment ago
+            var closed = false
+            for subscriber in context.pointee.lastTargets
+            where tried.insert(ObjectIdentifier(subscriber)).inserted && Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
+                report.matched += 1
+                switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread) {
+                case .accepted: report.accepted += 1
+                case .dropped: report.dropped += 1
+                case .closed: closed = true
+                }
+            }
+            if !closed || !accepting.load(ordering: .relaxed) { return }
+        }
     }
 
     /// Makes `topic` the context's last topic, with its subscribers as the last targets: from
