@@ -2,11 +2,11 @@ import Logging
 import SwitchboardCore
 
 extension LuaSubscriberConfiguration {
-    /// Loads the plugin and runs its `init` in a throwaway state, with `publish` and timers
-    /// inert, then runs its `shutdown`: throws what a subscriber would fail to start with
-    /// (syntax errors, a missing `handle`, errors or timeouts in `init`) with `file:line`.
+    /// Loads the plugin and runs its `init` in a throwaway state, with `publish`, timers and
+    /// `print` inert, then runs its `shutdown`: throws what a subscriber would fail to start
+    /// with (syntax errors, a missing `handle`, errors or timeouts in `init`) with `file:line`.
     public func check(logger: Logger = Logger(label: "switchboard")) throws {
-        let handler = LuaHandler(configuration: self, logger: logger)
+        let handler = LuaHandler(configuration: self, logger: logger, output: -1)
         try handler.start(.detached(name: name))
         handler.stop()
     }

@@ -1,0 +1,55 @@
+import Foundation
+import SwitchboardTestSupport
+
+/// A `switchboard` process that a test talks to while it runs: events go to its standard
+/// input as the test writes them, its standard output and error go to files in `folder`.
+final class LiveRun: @unchecked Sendable {  // `input` is written from one test at a time
+    let process = Process()
+    let folder: PluginFolder
+    private let input = Pipe()
+
+    /// Starts the built binary with `arguments` and waits until its subscribers are running.
+    init(_ arguments: [String], in folder: PluginFolder) async throws {
+        self.folder = folder
+        let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        process.executableURL = build.appendingPathComponent("switchboard")
+        process.arguments = arguments
+        for name in ["out.txt", "errors.txt"] { _ = FileManager.default.createFile(atPath: folder.path(name), contents: nil) }
+        process.standardOutput = FileHandle(forWritingAtPath: folder.path("out.txt"))
+        process.standardError = FileHandle(forWritingAtPath: folder.path("errors.txt"))
+        process.standardInput = input
+        try process.run()
+        _ = await eventually { self.errors.contains("subscribers running") }
+    }
+
+    /// Standard output so far.
+    var output: String { (try? String(contentsOfFile: folder.path("out.txt"), encoding: .utf8)) ?? "" }
+    /// Standard error so far.
+    var errors: String { (try? String(contentsOfFile: folder.path("errors.txt"), encoding: .utf8)) ?? "" }
+
+    /// Writes event lines to its standard input.
+    func send(_ lines: [String]) {
+        input.fileHandleForWriting.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+    }
+
+    /// Sends it a signal.
+    func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits until its standard error shows `count` more occurrences of `text` than `before` did.
+    func waitForErrors(_ text: String, count: Int = 1, after before: String = "", within seconds: Double = 10) async -> Bool {
+        let seen = before.components(separatedBy: text).count - 1
+        return await eventually(within: seconds) { self.errors.components(separatedBy: text).count - 1 >= seen + count }
+    }
+
+    /// Ends its input and waits for it to exit, at most `seconds`; its status, or nil if it is still running.
+    func finish(within seconds: Double = 20) async -> Int32? {
+        try? input.fileHandleForWriting.close()
+        return await exitStatus(within: seconds)
+    }
+
+    /// Waits for it to exit, at most `seconds`; its status, or nil if it is still running.
+    func exitStatus(within seconds: Double) async -> Int32? {
+        _ = await eventually(within: seconds) { !self.process.isRunning }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+}
