@@ -31,14 +31,10 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
-        // Lua 5.4 from Debian's liblua5.4-dev, linked statically (as Redis and Neovim embed it):
-        // calls into the VM skip the shared library's PLT, worth 6-8% of a Lua subscriber's CPU.
-        .systemLibrary(name: "CLua", providers: [.apt(["liblua5.4-dev"])]),
+        // Lua 5.4 from Debian's liblua5.4-dev.
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         // The C side of the Lua host: protected calls, the host API, the value bridge.
-        .target(
-            name: "CSwitchboardLua", dependencies: ["CLua"],
-            linkerSettings: [.linkedLibrary(":liblua5.4.a"), .linkedLibrary("m")]
-        ),
+        .target(name: "CSwitchboardLua", dependencies: ["CLua"]),
         // Lua subscribers: one state per subscriber, only ever touched by its own thread.
         .target(
             name: "SwitchboardLua",
