@@ -14,6 +14,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // JSON payload value, parser and serializer: no dependency on the router.
@@ -51,10 +55,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // At the edge: Prometheus metrics and health over HTTP (swift-metrics, swift-prometheus,
+        // Hummingbird), read from the core's counters and its handler-observer seam.
+        .target(
+            name: "SwitchboardMetrics",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
         .target(
             name: "Switchboard",
-            dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig"]
+            dependencies: [
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
+                "SwitchboardMetrics",
+            ]
         ),
         // The command line: `switchboard run` and `check` (journal and replay to come).
         .executableTarget(

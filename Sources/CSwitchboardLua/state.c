@@ -186,6 +186,8 @@ static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     return status;
 }
 
+size_t sb_memory_used(lua_State *L) { return sb_context_of(L)->memory_used; }
+
 sb_bytes sb_error_message(lua_State *L) {
     size_t length = 0;
     const char *text = lua_gettop(L) > 0 ? lua_tolstring(L, -1, &length) : NULL;

@@ -3,3 +3,4 @@
 @_exported import SwitchboardTopics
 @_exported import SwitchboardLua
 @_exported import SwitchboardConfig
+@_exported import SwitchboardMetrics

@@ -24,6 +24,16 @@ public enum ConfigValue {
         return nil
     }
 
+    /// `HOST:PORT`, such as `127.0.0.1:9464` or `[::1]:9464`; port 0 picks a free one.
+    public static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
     /// `drop_newest`, `drop_oldest` or `block`.
     public static func overflow(_ text: String) -> OverflowPolicy? {
         switch text {

@@ -13,6 +13,8 @@ public struct Configuration: Sendable {
     public var subscribers: [LuaSubscriberConfiguration]
     /// How long subscribers may drain at shutdown (`drain_timeout`); nil when not set.
     public var drainTimeout: Duration?
+    /// Where to serve metrics and health (`metrics: { listen: "HOST:PORT" }`); nil when not set.
+    public var metricsListen: String?
 
     /// Reads and validates a configuration file. Validation is strict and reports every
     /// problem at once: unknown keys, bad values, duplicate names, invalid patterns, missing
@@ -35,7 +37,8 @@ public struct Configuration: Sendable {
         }
         let subscribers = reader.read(root)
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
-        return Configuration(path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout)
+        return Configuration(
+            path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen)
     }
 }
 
@@ -45,6 +48,7 @@ private struct Reader {
     let environment: [String: String]
     var problems: [ConfigurationError.Problem] = []
     private(set) var drainTimeout: Duration?
+    private(set) var metricsListen: String?
     private var subscriber: String?
 
     init(file: String, environment: [String: String]) {
@@ -110,8 +114,14 @@ private struct Reader {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
         }
-        let top = members(root, allowed: ["subscribers", "drain_timeout"], what: "the configuration")
+        let top = members(root, allowed: ["subscribers", "drain_timeout", "metrics"], what: "the configuration")
         drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
+        if let metrics = top["metrics"] {
+            let fields = members(metrics, allowed: ["listen"], what: "metrics")
+            metricsListen = value(fields["listen"], "metrics listen", "HOST:PORT, such as 127.0.0.1:9464") { text in
+                ConfigValue.hostAndPort(text).map { _ in text }
+            }
+        }
         guard let list = top["subscribers"] else {
             problem(root, "missing 'subscribers'")
             return []

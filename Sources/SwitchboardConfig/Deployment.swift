@@ -70,10 +70,13 @@ public final class Deployment: Sendable {
         public var removed: [String] = []
         /// Left as they were, state and queue untouched.
         public var kept: [String] = []
+        /// Global settings that changed in the file but cannot change live: ignored until a restart.
+        public var needRestart: [String] = []
 
         public var description: String {
             func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
-            return "added \(list(added)); changed \(list(changed)); removed \(list(removed)); kept \(list(kept))"
+            let restart = needRestart.isEmpty ? "" : "; ignored until a restart: \(list(needRestart))"
+            return "added \(list(added)); changed \(list(changed)); removed \(list(removed)); kept \(list(kept))\(restart)"
         }
     }
 
@@ -95,14 +98,18 @@ public final class Deployment: Sendable {
             throw ReloadError(problems: ["a reload is already under way"])
         }
         defer { reloading.withLock { $0 = false } }
-        let new: Configuration
+        var new: Configuration
         do {
             new = try Configuration.load(path: path, environment: environment)
         } catch {
             throw ReloadError(problems: error.problems.map(\.description))
         }
-        let running = state.withLock { $0.running }
+        let (running, current) = state.withLock { ($0.running, $0.configuration) }
         var summary = ReloadSummary()
+        if new.metricsListen != current.metricsListen {
+            summary.needRestart.append("metrics.listen")
+            new.metricsListen = current.metricsListen
+        }
         var toCheck: [LuaSubscriberConfiguration] = []
         for subscriber in new.subscribers {
             if let current = running[subscriber.name] {

@@ -21,6 +21,8 @@ public protocol EventHandler: AnyObject {
     /// Asks a call in progress to end now. Called from another thread when the subscriber's
     /// drain deadline has passed; the handler will not be called again.
     func interrupt()
+    /// Bytes the handler holds, if it knows; read from any thread (for stats).
+    var memoryInUse: Int? { get }
 }
 
 extension EventHandler {
@@ -30,6 +32,7 @@ extension EventHandler {
     public func stop() {}
     public func restart() throws {}
     public func interrupt() {}
+    public var memoryInUse: Int? { nil }
 }
 
 /// What a handler knows of its subscriber.

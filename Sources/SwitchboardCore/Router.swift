@@ -12,6 +12,7 @@ public final class Router: Sendable {
         /// Removed by ``Router/commit(adding:removing:)``: still counted in stats.
         var retired: [Subscriber] = []
         var hooks: [@Sendable (Event) -> Void] = []
+        var makeObserver: (@Sendable (String) -> (any HandlerObserver)?)?
         var table: RoutingTable?
         var generation = 0
         var closed = false
@@ -172,6 +173,12 @@ public final class Router: Sendable {
         if !subscriber.isOnOwnThread { subscriber.finished.waitBlocking() }
     }
 
+    /// Times the handler calls of every subscriber started from now on: `makeObserver` is
+    /// asked once per subscriber, by name. Without it no clock is read per event.
+    public func observeHandlers(_ makeObserver: @escaping @Sendable (String) -> (any HandlerObserver)?) {
+        state.withLock { $0.makeObserver = makeObserver }
+    }
+
     /// Adds a hook that sees every accepted event once, before any subscriber does, whether or
     /// not a subscriber matches it. Hooks run on the publishing thread; keep them short.
     public func addAcceptHook(_ hook: @escaping @Sendable (Event) -> Void) {
@@ -194,9 +201,10 @@ public final class Router: Sendable {
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }
+        let name = name ?? patterns.joined(separator: ",")
         return Subscriber(
-            name: name ?? patterns.joined(separator: ","), patterns: patterns, failurePolicy: failurePolicy,
-            mailbox: mailbox, router: self)
+            name: name, patterns: patterns, failurePolicy: failurePolicy, mailbox: mailbox, router: self,
+            observer: state.withLock { $0.makeObserver }?(name))
     }
 
 

@@ -30,8 +30,17 @@ public final class Subscriber: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
     private let deadLettered = Atomic<Int>(0)
+    /// Times its handler calls, when the router observes them.
+    private let observer: (any HandlerObserver)?
+    /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
+    private let busySince = Atomic<UInt64>(0)
+    private let rebuilding = Atomic<Bool>(false)
 
-    init(name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router) {
+    init(
+        name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router,
+        observer: (any HandlerObserver)?
+    ) {
+        self.observer = observer
         self.name = name
         settings = Mutex((patterns, failurePolicy))
         self.mailbox = mailbox
@@ -43,6 +52,10 @@ public final class Subscriber: Sendable {
         var stats = mailbox.stats(name: name)
         stats.deadLettered = deadLettered.load(ordering: .relaxed)
         stats.restarts = context.restarts.load(ordering: .relaxed)
+        let since = busySince.load(ordering: .relaxed)
+        if since != 0 { stats.busyFor = .nanoseconds(Int64(Clock.monotonicNanos() &- since)) }
+        stats.isRebuilding = rebuilding.load(ordering: .relaxed)
+        stats.memoryInUse = handler.withLock { $0?.value.memoryInUse }
         return stats
     }
 
@@ -99,16 +112,19 @@ public final class Subscriber: Sendable {
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch[0])
+                let timing = observer.map { _ in BatchClock() }
                 for index in batch.indices {
                     // The first attempt borrows the event from the batch: passing it on to a
                     // function would retain it, on a cache line the publisher is writing.
                     var handled = true
+                    let start = timing?.start(self)
                     do {
                         try handler.handle(batch[index])
                         consecutiveFailures = 0
                     } catch {
                         handled = recover(batch[index], from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
                     }
+                    if let timing, let start { timing.end(self, event: batch[index], started: start) }
                     if !mailbox.settle(failed: !handled) { break }
                 }
                 batch.removeAll(keepingCapacity: true)
@@ -130,6 +146,27 @@ public final class Subscriber: Sendable {
                 for request in requests { request.done.signal() }  // never run: the subscriber has stopped
                 return
             }
+        }
+    }
+
+    /// Times the calls of one batch for the observer: one monotonic clock read per call, and
+    /// one wall clock read per batch to turn them into lags.
+    private struct BatchClock {
+        let wallNanos = Int64(Clock.unixSeconds() * 1e9)
+        let monotonicAtWall = Clock.monotonicNanos()
+
+        func start(_ subscriber: Subscriber) -> UInt64 {
+            let now = Clock.monotonicNanos()
+            subscriber.busySince.store(now, ordering: .relaxed)
+            return now
+        }
+
+        func end(_ subscriber: Subscriber, event: borrowing Event, started: UInt64) {
+            let now = Clock.monotonicNanos()
+            subscriber.busySince.store(0, ordering: .relaxed)
+            let startWall = wallNanos + Int64(bitPattern: started &- monotonicAtWall)
+            subscriber.observer?.observe(
+                lagNanoseconds: max(0, startWall - Int64(event.time * 1e9)), durationNanoseconds: Int64(now &- started))
         }
     }
 
@@ -167,6 +204,8 @@ public final class Subscriber: Sendable {
         let failure = Mutex<(any Error)?>(nil)
         let transfer = UncheckedTransfer(handler)
         let context = self.context
+        rebuilding.store(true, ordering: .relaxed)
+        defer { rebuilding.store(false, ordering: .relaxed) }
         let ran = onOwnThread { current in
             do {
                 try transfer.value.start(context)
@@ -235,6 +274,8 @@ public final class Subscriber: Sendable {
 
     /// Rebuilds the handler, retrying with a doubling backoff until it works or the subscriber stops.
     private func restart(_ handler: any EventHandler) {
+        rebuilding.store(true, ordering: .relaxed)
+        defer { rebuilding.store(false, ordering: .relaxed) }
         var pause = Clock.nanoseconds(failurePolicy.backoff)
         while !mailbox.isSealed {
             do {

@@ -23,6 +23,13 @@ public struct SubscriberStats: Sendable, Hashable {
     public var deadLettered: Int
     /// Times the handler was rebuilt after failures.
     public var restarts: Int
+    /// How long the handler call in progress has run; nil when idle, or when the router has no
+    /// ``HandlerObserver`` (only then does it time calls).
+    public var busyFor: Duration? = nil
+    /// True while its handler is being rebuilt (after failures, or by a reload).
+    public var isRebuilding = false
+    /// Bytes its handler holds, when the handler knows (a Lua state's allocation).
+    public var memoryInUse: Int? = nil
 }
 
 /// A snapshot of the router's counters.

@@ -23,6 +23,10 @@ final class LuaHandler: EventHandler {
     var timers = LuaTimers()
     /// The files the current state was built from.
     let sources: LuaSources
+    /// Plugin errors, logged once per interval each.
+    private var errors = LogThrottle()
+    /// Bytes the current state holds, as of its last call: readable from any thread.
+    private let memory = Atomic<Int>(0)
     /// Modules required while a new state is being built; nil once it is current.
     private var modulesOfNewState: [String]?
 
@@ -63,16 +67,20 @@ final class LuaHandler: EventHandler {
         // exclusivity check per event); a topic that is not contiguous UTF-8 is copied first.
         let status = event.topic.utf8.withContiguousStorageIfAvailable { dispatch(event, topic: $0) }
             ?? Array(event.topic.utf8).withUnsafeBufferPointer { dispatch(event, topic: $0) }
+        memory.store(sb_memory_used(current.pointee), ordering: .relaxed)
         guard status != LUA_OK else { return }
         var message = errorMessage()
         if status == LUA_ERRMEM { message = "memory limit of \(Self.size(configuration.memory)) exceeded (\(message))" }
-        logger.error(
-            "handle failed: \(message)", metadata: ["topic": .string(event.topic), "event": .string(event.id.description)])
+        errors.log(
+            "handle failed: \(message)", level: .error,
+            metadata: ["topic": .string(event.topic), "event": .string(event.id.description)], to: logger)
         if status == LUA_ERRMEM { rebuildAfterMemoryFailure() }
         throw LuaError(message)
     }
 
     var nextTimerDeadline: UInt64? { timers.nextDeadline }
+
+    var memoryInUse: Int? { memory.load(ordering: .relaxed) }
 
     func fireTimers() {
         guard let state = current.pointee else { return }
@@ -80,7 +88,7 @@ final class LuaHandler: EventHandler {
         while let (ref, release) = timers.takeDue(now: now) {
             let status = sb_fire_timer(state, ref, release ? 1 : 0)
             guard status != LUA_OK else { continue }
-            logger.error("timer callback failed: \(errorMessage())")
+            errors.log("timer callback failed: \(errorMessage())", level: .error, to: logger)
             if status == LUA_ERRMEM {
                 rebuildAfterMemoryFailure()
                 return
@@ -93,6 +101,7 @@ final class LuaHandler: EventHandler {
         if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
             logger.error("shutdown failed: \(errorMessage())")
         }
+        errors.flush(to: logger)
         replaceState(with: nil)
     }
 
@@ -170,6 +179,7 @@ final class LuaHandler: EventHandler {
         }
         current.pointee = state
         if let old { sb_state_close(old) }
+        memory.store(state.map { sb_memory_used($0) } ?? 0, ordering: .relaxed)
     }
 
     /// After the memory limit was hit the state is rebuilt at once, before the next event.

@@ -1,6 +1,14 @@
 import ArgumentParser
 import Foundation
 import Switchboard
+import Synchronization
+
+/// A count that one thread adds to and any thread reads.
+final class Tally: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func add(_ amount: Int) { count.wrappingAdd(amount, ordering: .relaxed) }
+}
 
 /// Reads event lines and publishes them: JSON lines, `{"topic": ..., "data": ..., "headers": {...}}`,
 /// or `topic payload` lines. A bad line is rejected on its own, with its line number and the
@@ -21,12 +29,14 @@ struct Feeder {
     let format: Format
     /// Stop at the first bad line.
     let strict: Bool
-    private(set) var rejected = 0
+    /// Lines rejected, readable while feeding (for metrics).
+    let rejected: Tally
 
-    init(router: Router, format: Format = .json, strict: Bool = false) {
+    init(router: Router, format: Format = .json, strict: Bool = false, rejected: Tally = Tally()) {
         self.router = router
         self.format = format
         self.strict = strict
+        self.rejected = rejected
     }
 
     /// What a feed came to.
@@ -40,8 +50,10 @@ struct Feeder {
     /// Reads `descriptor` to its end in 1 MiB chunks, or until the router shuts down or, when
     /// strict, a line is bad.
     mutating func feed(descriptor: Int32) -> Outcome {
+        let before = rejected.value
         _ = readLines(from: descriptor)
-        return Outcome(rejected: rejected, stoppedAtBadLine: strict && rejected > 0)
+        let count = rejected.value - before
+        return Outcome(rejected: count, stoppedAtBadLine: strict && count > 0)
     }
 
     /// The reading loop of ``feed(descriptor:)``; false if it stopped early.
@@ -173,7 +185,7 @@ struct Feeder {
 
     /// Counts and reports a bad line; false when that ends the reading (`strict`).
     private mutating func reject(line: Int, _ reason: String) -> Bool {
-        rejected += 1
+        rejected.add(1)
         printDiagnostic("line \(line): \(reason)")
         return !strict
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import OrderedCollections
 import Foundation
 import Switchboard
@@ -18,6 +19,7 @@ struct Run: AsyncParsableCommand {
               switchboard run --config config/switchboard.yaml --report report.json < events.jsonl
               echo 'user.created {"email": "ann@example.com"}' | switchboard run --format line
               switchboard run --config config/dashboard.yaml --input none --duration 2s
+              switchboard run --input none --metrics-listen 127.0.0.1:9464 --log-format json
             """
     )
 
@@ -42,19 +44,47 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Stop at the first bad input line, with exit status 1.")
     var strict = false
 
+    @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication: keep it on loopback).")
+    var metricsListen: String?
+
+    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    @Option(help: "How log lines are written: text or json.")
+    var logFormat = StandardErrorLogHandler.Format.text
+
     func validate() throws {
         for (flag, value) in [("--duration", duration), ("--drain-timeout", drainTimeout)] {
             if let value, ConfigValue.duration(value) == nil {
                 throw ValidationError("\(flag) '\(value)' is not a duration such as 5s, 250ms or 2m")
             }
         }
+        if let metricsListen, ConfigValue.hostAndPort(metricsListen) == nil {
+            throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, such as 127.0.0.1:9464")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed standard output ends writes, not the process
+        LoggingSystem.bootstrap { [logFormat, logLevel] label in
+            StandardErrorLogHandler(label: label, format: logFormat, logLevel: Logger.Level(rawValue: logLevel)!)
+        }
         let signals = Signals()
         let loaded = try loadConfiguration(config)
         let router = Router()
+        let rejected = Tally()
+        let health = Health(router: router, budgets: Self.budgets(loaded))
+        var metricsServer: Task<Void, Never>?
+        if let listen = metricsListen ?? loaded.metricsListen, let (host, port) = ConfigValue.hostAndPort(listen) {
+            metricsServer = try await Self.serveMetrics(
+                MetricsServer(
+                    metrics: RouterMetrics(router: router, rejected: { rejected.value }), health: health, host: host,
+                    port: port, logger: Logger(label: "switchboard.metrics")))
+        }
+        defer { metricsServer?.cancel() }
         let deployment: Deployment
         do {
             deployment = try Deployment(router: router, configuration: loaded)
@@ -62,11 +92,13 @@ struct Run: AsyncParsableCommand {
             printDiagnostic("\(config): \(error)")
             throw ExitCode(2)
         }
+        health.phase = .running
         let flagDrainTimeout = drainTimeout.flatMap(ConfigValue.duration)
         let reloads = Task {
             for await _ in signals.hangups {
                 do {
                     let summary = try await deployment.reload(drainTimeout: flagDrainTimeout)
+                    health.setBudgets(Self.budgets(deployment.configuration))
                     printDiagnostic("switchboard: reloaded \(config): \(summary)")
                 } catch {
                     printDiagnostic("switchboard: reload of \(config) failed, nothing changed:\n\(error)")
@@ -74,6 +106,8 @@ struct Run: AsyncParsableCommand {
             }
         }
         defer { reloads.cancel() }
+        let progress = StandardError.isTerminal ? Task { await Self.showProgress(router) } : nil
+        defer { progress?.cancel() }
         printDiagnostic("switchboard: \(loaded.subscribers.count) subscribers running")
         var outcome = Feeder.Outcome()
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
@@ -91,10 +125,13 @@ struct Run: AsyncParsableCommand {
                 await router.shutdown(drainTimeout: .zero)
                 throw ExitCode(1)
             }
-            let feeder = Feeder(router: router, format: format, strict: strict)
+            let feeder = Feeder(router: router, format: format, strict: strict, rejected: rejected)
             outcome = await Self.feed(feeder, descriptor: descriptor, until: end, signals: signals)
         }
+        health.phase = .draining
         await router.shutdown(drainTimeout: flagDrainTimeout ?? deployment.configuration.drainTimeout ?? .seconds(5))
+        progress?.cancel()
+        await progress?.value
         let stats = router.stats()
         printDiagnostic(Self.summary(stats, rejected: outcome.rejected))
         if let report {
@@ -113,17 +150,21 @@ struct Run: AsyncParsableCommand {
     }
 
     /// Feeds the input on its own thread (reads block), until its end, `end` or a signal.
+    /// At `end` or a signal the feeder stops at its next publish, once shutdown began; one
+    /// blocked on an idle input is left behind, and ends with the process.
     private static func feed(
         _ feeder: Feeder, descriptor: Int32, until end: ContinuousClock.Instant?, signals: Signals
     ) async -> Feeder.Outcome {
-        await withTaskGroup(of: Feeder.Outcome?.self) { group in
+        let (done, finish) = AsyncStream.makeStream(of: Feeder.Outcome.self)
+        Thread.detachNewThread {
+            var feeder = feeder
+            finish.yield(feeder.feed(descriptor: descriptor))
+            finish.finish()
+        }
+        return await withTaskGroup(of: Feeder.Outcome?.self) { group in
             group.addTask {
-                await withCheckedContinuation { continuation in
-                    Thread.detachNewThread {
-                        var feeder = feeder
-                        continuation.resume(returning: feeder.feed(descriptor: descriptor))
-                    }
-                }
+                for await outcome in done { return outcome }
+                return nil  // cancelled: the input did not end
             }
             if let end {
                 group.addTask {
@@ -137,10 +178,57 @@ struct Run: AsyncParsableCommand {
             }
             let first = await group.next() ?? nil
             group.cancelAll()
-            // At --duration or a signal the feeder stops at its next publish, once shutdown
-            // began; a feeder waiting on an idle input is left behind, and ends with the process.
-            return first ?? Feeder.Outcome()
+            return first ?? Feeder.Outcome(rejected: feeder.rejected.value)
         }
+    }
+
+    /// Each subscriber's per-event budget, past which a call counts as stuck in `/healthz`.
+    private static func budgets(_ configuration: Configuration) -> [String: Duration] {
+        Dictionary(configuration.subscribers.map { ($0.name, $0.timeout) }, uniquingKeysWith: { _, last in last })
+    }
+
+    /// Starts the metrics server and waits until it listens (it prints where); the task
+    /// serves until cancelled.
+    private static func serveMetrics(_ server: MetricsServer) async throws -> Task<Void, Never> {
+        let (listening, announce) = AsyncStream.makeStream(of: Int.self)
+        let task = Task {
+            do {
+                try await server.run { port in
+                    printDiagnostic("switchboard: metrics and health on port \(port) (GET /metrics, GET /healthz)")
+                    announce.yield(port)
+                }
+            } catch {
+                printDiagnostic("switchboard: the metrics server failed: \(error)")
+            }
+            announce.finish()
+        }
+        var iterator = listening.makeAsyncIterator()
+        guard await iterator.next() != nil else { throw ExitCode(1) }
+        return task
+    }
+
+    /// Redraws a live line on the terminal every second until cancelled, then removes it:
+    /// events per second in and out, queued, dropped, failed.
+    private static func showProgress(_ router: Router) async {
+        var last = router.stats()
+        var lastTime = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let stats = router.stats()
+            let now = ContinuousClock.now
+            let seconds = Double((now - lastTime).components.attoseconds) / 1e18 + Double((now - lastTime).components.seconds)
+            func done(_ stats: RouterStats) -> Int { stats.subscribers.reduce(0) { $0 + $1.handled + $1.failed } }
+            let rateIn = Int(Double(stats.published - last.published) / max(seconds, 0.001))
+            let rateOut = Int(Double(done(stats) - done(last)) / max(seconds, 0.001))
+            let queued = stats.subscribers.reduce(0) { $0 + $1.queueDepth }
+            let dropped = stats.subscribers.reduce(0) { $0 + $1.dropped }
+            let failed = stats.subscribers.reduce(0) { $0 + $1.failed }
+            if !Task.isCancelled {
+                StandardError.showProgress("in \(rateIn)/s  out \(rateOut)/s  queued \(queued)  dropped \(dropped)  failed \(failed)")
+            }
+            (last, lastTime) = (stats, now)
+        }
+        StandardError.showProgress(nil)
     }
 
     /// The table on standard error at exit.

@@ -30,10 +30,6 @@ struct SwitchboardCommand: AsyncParsableCommand {
     }
 }
 
-/// Writes a line to standard error, where everything Switchboard itself says goes.
-func printDiagnostic(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}
 
 /// Loads the configuration file, or reports every problem and exits with 2.
 func loadConfiguration(_ path: String) throws -> Configuration {

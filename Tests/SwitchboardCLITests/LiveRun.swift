@@ -8,8 +8,9 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
     let folder: PluginFolder
     private let input = Pipe()
 
-    /// Starts the built binary with `arguments` and waits until its subscribers are running.
-    init(_ arguments: [String], in folder: PluginFolder) async throws {
+    /// Starts the built binary with `arguments` and waits until its standard error says
+    /// `ready` (by default, that its subscribers are running).
+    init(_ arguments: [String], in folder: PluginFolder, ready: String = "subscribers running") async throws {
         self.folder = folder
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         process.executableURL = build.appendingPathComponent("switchboard")
@@ -19,7 +20,7 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
         process.standardError = FileHandle(forWritingAtPath: folder.path("errors.txt"))
         process.standardInput = input
         try process.run()
-        _ = await eventually { self.errors.contains("subscribers running") }
+        _ = await eventually { self.errors.contains(ready) }
     }
 
     /// Standard output so far.

@@ -13,6 +13,15 @@ import Testing
         #expect(errors.contains("published 0, rejected 0"))
     }
 
+    @Test func aSignalEndsARunWaitingOnAnIdleStandardInput() async throws {
+        let run = try await LiveRun(["run"], in: PluginFolder())
+        run.send([#"{"topic": "user.created", "data": "ann@example.com"}"#])
+        #expect(await eventually { run.output.contains("ann@example.com") })
+        run.signal(SIGINT)  // standard input stays open and quiet
+        #expect(await run.exitStatus(within: 10) == 0)
+        #expect(run.errors.contains("published 1, rejected 0"))
+    }
+
     @Test func aSecondSignalExitsAtOnce() async throws {
         let folder = try PluginFolder(files: [
             "slow.lua": """

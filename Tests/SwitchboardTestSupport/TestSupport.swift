@@ -42,12 +42,19 @@ public final class PluginFolder {
 /// It sleeps between polls without holding a thread of the cooperative pool, which other
 /// tests' tasks need.
 public func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    await eventually(within: seconds, pollingEvery: .milliseconds(1)) { () async in condition() }
+}
+
+/// ``eventually(within:_:)`` for a condition that awaits (an HTTP request, say), polled every `interval`.
+public func eventually(
+    within seconds: Double = 10, pollingEvery interval: Duration = .milliseconds(20), _ condition: () async -> Bool
+) async -> Bool {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(1))
+        if await condition() { return true }
+        try? await Task.sleep(for: interval)
     }
-    return condition()
+    return await condition()
 }
 
 extension SubscriberStats {

@@ -134,4 +134,7 @@ int sb_fire_timer(lua_State *L, int ref, int release);
 /// A failed call returns LUA_ERRRUN, or LUA_ERRMEM for the memory limit.
 sb_bytes sb_error_message(lua_State *L);
 
+/// Bytes the state's allocator holds now. Touches no Lua stack.
+size_t sb_memory_used(lua_State *L);
+
 #endif

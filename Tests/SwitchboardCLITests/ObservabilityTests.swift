@@ -1,0 +1,150 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Switchboard
+import SwitchboardTestSupport
+import Testing
+
+/// `/metrics`, `/healthz`, log lines and the live progress line of the real binary.
+@Suite struct ObservabilityTests {
+    /// GETs `path` from the run's metrics port with a real HTTP client: the status and the body.
+    static func get(_ path: String, from run: LiveRun) async throws -> (status: Int, body: String) {
+        let port = try #require(run.errors.firstMatch(of: /metrics and health on port (\d+)/)?.1)
+        let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The samples of a Prometheus text page: `name{labels}` to value.
+    static func samples(_ page: String) -> [String: Double] {
+        var result: [String: Double] = [:]
+        for line in page.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            result[String(line[..<space])] = value
+        }
+        return result
+    }
+
+    @Test func metricsCountAKnownRun() async throws {
+        let folder = try PluginFolder(files: [
+            "ok.lua": "return { handle = function() end }",
+            "fails.lua": "return { handle = function(e) error('broken ' .. e.data) end }",
+            "slow.lua": "return { handle = function() local t = os.clock() + 0.01; while os.clock() < t do end end }",
+            "c.yaml": """
+                metrics: { listen: "127.0.0.1:0" }
+                subscribers:
+                  - { name: ok, plugin: ok.lua, topics: [e] }
+                  - { name: fails, plugin: fails.lua, topics: [e] }
+                  - { name: slow, plugin: slow.lua, topics: [e], queue: { capacity: 2, overflow: drop_newest } }
+                """,
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml")], in: folder)
+        let total = 200
+        run.send((0..<total).map { #"{"topic": "e", "data": \#($0)}"# } + ["not json", #"{"topic": "e.*"}"#])
+        var metrics: [String: Double] = [:]
+        let settled = await eventually(within: 20) {
+            metrics = (try? await Self.get("/metrics", from: run)).map { Self.samples($0.body) } ?? [:]
+            let slow = ["handled", "dropped"].compactMap { metrics[#"switchboard_subscriber_events_total{subscriber="slow",outcome="\#($0)"}"#] }
+            return slow.reduce(0, +) == Double(total) && metrics[#"switchboard_subscriber_events_total{subscriber="fails",outcome="failed"}"#] == Double(total)
+        }
+        #expect(settled)
+        #expect(metrics["switchboard_events_published_total"] == Double(total))
+        #expect(metrics["switchboard_input_rejected_total"] == 2)
+        #expect(metrics[#"switchboard_subscriber_events_total{subscriber="ok",outcome="handled"}"#] == Double(total))
+        #expect(metrics[#"switchboard_subscriber_events_total{subscriber="fails",outcome="handled"}"#] == 0)
+        #expect((metrics[#"switchboard_subscriber_events_total{subscriber="slow",outcome="dropped"}"#] ?? 0) > 0)
+        #expect(metrics[#"switchboard_subscriber_queue_capacity{subscriber="slow"}"#] == 2)
+        #expect(metrics[#"switchboard_subscriber_lag_seconds_count{subscriber="ok"}"#] == Double(total))
+        #expect(metrics[#"switchboard_handler_duration_seconds_count{subscriber="fails"}"#] == Double(total))
+        // Every slow call takes 10 ms: none of them lands in the 5 ms bucket.
+        #expect(metrics[#"switchboard_handler_duration_seconds_bucket{subscriber="slow",le="0.005"}"#] == 0)
+        #expect((metrics[#"switchboard_lua_memory_bytes{subscriber="ok"}"#] ?? 0) > 10_000)
+        #expect(metrics[#"switchboard_subscriber_restarts_total{subscriber="ok"}"#] == 0)
+        #expect(await run.finish() == 0)
+    }
+
+    @Test func healthFollowsStartRunStuckAndDrain() async throws {
+        let folder = try PluginFolder(files: [
+            "starts.lua": """
+                return { init = function() local t = os.clock() + 1.5; while os.clock() < t do end end,
+                         handle = function() end }
+                """,
+            // Backtracking inside one C call: no hook can stop it, so it overruns its budget.
+            "stuck.lua": """
+                return { handle = function() return string.rep("a", 40):find(string.rep("a*", 6) .. "b") end }
+                """,
+            "c.yaml": """
+                subscribers:
+                  - { name: starts, plugin: starts.lua, topics: [s], timeout: 5s }
+                  - { name: stuck, plugin: stuck.lua, topics: [x], timeout: 50ms }
+                """,
+        ])
+        let run = try await LiveRun(
+            ["run", "--config", folder.path("c.yaml"), "--metrics-listen", "127.0.0.1:0", "--drain-timeout", "1s"],
+            in: folder, ready: "metrics and health on port")
+        let starting = try await Self.get("/healthz", from: run)
+        #expect(starting.status == 503 && starting.body.contains(#""status": "starting""#), "\(starting)")
+        #expect(await eventually { run.errors.contains("subscribers running") })
+        let running = try await Self.get("/healthz", from: run)
+        #expect(running.status == 200 && running.body.contains(#""stuck": []"#), "\(running)")
+        run.send([#"{"topic": "x"}"#, #"{"topic": "x"}"#])
+        var stuck = running
+        #expect(await eventually {
+            stuck = (try? await Self.get("/healthz", from: run)) ?? stuck
+            return stuck.body.contains(#""stuck": ["stuck"]"#)
+        }, "\(stuck)")
+        #expect(stuck.status == 200)
+        run.signal(SIGTERM)
+        #expect(await eventually { run.errors.contains("draining") })
+        let draining = try await Self.get("/healthz", from: run)
+        #expect(draining.status == 503 && draining.body.contains(#""status": "draining""#), "\(draining)")
+        #expect(await run.exitStatus(within: 20) == 0)
+    }
+
+    @Test func jsonLogLinesCarryTheirEventAndARepeatedErrorIsLoggedOnce() async throws {
+        let folder = try PluginFolder(files: [
+            "fails.lua": "return { handle = function(e) error('broken ' .. e.data) end }",
+            "c.yaml": "subscribers:\n  - { name: fails, plugin: fails.lua, topics: [e] }\n",
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--log-format", "json"], in: folder)
+        run.send((0..<100).map { #"{"topic": "e", "data": \#($0)}"# })
+        #expect(await run.finish() == 0)
+        let lines = run.errors.split(separator: "\n").compactMap { try? JSON(parsing: String($0)) }
+        let failures = lines.filter { $0["message"]?.stringValue?.hasPrefix("handle failed") == true }
+        #expect(failures.count == 2, "\(failures)")  // the first, then the repeats counted at shutdown
+        #expect(failures.first?["subscriber"] == "fails" && failures.first?["topic"] == "e")
+        #expect(failures.first?["event"]?.stringValue?.contains("-") == true)
+        #expect(failures.first?["level"] == "error")
+        #expect(failures.last?["repeated"] == "99")
+    }
+
+    @Test func theLiveLineAppearsOnATerminalOnly() async throws {
+        let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("switchboard")
+        let command = "\(build.path) run --input none --duration 2500ms"
+        // script(1) runs the command on a pseudo-terminal and copies what it wrote.
+        let onTerminal = try await switchboardUnder("/usr/bin/script", ["-qfec", command, "/dev/null"])
+        #expect(onTerminal.contains("in 0/s  out 0/s  queued 0  dropped 0  failed 0"))
+        #expect(onTerminal.contains("\r\u{1B}[2K"))
+        let offTerminal = try await switchboard("run", "--input", "none", "--duration", "2500ms")
+        #expect(!offTerminal.errors.contains("queued") && !offTerminal.errors.contains("\u{1B}"))
+        #expect(offTerminal.errors.contains("published 0, rejected 0"))
+    }
+}
+
+/// Runs `executable` with `arguments` on a thread of its own; what it wrote to standard output.
+private func switchboardUnder(_ executable: String, _ arguments: [String]) async throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: String(decoding: data, as: UTF8.self))
+        }
+    }
+}
