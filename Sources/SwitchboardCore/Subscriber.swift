@@ -112,7 +112,7 @@ public final class Subscriber: Sendable {
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch[0])
-                let timing = observer.map { _ in BatchClock() }
+                var timing = observer.map { _ in BatchClock() }
                 for index in batch.indices {
                     // The first attempt borrows the event from the batch: passing it on to a
                     // function would retain it, on a cache line the publisher is writing.
@@ -124,7 +124,7 @@ public final class Subscriber: Sendable {
                     } catch {
                         handled = recover(batch[index], from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
                     }
-                    if let timing, let start { timing.end(self, event: batch[index], started: start) }
+                    if let start { timing?.end(self, event: batch[index], started: start) }
                     if !mailbox.settle(failed: !handled) { break }
                 }
                 batch.removeAll(keepingCapacity: true)
@@ -149,24 +149,27 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Times the calls of one batch for the observer: one monotonic clock read per call, and
-    /// one wall clock read per batch to turn them into lags.
+    /// Times the calls of one batch for the observer: one monotonic clock read per call (a
+    /// call starts when the one before it ended), and one wall clock read per batch to turn
+    /// them into lags.
     private struct BatchClock {
         let wallNanos = Int64(Clock.unixSeconds() * 1e9)
         let monotonicAtWall = Clock.monotonicNanos()
+        private var last: UInt64
+
+        init() { last = monotonicAtWall }
 
         func start(_ subscriber: Subscriber) -> UInt64 {
-            let now = Clock.monotonicNanos()
-            subscriber.busySince.store(now, ordering: .relaxed)
-            return now
+            subscriber.busySince.store(last, ordering: .relaxed)
+            return last
         }
 
-        func end(_ subscriber: Subscriber, event: borrowing Event, started: UInt64) {
-            let now = Clock.monotonicNanos()
+        mutating func end(_ subscriber: Subscriber, event: borrowing Event, started: UInt64) {
+            last = Clock.monotonicNanos()
             subscriber.busySince.store(0, ordering: .relaxed)
             let startWall = wallNanos + Int64(bitPattern: started &- monotonicAtWall)
             subscriber.observer?.observe(
-                lagNanoseconds: max(0, startWall - Int64(event.time * 1e9)), durationNanoseconds: Int64(now &- started))
+                lagNanoseconds: max(0, startWall - Int64(event.time * 1e9)), durationNanoseconds: Int64(last &- started))
         }
     }
 

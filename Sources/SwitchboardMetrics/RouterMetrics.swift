@@ -8,7 +8,7 @@ import SwitchboardCore
 ///
 /// Counts come from the router's own exact counters, read at each scrape, so publishing pays
 /// nothing for them; lag and handler duration are timed per call on subscriber threads
-/// through the core's ``SwitchboardCore/HandlerObserver`` seam.
+/// through the core's ``SwitchboardCore/HandlerObserver`` seam, into lock-free histograms.
 public final class RouterMetrics: Sendable {
     /// The registry every series lives in.
     public let registry: PrometheusCollectorRegistry
@@ -17,24 +17,18 @@ public final class RouterMetrics: Sendable {
     private let rejected: @Sendable () -> Int
     /// What each counter showed at the last scrape, to increment by the difference.
     private let reported = Mutex<[String: Int]>([:])
-
-    /// Histogram buckets for lag and handler duration, 100 µs to 10 s.
-    static let buckets: [Duration] = [
-        .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
-        .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(10),
-    ]
+    /// Lag and duration histograms by subscriber name.
+    private let timers = TimerTable()
 
     /// Starts timing every subscriber that `router` starts from now on. `rejected` tells the
     /// count of input lines rejected so far.
     public init(router: Router, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
                 rejected: @escaping @Sendable () -> Int = { 0 }) {
         self.registry = registry
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = Self.buckets
-        self.factory = factory
+        factory = PrometheusMetricsFactory(registry: registry)
         self.router = router
         self.rejected = rejected
-        router.observeHandlers { [factory] name in SubscriberTimers(subscriber: name, factory: factory) }
+        router.observeHandlers { [timers] name in timers.timers(for: name) }
     }
 
     /// Brings every series up to date and renders the registry.
@@ -89,23 +83,45 @@ public final class RouterMetrics: Sendable {
                 reported[total.key] = max(total.value, reported[total.key, default: 0])
             }
         }
-        return registry.emitToString()
+        var text = registry.emitToString()
+        let timers = self.timers.all
+        for (metric, histogram) in [("switchboard_subscriber_lag_seconds", \SubscriberTimers.lag),
+                                    ("switchboard_handler_duration_seconds", \SubscriberTimers.duration)] {
+            text += "# TYPE \(metric) histogram\n"
+            for (name, subscriber) in timers {
+                subscriber[keyPath: histogram].render(name: metric, labels: "subscriber=\"\(name)\"", into: &text)
+            }
+        }
+        return text
+    }
+}
+
+/// The histograms of every subscriber, in the order they started.
+private final class TimerTable: Sendable {
+    private let entries = Mutex<[(name: String, timers: SubscriberTimers)]>([])
+
+    /// Every subscriber's histograms.
+    var all: [(name: String, timers: SubscriberTimers)] { entries.withLock { $0 } }
+
+    /// The histograms of the subscriber `name`: one rebuilt under the same name (a reload)
+    /// keeps adding to its series.
+    func timers(for name: String) -> SubscriberTimers {
+        entries.withLock { entries in
+            if let known = entries.first(where: { $0.name == name }) { return known.timers }
+            let made = SubscriberTimers()
+            entries.append((name, made))
+            return made
+        }
     }
 }
 
 /// One subscriber's lag and handler-duration histograms.
-private struct SubscriberTimers: HandlerObserver {
-    let lag: CoreMetrics.Timer
-    let duration: CoreMetrics.Timer
-
-    init(subscriber: String, factory: PrometheusMetricsFactory) {
-        lag = CoreMetrics.Timer(label: "switchboard_subscriber_lag_seconds", dimensions: [("subscriber", subscriber)], factory: factory)
-        duration = CoreMetrics.Timer(
-            label: "switchboard_handler_duration_seconds", dimensions: [("subscriber", subscriber)], factory: factory)
-    }
+private final class SubscriberTimers: HandlerObserver {
+    let lag = LatencyHistogram()
+    let duration = LatencyHistogram()
 
     func observe(lagNanoseconds: Int64, durationNanoseconds: Int64) {
-        lag.recordNanoseconds(lagNanoseconds)
-        duration.recordNanoseconds(durationNanoseconds)
+        lag.record(nanoseconds: lagNanoseconds)
+        duration.record(nanoseconds: durationNanoseconds)
     }
 }
