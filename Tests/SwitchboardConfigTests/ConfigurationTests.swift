@@ -11,6 +11,7 @@ import Testing
             "plugins/email.lua": "return { handle = function() end }",
             "config/switchboard.yaml": """
                 drain_timeout: 2m
+                metrics: { listen: "127.0.0.1:9464" }
                 subscribers:
                   - name: email_1
                     plugin: ../plugins/email.lua
@@ -29,6 +30,7 @@ import Testing
             path: folder.path("config/switchboard.yaml"), environment: ["SENDER": "noreply@example.com"])
         #expect(configuration.subscribers.count == 2)
         #expect(configuration.drainTimeout == .seconds(120))
+        #expect(configuration.metricsListen == "127.0.0.1:9464")
         let email = configuration.subscribers[0]
         #expect(email.name == "email_1")
         #expect(email.script == folder.path("plugins/email.lua"))
@@ -69,6 +71,7 @@ import Testing
                     plugin: p.lua
                     on_failure: { retries: -1, dead_letter: maybe }
                 drain_timeout: never
+                metrics: { listen: "localhost", port: 1 }
                 """,
         ])
         let path = folder.path("bad.yaml")
@@ -92,6 +95,8 @@ import Testing
                 "\(path):17: subscriber 'bad name!': on_failure retries '-1' is not a whole number",
                 "\(path):17: subscriber 'bad name!': on_failure dead_letter 'maybe' is not true or false",
                 "\(path):18: drain_timeout 'never' is not a duration such as 5s",
+                "\(path):19: unknown key 'port' in metrics",
+                "\(path):19: metrics listen 'localhost' is not HOST:PORT",
             ]
             for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
             return true
