@@ -78,7 +78,10 @@ let package = Package(
         // The command line: `switchboard run` and `check` (journal and replay to come).
         .executableTarget(
             name: "switchboard",
-            dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.

@@ -72,7 +72,7 @@ struct Run: AsyncParsableCommand {
         LoggingSystem.bootstrap { [logFormat, logLevel] label in
             StandardErrorLogHandler(label: label, format: logFormat, logLevel: Logger.Level(rawValue: logLevel)!)
         }
-        let signals = Signals()
+        let signals = await Signals()
         let loaded = try loadConfiguration(config)
         let router = Router()
         let rejected = Tally()
