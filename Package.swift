@@ -51,9 +51,15 @@ let package = Package(
         .target(
             name: "SwitchboardConfig",
             dependencies: [
-                "SwitchboardCore", "SwitchboardLua", .product(name: "Yams", package: "Yams"),
+                "SwitchboardCore", "SwitchboardLua", "SwitchboardJournal", .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // At the edge: the event journal (segment files, a CRC-32C per record) and its reader.
+        .target(name: "CSwitchboardJournal"),
+        .target(
+            name: "SwitchboardJournal",
+            dependencies: ["SwitchboardCore", "CSwitchboardJournal", .product(name: "Logging", package: "swift-log")]
         ),
         // At the edge: Prometheus metrics and health over HTTP (swift-metrics, swift-prometheus,
         // Hummingbird), read from the core's counters and its handler-observer seam.
@@ -72,7 +78,7 @@ let package = Package(
             name: "Switchboard",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
-                "SwitchboardMetrics",
+                "SwitchboardMetrics", "SwitchboardJournal",
             ]
         ),
         // The command line: `switchboard run` and `check` (journal and replay to come).
@@ -99,6 +105,7 @@ let package = Package(
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
+        .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),
     ]
 )

@@ -4,3 +4,4 @@
 @_exported import SwitchboardLua
 @_exported import SwitchboardConfig
 @_exported import SwitchboardMetrics
+@_exported import SwitchboardJournal

@@ -1,5 +1,6 @@
 import Foundation
 import SwitchboardCore
+import SwitchboardJournal
 import SwitchboardLua
 import Yams
 
@@ -15,6 +16,18 @@ public struct Configuration: Sendable {
     public var drainTimeout: Duration?
     /// Where to serve metrics and health (`metrics: { listen: "HOST:PORT" }`); nil when not set.
     public var metricsListen: String?
+    /// The event journal (`journal: { path, fsync, retention }`); nil when off.
+    public var journal: JournalSettings?
+
+    /// The `journal` section.
+    public struct JournalSettings: Sendable, Equatable {
+        /// The folder of segment files, resolved against the configuration file's folder.
+        public var path: String
+        /// When the journal syncs to disk.
+        public var fsync: Journal.FsyncMode = .interval
+        /// Which old segments are deleted.
+        public var retention = Journal.Retention()
+    }
 
     /// Reads and validates a configuration file. Validation is strict and reports every
     /// problem at once: unknown keys, bad values, duplicate names, invalid patterns, missing
@@ -38,7 +51,8 @@ public struct Configuration: Sendable {
         let subscribers = reader.read(root)
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
         return Configuration(
-            path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen)
+            path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen,
+            journal: reader.journal)
     }
 }
 
@@ -49,6 +63,7 @@ private struct Reader {
     var problems: [ConfigurationError.Problem] = []
     private(set) var drainTimeout: Duration?
     private(set) var metricsListen: String?
+    private(set) var journal: Configuration.JournalSettings?
     private var subscriber: String?
 
     init(file: String, environment: [String: String]) {
@@ -114,7 +129,8 @@ private struct Reader {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
         }
-        let top = members(root, allowed: ["subscribers", "drain_timeout", "metrics"], what: "the configuration")
+        let top = members(root, allowed: ["subscribers", "drain_timeout", "metrics", "journal"], what: "the configuration")
+        if let node = top["journal"] { journal = readJournal(node) }
         drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
         if let metrics = top["metrics"] {
             let fields = members(metrics, allowed: ["listen"], what: "metrics")
@@ -140,6 +156,29 @@ private struct Reader {
         return result
     }
 
+    private mutating func readJournal(_ node: Node) -> Configuration.JournalSettings? {
+        let fields = members(node, allowed: ["path", "fsync", "retention"], what: "journal")
+        guard let pathNode = fields["path"], let path = string(pathNode, "journal path") else {
+            problem(node, "journal needs a 'path'")
+            return nil
+        }
+        var settings = Configuration.JournalSettings(path: resolve(path))
+        if let fsync = value(fields["fsync"], "journal fsync", "always, interval or never", Journal.FsyncMode.init(rawValue:)) {
+            settings.fsync = fsync
+        }
+        if let retention = fields["retention"] {
+            let bounds = members(retention, allowed: ["max_bytes", "max_age"], what: "journal retention")
+            settings.retention.maxBytes = value(bounds["max_bytes"], "retention max_bytes", "a size such as 10GiB", ConfigValue.size)
+            settings.retention.maxAge = value(bounds["max_age"], "retention max_age", "a duration such as 7d", ConfigValue.duration)
+        }
+        return settings
+    }
+
+    /// A path from the file, relative to the file's folder unless absolute.
+    private func resolve(_ path: String) -> String {
+        ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
+    }
+
     private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> LuaSubscriberConfiguration? {
         let keys = [
             "name", "plugin", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
@@ -162,8 +201,7 @@ private struct Reader {
         }
         var configuration = LuaSubscriberConfiguration(name: name, script: "")
         if let pluginNode = fields["plugin"], let plugin = string(pluginNode, "plugin") {
-            let path = plugin.hasPrefix("/") ? plugin : (folder as NSString).appendingPathComponent(plugin)
-            configuration.script = (path as NSString).standardizingPath
+            configuration.script = resolve(plugin)
             if !FileManager.default.fileExists(atPath: configuration.script) {
                 problem(pluginNode, "plugin file '\(plugin)' not found (looked for \(configuration.script))")
             }

@@ -110,6 +110,10 @@ public final class Deployment: Sendable {
             summary.needRestart.append("metrics.listen")
             new.metricsListen = current.metricsListen
         }
+        if new.journal != current.journal {
+            summary.needRestart.append("journal")
+            new.journal = current.journal
+        }
         var toCheck: [LuaSubscriberConfiguration] = []
         for subscriber in new.subscribers {
             if let current = running[subscriber.name] {

@@ -8,12 +8,12 @@ import Darwin
 ///
 /// Used where a thread must sleep until woken (subscriber queues, blocked publishers),
 /// which `Synchronization.Mutex` cannot do.
-final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let conditions: UnsafeMutablePointer<pthread_cond_t>
     private let conditionCount: Int
 
-    init(conditions count: Int = 1) {
+    package init(conditions count: Int = 1) {
         pthread_mutex_init(mutex, nil)
         conditionCount = count
         conditions = .allocate(capacity: count)
@@ -33,25 +33,25 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    @inline(__always) func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Runs `body` with the mutex held.
-    @inline(__always) func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    @inline(__always) package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()
     }
 
     /// Waits on condition `index`; the mutex must be held.
-    func wait(_ index: Int = 0) { pthread_cond_wait(conditions + index, mutex) }
+    package func wait(_ index: Int = 0) { pthread_cond_wait(conditions + index, mutex) }
 
     /// Waits on condition `index` until the monotonic deadline (nanoseconds); false when it timed out.
-    func wait(_ index: Int = 0, untilMonotonic deadline: UInt64) -> Bool {
+    package func wait(_ index: Int = 0, untilMonotonic deadline: UInt64) -> Bool {
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         return pthread_cond_timedwait(conditions + index, mutex, &time) != ETIMEDOUT
     }
 
-    func signal(_ index: Int = 0) { pthread_cond_signal(conditions + index) }
-    func broadcast(_ index: Int = 0) { pthread_cond_broadcast(conditions + index) }
+    package func signal(_ index: Int = 0) { pthread_cond_signal(conditions + index) }
+    package func broadcast(_ index: Int = 0) { pthread_cond_broadcast(conditions + index) }
 }

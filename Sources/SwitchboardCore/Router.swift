@@ -332,6 +332,17 @@ public final class Router: Sendable {
         context.pointee.lastTopic = topic
     }
 
+    /// Hands an event to one subscriber only, with its original id and time, under that
+    /// subscriber's overflow policy: for replaying history into it. It is not counted as
+    /// published and no accept hook sees it. False if the subscriber refused it (full or closed).
+    @discardableResult
+    public func send(
+        _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber
+    ) -> Bool {
+        let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
+        return subscriber.mailbox.offer(event, fromSubscriber: false) == .accepted
+    }
+
     /// Publishes any `Encodable` value, converted with ``JSON/init(encoding:)``.
     @discardableResult
     public func publish(_ topic: String, encoding value: some Encodable, headers: [String: String] = [:]) throws

@@ -6,7 +6,7 @@ import Darwin
 
 /// Dedicated OS threads for subscribers: each handler may block, spin or sleep without
 /// touching Swift concurrency's cooperative pool (one thread per core).
-enum OSThread {
+package enum OSThread {
     /// Stack size of a subscriber thread. Only touched pages become resident.
     static let stackSize = 1 << 20
 
@@ -16,7 +16,7 @@ enum OSThread {
     }
 
     /// Starts a detached thread that runs `body`.
-    static func spawn(_ body: @escaping @Sendable () -> Void) {
+    package static func spawn(_ body: @escaping @Sendable () -> Void) {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }

@@ -85,6 +85,16 @@ struct Run: AsyncParsableCommand {
                     port: port, logger: Logger(label: "switchboard.metrics")))
         }
         defer { metricsServer?.cancel() }
+        var journal: Journal?
+        if let settings = loaded.journal {
+            do {
+                journal = try Journal(folder: settings.path, fsync: settings.fsync, retention: settings.retention)
+            } catch {
+                printDiagnostic("\(config): cannot open the journal at \(settings.path): \(error)")
+                throw ExitCode(1)
+            }
+            journal?.attach(to: router)
+        }
         let deployment: Deployment
         do {
             deployment = try Deployment(router: router, configuration: loaded)
@@ -130,6 +140,7 @@ struct Run: AsyncParsableCommand {
         }
         health.phase = .draining
         await router.shutdown(drainTimeout: flagDrainTimeout ?? deployment.configuration.drainTimeout ?? .seconds(5))
+        journal?.close()
         progress?.cancel()
         await progress?.value
         let stats = router.stats()

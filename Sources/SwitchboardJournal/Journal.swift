@@ -1,0 +1,293 @@
+import Foundation
+import Logging
+import SwitchboardCore
+
+/// An append-only journal of every event a router accepts, in segment files with a checksum
+/// per record (see the README for why, and what each ``FsyncMode`` promises).
+///
+/// ``record(_:)``, installed as the router's accept hook by ``attach(to:)``, numbers each event
+/// and copies its record into a buffer under a lock held for a few hundred nanoseconds; a
+/// writer thread of its own writes the buffer to the current segment and syncs it.
+public final class Journal: Sendable {
+    /// When the journal asks the disk to keep what it wrote.
+    public enum FsyncMode: String, Sendable, CaseIterable {
+        /// Before `publish` returns and before any subscriber sees the event (group commit:
+        /// publishers that arrive together share one fsync).
+        case always
+        /// Within ``Journal/interval`` of the write.
+        case interval
+        /// Never: the operating system writes back when it chooses.
+        case never
+    }
+
+    /// What retention keeps: older segments go, whole, once either bound is passed.
+    public struct Retention: Sendable, Equatable {
+        /// The most bytes all segments may hold.
+        public var maxBytes: Int?
+        /// The oldest a segment's last write may be.
+        public var maxAge: Duration?
+        /// Keeps everything by default.
+        public init(maxBytes: Int? = nil, maxAge: Duration? = nil) {
+            self.maxBytes = maxBytes
+            self.maxAge = maxAge
+        }
+    }
+
+    /// How often the writer writes and, under `interval`, syncs.
+    public static let interval = Duration.milliseconds(100)
+
+    /// The folder of segment files.
+    public let folder: String
+    /// The fsync mode.
+    public let fsync: FsyncMode
+    private let retention: Retention
+    private let segmentSize: Int
+    private let logger: Logger
+
+    /// What the lock guards.
+    private struct State {
+        var nextSequence: UInt64
+        var pending: [UInt8] = []
+        var lastPending: UInt64 = 0
+        var durable: UInt64
+        var closing = false
+        var closed = false
+        var failed: String?
+    }
+    private let lock = ConditionLock(conditions: 2)  // 0: work for the writer, 1: durable moved
+    nonisolated(unsafe) private var state: State  // only under `lock`
+    private let finished = ConditionLock()
+    nonisolated(unsafe) private var writerDone = false  // under `finished`
+
+    /// Opens the journal in `folder` (creating it): cuts off a torn or corrupt tail of the last
+    /// segment with a warning, and carries on numbering after its last good record.
+    public init(
+        folder: String, fsync: FsyncMode = .interval, retention: Retention = Retention(),
+        segmentSize: Int = 64 << 20, logger: Logger = Logger(label: "switchboard.journal")
+    ) throws {
+        self.folder = folder
+        self.fsync = fsync
+        self.retention = retention
+        self.segmentSize = segmentSize
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let last = try Self.repairTail(in: folder, logger: logger)
+        state = State(nextSequence: last + 1, durable: last)
+        OSThread.spawn { [self] in writeLoop() }
+    }
+
+    /// The sequence number the next event will get.
+    public var nextSequence: UInt64 { lock.withLock { state.nextSequence } }
+
+    /// Journals every event `router` accepts, before any subscriber sees it.
+    public func attach(to router: Router) {
+        router.addAcceptHook { [self] event in record(event) }
+    }
+
+    /// Appends one event; under `always`, returns once it is on disk. Returns its sequence number.
+    @discardableResult
+    public func record(_ event: Event) -> UInt64 {
+        var body: [UInt8] = []
+        body.reserveCapacity(event.topic.utf8.count + 160)
+        RecordFormat.appendBody(of: event, to: &body)
+        lock.lock()
+        let sequence = state.nextSequence
+        state.nextSequence += 1
+        if state.pending.isEmpty { lock.signal(0) }
+        RecordFormat.appendRecord(sequence: sequence, body: body, to: &state.pending)
+        state.lastPending = sequence
+        if fsync == .always {
+            while state.durable < sequence, state.failed == nil, !state.closed { lock.wait(1) }
+        }
+        lock.unlock()
+        return sequence
+    }
+
+    /// Writes and syncs everything recorded, then stops the writer. Recording after this is lost.
+    public func close() {
+        lock.withLock { state.closing = true }
+        lock.signal(0)
+        finished.withLock { while !writerDone { finished.wait() } }
+    }
+
+    // MARK: Writer
+
+    private func writeLoop() {
+        var segment = openLastSegment()
+        var lastSync = Clock.monotonicNanos()
+        let interval = Clock.nanoseconds(Self.interval)
+        while true {
+            lock.lock()
+            while state.pending.isEmpty, !state.closing {
+                _ = lock.wait(0, untilMonotonic: Clock.monotonicNanos() + interval)
+                if fsync == .interval, segment.dirty, Clock.monotonicNanos() &- lastSync >= interval { break }
+            }
+            var batch: [UInt8] = []
+            swap(&batch, &state.pending)
+            let (last, closing) = (state.lastPending, state.closing)
+            lock.unlock()
+
+            var failure: String?
+            var offset = 0
+            while failure == nil, offset < batch.count {
+                if segment.size >= segmentSize || segment.descriptor < 0 {
+                    segment.close(sync: fsync != .never)
+                    segment = Segment(folder: folder, first: Self.sequence(at: offset, in: batch))
+                    applyRetention(keeping: segment.path)
+                }
+                // Up to the segment's size, whole records only (at least one).
+                var end = offset
+                repeat { end += 8 + Self.length(at: end, in: batch) } while end < batch.count && segment.size + (end - offset) < segmentSize
+                failure = segment.write(batch[offset..<end])
+                offset = end
+            }
+            let now = Clock.monotonicNanos()
+            if failure == nil, fsync == .always || (fsync == .interval && (now &- lastSync >= interval || closing)) {
+                failure = segment.sync()
+                lastSync = now
+            }
+            lock.lock()
+            if let failure, state.failed == nil {
+                state.failed = failure
+                logger.critical("journal: \(failure); events are no longer journaled")
+            }
+            if !batch.isEmpty { state.durable = last }
+            if closing, state.pending.isEmpty { state.closed = true }
+            let done = state.closed
+            lock.unlock()
+            lock.broadcast(1)
+            if done { break }
+        }
+        segment.close(sync: fsync != .never)
+        finished.withLock { writerDone = true }
+        finished.broadcast()
+    }
+
+    /// The length field of the record at `offset` in a batch: the bytes after the first eight.
+    private static func length(at offset: Int, in batch: [UInt8]) -> Int {
+        batch.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+    }
+
+    /// The sequence number of the record at `offset` in a batch.
+    private static func sequence(at offset: Int, in batch: [UInt8]) -> UInt64 {
+        batch.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
+    }
+
+    /// The newest segment, to append to, or none yet.
+    private func openLastSegment() -> Segment {
+        guard let last = JournalSegments.list(in: folder).last else { return Segment.none }
+        return Segment(appendingTo: last.path)
+    }
+
+    /// Deletes the oldest segments, whole, past the retention bounds; never `current`.
+    private func applyRetention(keeping current: String) {
+        guard retention.maxBytes != nil || retention.maxAge != nil else { return }
+        var segments = JournalSegments.list(in: folder).map { segment in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: segment.path)
+            return (path: segment.path, size: (attributes?[.size] as? Int) ?? 0,
+                    modified: (attributes?[.modificationDate] as? Date) ?? Date())
+        }
+        var total = segments.reduce(0) { $0 + $1.size }
+        let oldest = retention.maxAge.map { Date().addingTimeInterval(-Double($0.components.seconds)) }
+        while let segment = segments.first, segment.path != current,
+              (retention.maxBytes.map { total > $0 } ?? false) || (oldest.map { segment.modified < $0 } ?? false) {
+            try? FileManager.default.removeItem(atPath: segment.path)
+            total -= segment.size
+            segments.removeFirst()
+            logger.info("journal: retention removed \(segment.path)")
+        }
+    }
+
+    // MARK: Start-up
+
+    /// Checks every record of the last segment; cuts the file at the first bad one, with a
+    /// warning. Returns the last good sequence number (0 for an empty journal).
+    static func repairTail(in folder: String, logger: Logger) throws -> UInt64 {
+        var segments = JournalSegments.list(in: folder)
+        while let last = segments.last {
+            let bytes = try SegmentBytes(path: last.path)
+            var offset = 0
+            var lastSequence: UInt64?
+            var expected = last.first
+            while offset < bytes.count {
+                do {
+                    let (record, next) = try RecordFormat.record(in: bytes.bytes, at: offset, owner: bytes)
+                    guard record.sequence == expected else {
+                        throw RecordFormat.Problem.malformed("sequence \(record.sequence) where \(expected) was due")
+                    }
+                    lastSequence = record.sequence
+                    expected += 1
+                    offset = next
+                } catch {
+                    logger.warning(
+                        "journal: cut off \(bytes.count - offset) bytes after sequence \(lastSequence.map(String.init) ?? "none") in \(last.path): \(error)")
+                    guard truncate(last.path, off_t(offset)) == 0 else {
+                        throw RecordFormat.Problem.malformed("cannot truncate \(last.path)")
+                    }
+                    break
+                }
+            }
+            if let lastSequence { return lastSequence }
+            try FileManager.default.removeItem(atPath: last.path)  // nothing good in it
+            segments.removeLast()
+        }
+        return 0
+    }
+}
+
+/// The segment file being written.
+private struct Segment {
+    let path: String
+    let descriptor: Int32
+    private(set) var size: Int
+    private(set) var dirty = false
+
+    static let none = Segment(path: "", descriptor: -1, size: 0)
+
+    private init(path: String, descriptor: Int32, size: Int) {
+        self.path = path
+        self.descriptor = descriptor
+        self.size = size
+    }
+
+    /// A new segment whose first record is `first`.
+    init(folder: String, first: UInt64) {
+        let path = (folder as NSString).appendingPathComponent(JournalSegments.name(startingAt: first))
+        self.init(path: path, descriptor: open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644), size: 0)
+    }
+
+    /// An existing segment, appended to.
+    init(appendingTo path: String) {
+        let descriptor = open(path, O_WRONLY | O_APPEND)
+        var info = stat()
+        self.init(path: path, descriptor: descriptor, size: fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0)
+    }
+
+    /// Writes all of `bytes`; an error message on failure.
+    mutating func write(_ bytes: ArraySlice<UInt8>) -> String? {
+        guard descriptor >= 0 else { return "cannot open \(path): \(String(cString: strerror(errno)))" }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return "cannot write \(path): \(String(cString: strerror(errno)))" }
+            offset += written
+        }
+        size += bytes.count
+        dirty = true
+        return nil
+    }
+
+    /// Asks the disk to keep what was written; an error message on failure.
+    mutating func sync() -> String? {
+        guard dirty, descriptor >= 0 else { return nil }
+        dirty = false
+        return fdatasync(descriptor) == 0 ? nil : "cannot sync \(path): \(String(cString: strerror(errno)))"
+    }
+
+    mutating func close(sync: Bool) {
+        guard descriptor >= 0 else { return }
+        if sync { _ = self.sync() }
+        Foundation.close(descriptor)
+    }
+}

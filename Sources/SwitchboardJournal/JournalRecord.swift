@@ -1,0 +1,114 @@
+import CSwitchboardJournal
+import SwitchboardCore
+
+/// One journaled event.
+public struct JournalRecord: Sendable {
+    /// Its place in the journal: one more than the record before it.
+    public let sequence: UInt64
+    /// The event's id.
+    public let id: EventID
+    /// When it was published: Unix seconds with a fraction.
+    public let time: Double
+    /// The topic it was published to.
+    public let topic: String
+    /// The payload.
+    public let data: JSONTape
+    /// The publisher's headers.
+    public let headers: [String: String]
+
+    /// `{"seq": N, "id": ..., "time": ..., "topic": ..., "data": ..., "headers": {...}}`, as
+    /// `switchboard journal` prints it.
+    public var json: JSON {
+        [
+            "seq": .int(Int64(bitPattern: sequence)), "id": .string(id.description), "time": .double(time),
+            "topic": .string(topic), "data": (try? data.decoded()) ?? .null,
+            "headers": .object(.init(uniqueKeysWithValues: headers.sorted { $0.key < $1.key }.map { ($0, .string($1)) })),
+        ]
+    }
+}
+
+/// The record format, little-endian:
+///
+///     u32 length of what follows the checksum
+///     u32 CRC-32C of the body (everything after the sequence number)
+///     u64 sequence number (checked by continuity: one more than the record before)
+///     body: f64 time, u64 id prefix, u64 id sequence,
+///           u32 + topic bytes, u32 + headers tape, u32 + data tape
+enum RecordFormat {
+    /// Bytes before the body: length, checksum, sequence number.
+    static let headerSize = 16
+
+    /// Appends the body of `event` (checksummed, without its sequence number) to `out`.
+    static func appendBody(of event: Event, to out: inout [UInt8]) {
+        func append<T: FixedWidthInteger>(_ value: T) {
+            withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        }
+        func appendBytes(_ bytes: UnsafeRawBufferPointer) {
+            append(UInt32(bytes.count))
+            out.append(contentsOf: bytes)
+        }
+        append(event.time.bitPattern)
+        append(event.id.prefix)
+        append(event.id.sequence)
+        var topic = event.topic
+        topic.withUTF8 { appendBytes(UnsafeRawBufferPointer($0)) }
+        let headers = event.headers
+        if headers.isEmpty { append(UInt32(0)) } else { JSONTape(strings: headers).withUnsafeBytes(appendBytes) }
+        event.tape.withUnsafeBytes(appendBytes)
+    }
+
+    /// Appends a whole record (header and `body`) with sequence number `sequence`.
+    static func appendRecord(sequence: UInt64, body: [UInt8], to out: inout [UInt8]) {
+        let checksum = body.withUnsafeBytes { sb_crc32c(0, $0.baseAddress, $0.count) }
+        withUnsafeBytes(of: UInt32(body.count + 8).littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: checksum.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: sequence.littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: body)
+    }
+
+    /// Why a record could not be read.
+    enum Problem: Error, CustomStringConvertible {
+        case torn, checksum, malformed(String)
+        var description: String {
+            switch self {
+            case .torn: "a torn record (the file ends inside it)"
+            case .checksum: "a checksum mismatch"
+            case let .malformed(what): "a malformed record (\(what))"
+            }
+        }
+    }
+
+    /// Decodes the record at `offset` in `bytes`; returns it and the offset after it.
+    static func record(in bytes: UnsafeRawBufferPointer, at offset: Int, owner: AnyObject) throws(Problem)
+        -> (JournalRecord, next: Int)
+    {
+        guard offset + headerSize <= bytes.count else { throw .torn }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        guard length >= 8 else { throw .malformed("length \(length)") }
+        let end = offset + 8 + length
+        guard end <= bytes.count else { throw .torn }
+        let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
+        let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+        let body = UnsafeRawBufferPointer(rebasing: bytes[(offset + headerSize)..<end])
+        guard sb_crc32c(0, body.baseAddress, body.count) == checksum else { throw .checksum }
+        var cursor = 0
+        func load<T: FixedWidthInteger>(_: T.Type) throws(Problem) -> T {
+            guard cursor + MemoryLayout<T>.size <= body.count else { throw .malformed("short body") }
+            defer { cursor += MemoryLayout<T>.size }
+            return T(littleEndian: body.loadUnaligned(fromByteOffset: cursor, as: T.self))
+        }
+        func slice() throws(Problem) -> UnsafeRawBufferPointer {
+            let count = Int(try load(UInt32.self))
+            guard cursor + count <= body.count else { throw .malformed("short field") }
+            defer { cursor += count }
+            return UnsafeRawBufferPointer(rebasing: body[cursor..<(cursor + count)])
+        }
+        let time = Double(bitPattern: try load(UInt64.self))
+        let id = EventID(prefix: try load(UInt64.self), sequence: try load(UInt64.self))
+        let topic = String(decoding: try slice(), as: UTF8.self)
+        let headerBytes = try slice()
+        let headers = headerBytes.isEmpty ? [:] : (JSONTape(owner: owner, bytes: headerBytes).strings ?? [:])
+        let data = JSONTape(owner: owner, bytes: try slice())
+        return (JournalRecord(sequence: sequence, id: id, time: time, topic: topic, data: data, headers: headers), end)
+    }
+}
