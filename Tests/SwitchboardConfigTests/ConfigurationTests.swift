@@ -104,11 +104,11 @@ import Testing
     }
 
     @Test func invalidYAMLAndMissingSectionsAreReported() throws {
-        let folder = try PluginFolder(files: ["broken.yaml": "subscribers: [\n", "empty.yaml": "", "other.yaml": "journal: {}\n"])
+        let folder = try PluginFolder(files: ["broken.yaml": "subscribers: [\n", "empty.yaml": "", "other.yaml": "surprise: {}\n"])
         #expect { try Configuration.load(path: folder.path("broken.yaml")) } throws: { "\($0)".contains("invalid YAML") }
         #expect { try Configuration.load(path: folder.path("empty.yaml")) } throws: { "\($0)".contains("the file is empty") }
         #expect { try Configuration.load(path: folder.path("other.yaml")) } throws: { error in
-            "\(error)".contains("unknown key 'journal'") && "\(error)".contains("missing 'subscribers'")
+            "\(error)".contains("unknown key 'surprise'") && "\(error)".contains("missing 'subscribers'")
         }
         #expect { try Configuration.load(path: folder.path("nowhere.yaml")) } throws: { "\($0)".contains("cannot read the file") }
     }
