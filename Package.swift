@@ -104,8 +104,8 @@ let package = Package(
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
-        // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),
     ]
 )

@@ -38,8 +38,8 @@ enum RecordFormat {
     /// Bytes before the body: length, checksum, sequence number.
     static let headerSize = 16
 
-    /// Appends the body of `event` (checksummed, without its sequence number) to `out`.
-    static func appendBody(of event: Event, to out: inout [UInt8]) {
+    /// Appends the record of `event`, numbered `sequence`, to `out`.
+    static func appendRecord(of event: Event, sequence: UInt64, to out: inout [UInt8]) {
         func append<T: FixedWidthInteger>(_ value: T) {
             withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
         }
@@ -47,6 +47,9 @@ enum RecordFormat {
             append(UInt32(bytes.count))
             out.append(contentsOf: bytes)
         }
+        let start = out.count
+        append(UInt64(0))  // length and checksum, once the body is there
+        append(sequence)
         append(event.time.bitPattern)
         append(event.id.prefix)
         append(event.id.sequence)
@@ -55,15 +58,12 @@ enum RecordFormat {
         let headers = event.headers
         if headers.isEmpty { append(UInt32(0)) } else { JSONTape(strings: headers).withUnsafeBytes(appendBytes) }
         event.tape.withUnsafeBytes(appendBytes)
-    }
-
-    /// Appends a whole record (header and `body`) with sequence number `sequence`.
-    static func appendRecord(sequence: UInt64, body: [UInt8], to out: inout [UInt8]) {
-        let checksum = body.withUnsafeBytes { sb_crc32c(0, $0.baseAddress, $0.count) }
-        withUnsafeBytes(of: UInt32(body.count + 8).littleEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: checksum.littleEndian) { out.append(contentsOf: $0) }
-        withUnsafeBytes(of: sequence.littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: body)
+        out.withUnsafeMutableBytes { record in
+            let body = UnsafeRawBufferPointer(rebasing: record[(start + headerSize)...])
+            record.storeBytes(of: UInt32(record.count - start - 8).littleEndian, toByteOffset: start, as: UInt32.self)
+            record.storeBytes(
+                of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+        }
     }
 
     /// Why a record could not be read.

@@ -26,19 +26,14 @@ import Testing
         return try result.output.split(separator: "\n").map { try JSON(parsing: String($0)) }
     }
 
-    @Test func aKilledRunLeavesAGapFreeJournalThatTheNextRunContinues() async throws {
+    @Test(.exclusive) func aKilledRunLeavesAGapFreeJournalThatTheNextRunContinues() async throws {
         let folder = try PluginFolder(files: Self.files(fsync: "always"))
         let run = try await LiveRun(["run", "--config", folder.path("c.yaml")], in: folder)
-        let feeding = Task.detached {
-            for n in 0..<100_000 {
-                run.send([#"{"topic": "order.created", "data": {"n": \#(n)}}"#])
-                if n % 50 == 0 { try await Task.sleep(for: .milliseconds(1)) }
-            }
-        }
+        let feeding = run.feed(count: 100_000, chunk: 50) { n in #"{"topic": "order.created", "data": {"n": \#(n)}}"# }
         #expect(await eventually { run.output.split(separator: "\n").count > 300 })
         run.signal(SIGKILL)
-        feeding.cancel()
         _ = await run.exitStatus(within: 10)
+        await feeding.value
         let before = try await Self.journal(folder)
         #expect(before.count > 300)
         // Each input event, then its echo: numbered 1, 2, 3, ... with no gap and no repeat.

@@ -12,6 +12,7 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
     /// `ready` (by default, that its subscribers are running).
     init(_ arguments: [String], in folder: PluginFolder, ready: String = "subscribers running") async throws {
         self.folder = folder
+        Glibc.signal(SIGPIPE, SIG_IGN)  // writing to a process a test killed must not kill the tests
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         process.executableURL = build.appendingPathComponent("switchboard")
         process.arguments = arguments
@@ -28,9 +29,29 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
     /// Standard error so far.
     var errors: String { (try? String(contentsOfFile: folder.path("errors.txt"), encoding: .utf8)) ?? "" }
 
-    /// Writes event lines to its standard input.
+    /// Writes event lines to its standard input; after it died, they go nowhere.
     func send(_ lines: [String]) {
-        input.fileHandleForWriting.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        try? input.fileHandleForWriting.write(contentsOf: Data(lines.map { $0 + "\n" }.joined().utf8))
+    }
+
+    /// Starts feeding it `count` lines, `line(n)` for n from 0, `chunk` at a time with a
+    /// pause of `pauseMicroseconds` after each chunk, on a thread of its own (writes to a pipe
+    /// block, which must not hold a thread of the concurrency pool). Await the result to know
+    /// the feed ended; it ends early if the process dies.
+    func feed(
+        count: Int, chunk: Int = 100, pauseMicroseconds: UInt32 = 1000, line: @escaping @Sendable (Int) -> String
+    ) -> Task<Void, Never> {
+        Task {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { [self] in
+                    for start in stride(from: 0, to: count, by: chunk) where process.isRunning {
+                        send((start..<min(start + chunk, count)).map(line))
+                        usleep(pauseMicroseconds)
+                    }
+                    continuation.resume()
+                }
+            }
+        }
     }
 
     /// Sends it a signal.

@@ -25,11 +25,11 @@ import Testing
         return result
     }
 
-    @Test func metricsCountAKnownRun() async throws {
+    @Test(.exclusive) func metricsCountAKnownRun() async throws {
         let folder = try PluginFolder(files: [
             "ok.lua": "return { handle = function() end }",
             "fails.lua": "return { handle = function(e) error('broken ' .. e.data) end }",
-            "slow.lua": "return { handle = function() local t = os.clock() + 0.01; while os.clock() < t do end end }",
+            "slow.lua": "return { handle = function() local t = switchboard.now() + 0.01; while switchboard.now() < t do end end }",
             "c.yaml": """
                 metrics: { listen: "127.0.0.1:0" }
                 subscribers:
@@ -63,7 +63,7 @@ import Testing
         #expect(await run.finish() == 0)
     }
 
-    @Test func healthFollowsStartRunStuckAndDrain() async throws {
+    @Test(.exclusive) func healthFollowsStartRunStuckAndDrain() async throws {
         let folder = try PluginFolder(files: [
             "starts.lua": """
                 return { init = function() local t = os.clock() + 1.5; while os.clock() < t do end end,

@@ -55,7 +55,7 @@ import Testing
         #expect(await run.finish() == 0)
     }
 
-    @Test func addingAndRemovingMidStreamSwitchesEveryEventToExactlyOneSide() async throws {
+    @Test(.exclusive) func addingAndRemovingMidStreamSwitchesEveryEventToExactlyOneSide() async throws {
         let folder = try PluginFolder(files: [
             "old.lua": "return { handle = function() end }",
             "new.lua": "return { handle = function() end }",
@@ -64,18 +64,13 @@ import Testing
         ])
         let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
         let total = 20_000
-        let feeding = Task.detached {
-            for chunk in stride(from: 0, to: total, by: 100) {
-                run.send((chunk..<chunk + 100).map(Self.event))
-                try await Task.sleep(for: .milliseconds(2))
-            }
-        }
+        let feeding = run.feed(count: total, pauseMicroseconds: 2000, line: Self.event)
         try await Task.sleep(for: .milliseconds(100))
         try folder.write("c.yaml", Self.config(["new", "counter"]))
         run.signal(SIGHUP)
         #expect(await run.waitForErrors("reloaded"))
         #expect(run.errors.contains("added new; changed none; removed old; kept counter"))
-        try await feeding.value
+        await feeding.value
         #expect(await run.finish() == 0)
         let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
         #expect(report["published"] == .int(Int64(total)))
@@ -111,7 +106,7 @@ import Testing
         #expect(await run.finish() == 0)
     }
 
-    @Test func aBurstOfReloadsUnderLoadLosesNothing() async throws {
+    @Test(.exclusive) func aBurstOfReloadsUnderLoadLosesNothing() async throws {
         let folder = try PluginFolder(files: [
             "echo.lua": "return { handle = function() end }",
             "counter.lua": "return { handle = function() end }",
@@ -119,19 +114,14 @@ import Testing
         ])
         let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
         let total = 20_000
-        let feeding = Task.detached {
-            for chunk in stride(from: 0, to: total, by: 100) {
-                run.send((chunk..<chunk + 100).map(Self.event))
-                try await Task.sleep(for: .milliseconds(1))
-            }
-        }
+        let feeding = run.feed(count: total, line: Self.event)
         for round in 0..<10 {
             try folder.write("echo.lua", "-- version \(round)\nreturn { handle = function() end }")
             let before = run.errors
             run.signal(SIGHUP)
             _ = await run.waitForErrors("reload", after: before)
         }
-        try await feeding.value
+        await feeding.value
         #expect(await run.finish() == 0)
         #expect(run.errors.components(separatedBy: "changed echo").count - 1 >= 5)
         let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))

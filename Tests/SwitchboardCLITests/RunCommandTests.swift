@@ -79,7 +79,7 @@ import Testing
         #expect(result.errors.contains("published 4, rejected 1"))
     }
 
-    @Test func theDrainTimeoutFlagOverridesTheConfiguration() async throws {
+    @Test(.exclusive) func theDrainTimeoutFlagOverridesTheConfiguration() async throws {
         let folder = try PluginFolder(files: [
             "slow.lua": "return { handle = function() local t = os.clock() while os.clock() - t < 0.15 do end end }",
             "c.yaml": "drain_timeout: 10s\nsubscribers:\n  - { name: slow, plugin: slow.lua, topics: [a], timeout: 1s }\n",

@@ -5,7 +5,7 @@ import Testing
 
 /// Hostile plugins beside a healthy subscriber: the healthy one handles every event, the
 /// counts add up, the process stays up, and shutdown ends at its drain deadline.
-@Suite struct LuaSafetyTests {
+@Suite(.exclusive) struct LuaSafetyTests {
     struct Outcome {
         let hostile: SubscriberStats
         let healthy: SubscriberStats

@@ -2,6 +2,7 @@
 import Foundation
 import Switchboard
 import Synchronization
+import Testing
 
 /// A thread-safe list that handlers append to.
 public final class Recorder<Value: Sendable>: Sendable {
@@ -60,4 +61,46 @@ public func eventually(
 extension SubscriberStats {
     /// Every routed event has exactly one outcome.
     public var addsUp: Bool { received == handled + failed + dropped + abandoned }
+}
+
+/// Tests that measure time, and tests that load both cores, run one at a time: on a two-core
+/// machine a burst of work from one starves the threads whose timing another checks.
+/// Everything else still runs in parallel with them.
+public struct Exclusive: TestTrait, SuiteTrait, TestScoping {
+    private actor Gate {
+        private var busy = false
+        private var waiting: [CheckedContinuation<Void, Never>] = []
+
+        func enter() async {
+            guard busy else {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiting.append($0) }
+        }
+
+        func leave() {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+    }
+
+    private static let gate = Gate()
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        await Self.gate.enter()
+        do {
+            try await function()
+        } catch {
+            await Self.gate.leave()
+            throw error
+        }
+        await Self.gate.leave()
+    }
+}
+
+extension Trait where Self == Exclusive {
+    /// Runs the test (or the whole suite) alone among the other `.exclusive` ones.
+    public static var exclusive: Exclusive { Exclusive() }
 }
