@@ -64,6 +64,16 @@ public struct Event: Sendable {
             JSONTape(owner: storage, bytes: UnsafeRawBufferPointer(start: elements, count: header.pointee.tapeCount))
         }
     }
+    /// Calls `body` with the payload's tape bytes, valid only during the call: for an event
+    /// published from JSON text, without the reference count that ``tape`` costs (a write to
+    /// a line that every subscriber of the event shares).
+    public func withUnsafeTapeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let value = header(\.value) { return try JSONTape(value).withUnsafeBytes(body) }
+        return try storage.withUnsafeMutablePointers { header, elements in
+            try body(UnsafeRawBufferPointer(start: elements, count: header.pointee.tapeCount))
+        }
+    }
+
     /// A process-unique identifier, also unique across restarts and instances.
     public var id: EventID { header(\.id) }
     /// When it was published: Unix time in seconds, with a fraction.

@@ -49,7 +49,8 @@ public final class Journal: Sendable {
     /// What the lock guards.
     private struct State {
         var nextSequence: UInt64
-        var pending: [UInt8] = []
+        /// Numbered events not yet written: the writer encodes them, off the publisher's thread.
+        var pending: [Event] = []
         var lastPending: UInt64 = 0
         var durable: UInt64
         var closing = false
@@ -92,9 +93,8 @@ public final class Journal: Sendable {
         lock.lock()
         let sequence = state.nextSequence
         state.nextSequence += 1
-        // Encoded straight into the shared buffer: a few hundred nanoseconds under the lock,
-        // cheaper than a buffer of its own per event.
-        RecordFormat.appendRecord(of: event, sequence: sequence, to: &state.pending)
+        // The event joins the queue as it is (a reference count); the writer thread encodes it.
+        state.pending.append(event)
         state.lastPending = sequence
         // Only `always` wakes the writer at once; otherwise it comes every few milliseconds
         // and takes what gathered: a wakeup per event would cost more than the journal itself.
@@ -119,7 +119,8 @@ public final class Journal: Sendable {
         var segment = openLastSegment()
         var lastSync = Clock.monotonicNanos()
         let interval = Clock.nanoseconds(Self.interval)
-        var batch: [UInt8] = []  // handed back and forth with `pending`, keeping its capacity
+        var events: [Event] = []  // handed back and forth with `pending`, keeping its capacity
+        var batch: [UInt8] = []
         while true {
             lock.lock()
             while !state.closing {
@@ -131,11 +132,16 @@ public final class Journal: Sendable {
                     if !state.pending.isEmpty || (segment.dirty && Clock.monotonicNanos() &- lastSync >= interval) { break }
                 }
             }
-            batch.removeAll(keepingCapacity: true)
-            swap(&batch, &state.pending)
+            events.removeAll(keepingCapacity: true)
+            swap(&events, &state.pending)
             let (last, closing) = (state.lastPending, state.closing)
             lock.unlock()
 
+            batch.removeAll(keepingCapacity: true)
+            for (index, event) in events.enumerated() {
+                RecordFormat.appendRecord(of: event, sequence: last - UInt64(events.count - 1 - index), to: &batch)
+            }
+            events.removeAll(keepingCapacity: true)  // release them here, not on a publisher's thread
             var failure: String?
             var offset = 0
             while failure == nil, offset < batch.count {

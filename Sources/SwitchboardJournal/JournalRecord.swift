@@ -38,31 +38,46 @@ enum RecordFormat {
     /// Bytes before the body: length, checksum, sequence number.
     static let headerSize = 16
 
-    /// Appends the record of `event`, numbered `sequence`, to `out`.
+    /// Appends the record of `event`, numbered `sequence`, to `out`: composed in place, then
+    /// checksummed.
     static func appendRecord(of event: Event, sequence: UInt64, to out: inout [UInt8]) {
-        func append<T: FixedWidthInteger>(_ value: T) {
-            withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-        }
-        func appendBytes(_ bytes: UnsafeRawBufferPointer) {
-            append(UInt32(bytes.count))
-            out.append(contentsOf: bytes)
-        }
-        let start = out.count
-        append(UInt64(0))  // length and checksum, once the body is there
-        append(sequence)
-        append(event.time.bitPattern)
-        append(event.id.prefix)
-        append(event.id.sequence)
         var topic = event.topic
-        topic.withUTF8 { appendBytes(UnsafeRawBufferPointer($0)) }
         let headers = event.headers
-        if headers.isEmpty { append(UInt32(0)) } else { JSONTape(strings: headers).withUnsafeBytes(appendBytes) }
-        event.tape.withUnsafeBytes(appendBytes)
-        out.withUnsafeMutableBytes { record in
-            let body = UnsafeRawBufferPointer(rebasing: record[(start + headerSize)...])
-            record.storeBytes(of: UInt32(record.count - start - 8).littleEndian, toByteOffset: start, as: UInt32.self)
-            record.storeBytes(
-                of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+        let headerTape = headers.isEmpty ? nil : JSONTape(strings: headers)
+        topic.withUTF8 { topic in
+            event.withUnsafeTapeBytes { data in
+                (headerTape ?? JSONTape(.null)).withUnsafeBytes { headerBytes in
+                    let headerBytes = headerTape == nil ? UnsafeRawBufferPointer(start: nil, count: 0) : headerBytes
+                    let size = headerSize + 8 + 16 + 12 + topic.count + headerBytes.count + data.count
+                    let start = out.count
+                    out.append(contentsOf: repeatElement(0, count: size))
+                    out.withUnsafeMutableBytes { buffer in
+                        var cursor = start + 8
+                        func put<T: FixedWidthInteger>(_ value: T) {
+                            buffer.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: T.self)
+                            cursor += MemoryLayout<T>.size
+                        }
+                        func put(_ bytes: UnsafeRawBufferPointer) {
+                            put(UInt32(bytes.count))
+                            if let base = bytes.baseAddress, bytes.count > 0 {
+                                (buffer.baseAddress! + cursor).copyMemory(from: base, byteCount: bytes.count)
+                            }
+                            cursor += bytes.count
+                        }
+                        put(sequence)
+                        put(event.time.bitPattern)
+                        put(event.id.prefix)
+                        put(event.id.sequence)
+                        put(UnsafeRawBufferPointer(topic))
+                        put(headerBytes)
+                        put(data)
+                        let body = UnsafeRawBufferPointer(rebasing: buffer[(start + headerSize)..<cursor])
+                        buffer.storeBytes(of: UInt32(size - 8).littleEndian, toByteOffset: start, as: UInt32.self)
+                        buffer.storeBytes(
+                            of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+                    }
+                }
+            }
         }
     }
 
