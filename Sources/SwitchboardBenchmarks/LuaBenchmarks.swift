@@ -39,6 +39,37 @@ enum LuaBenchmarks {
         }
     }
 
+    /// The same pipeline with and without a journal (`fsync: interval`, in a temporary folder
+    /// emptied before each run), `runs` times interleaved: the journal's share of the time.
+    static func journalCost(events path: String, runs: Int) throws {
+        let switchboard = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("switchboard").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-journal-bench").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let journaled = folder + "/bench.yaml"
+        let plain = try String(contentsOfFile: "config/bench.yaml", encoding: .utf8)
+        try ("journal: { path: \(folder)/journal, fsync: interval }\n"
+            + plain.replacingOccurrences(of: "../plugins", with: pluginsFolder()))
+            .write(toFile: journaled, atomically: true, encoding: .utf8)
+        var times: [String: [Double]] = [:]
+        for _ in 0..<runs {
+            for (name, config) in [("without", "config/bench.yaml"), ("with", journaled)] {
+                try? FileManager.default.removeItem(atPath: folder + "/journal")
+                guard let elapsed = time(switchboard, ["run", "--config", config, "--input", path], input: nil) else {
+                    print("switchboard run failed (\(name) the journal); build every product first, `swift build -c release`")
+                    return
+                }
+                times[name, default: []].append(elapsed)
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let (without, with) = (times["without"]!, times["with"]!)
+        print("journal cost over \(runs) interleaved runs: fastest \(format(without.min()!))s without, \(format(with.min()!))s with; "
+            + "median \(format(median(without)))s without, \(format(median(with)))s with")
+        print("  the journal takes \(format((1 - median(without) / median(with)) * 100))% of the throughput (median)")
+    }
+
     /// Wall time of a command (its standard input from `input`, if given), or nil when it
     /// cannot start or fails.
     private static func time(_ executable: String, _ arguments: [String], input: String?) -> Double? {

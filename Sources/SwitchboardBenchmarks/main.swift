@@ -10,6 +10,7 @@ let usage = """
       idle                                       what 10,000 idle subscribers cost
       lua-pipeline EVENTS.jsonl [BASELINE [RUNS]] `switchboard run` over 3 Lua subscribers (vs lua5.4 and LuaJIT)
       lua-many                                   1,000 Lua subscribers start, handle an event, stop
+      journal-cost EVENTS.jsonl [RUNS]           the same pipeline with and without a journal (fsync: interval)
     """
 func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
 
@@ -21,6 +22,7 @@ case "idle": try await CoreBenchmarks.idleCost()
 case "lua-pipeline" where arguments.count > 1:
     try LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
 case "lua-many": try await LuaBenchmarks.manySubscribers()
+case "journal-cost" where arguments.count > 1: try LuaBenchmarks.journalCost(events: arguments[1], runs: runs(at: 2))
 default:
     print(usage)
     exit(2)
