@@ -195,7 +195,7 @@ final class LuaHandler: EventHandler {
 
     /// Calls the plugin's handle(event) under lua_pcall; returns the Lua status.
     private func dispatch(_ event: Event, topic: UnsafeBufferPointer<UInt8>) -> Int32 {
-        event.tape.withUnsafeBytes { data in
+        event.withUnsafeTapeBytes { data in
             var description = sb_event(
                 topic: sb_bytes(UnsafeRawBufferPointer(topic)), data_tape: sb_bytes(data),
                 id_prefix: event.id.prefix, id_sequence: event.id.sequence, time: event.time, headers_tape: sb_bytes())
