@@ -34,12 +34,13 @@ public enum ConfigValue {
         return host.isEmpty ? nil : (host, port)
     }
 
-    /// `drop_newest`, `drop_oldest` or `block`.
+    /// `drop_newest`, `drop_oldest`, `block` or `spill`.
     public static func overflow(_ text: String) -> OverflowPolicy? {
         switch text {
         case "drop_newest": .dropNewest
         case "drop_oldest": .dropOldest
         case "block": .block
+        case "spill": .spill
         default: nil
         }
     }

@@ -64,6 +64,8 @@ private struct Reader {
     private(set) var drainTimeout: Duration?
     private(set) var metricsListen: String?
     private(set) var journal: Configuration.JournalSettings?
+    /// Where `overflow: spill` was asked for: it needs a journal.
+    private var spillers: [Node] = []
     private var subscriber: String?
 
     init(file: String, environment: [String: String]) {
@@ -153,6 +155,9 @@ private struct Reader {
             if let configuration = readSubscriber(entry, names: &names) { result.append(configuration) }
         }
         subscriber = nil
+        if journal == nil {
+            for node in spillers { problem(node, "queue overflow 'spill' needs a journal (journal: { path: ... })") }
+        }
         return result
     }
 
@@ -219,8 +224,9 @@ private struct Reader {
             if let capacity = value(queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }) {
                 configuration.capacity = capacity
             }
-            if let overflow = value(queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest or block", ConfigValue.overflow) {
+            if let overflow = value(queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest, block or spill", ConfigValue.overflow) {
                 configuration.overflow = overflow
+                if overflow == .spill { spillers.append(queueFields["overflow"]!) }
             }
         }
         if let timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration) {

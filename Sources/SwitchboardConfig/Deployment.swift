@@ -134,6 +134,11 @@ public final class Deployment: Sendable {
         // Every new or changed plugin must load and init before anything changes.
         var problems: [String] = []
         for subscriber in toCheck {
+            if let current = running[subscriber.name], (current.configuration.overflow == .spill) != (subscriber.overflow == .spill) {
+                problems.append("\(path): subscriber '\(subscriber.name)': changing the overflow to or from spill takes a restart")
+            }
+        }
+        for subscriber in toCheck {
             do { try subscriber.check(logger: logger) } catch {
                 problems.append("\(path): subscriber '\(subscriber.name)': \(error)")
             }

@@ -81,6 +81,11 @@ public struct Event: Sendable {
     /// String headers given by the publisher.
     public var headers: [String: String] { header(\.headers) }
 
+    /// An event with a payload in tape form, as the journal reads it back.
+    package init(topic: String, tape: JSONTape, id: EventID, time: Double, headers: [String: String]) {
+        self.init(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
+    }
+
     /// Creates an event; ``Router/publish(_:data:headers:)`` does this for you.
     public init(topic: String, data: JSON, id: EventID, time: Double, headers: [String: String] = [:]) {
         self.init(topic: topic, payload: .value(data), id: id, time: time, headers: headers)

@@ -68,9 +68,13 @@ final class Mailbox: @unchecked Sendable {
     /// is woken at once by the next event.
     private static let lingerNanos: UInt64 = 1_000_000
 
-    init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue) {
+    /// The journal a ``OverflowPolicy/spill`` mailbox's consumer reads; nil for the other policies.
+    let spillSource: (any SpillSource)?
+
+    init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue, spillSource: (any SpillSource)? = nil) {
         queueOwner = queue
         self.queue = queue
+        self.spillSource = policy == .spill ? spillSource : nil
         guarded.initialize(to: Guarded(capacity: capacity, policy: policy))
     }
 
@@ -112,6 +116,12 @@ final class Mailbox: @unchecked Sendable {
             lock.unlock()
             return .closed
         }
+        if let spillSource {  // nothing is queued: the consumer reads the journal
+            guarded.pointee.received += 1
+            if !spillSource.isWriting { guarded.pointee.dropped += 1 }
+            lock.unlock()
+            return .accepted
+        }
         if !queue.hasRoom {
             switch guarded.pointee.policy {
             case .dropNewest,
@@ -122,6 +132,8 @@ final class Mailbox: @unchecked Sendable {
                 return .dropped
             case .dropOldest:
                 if queue.removeFirst() != nil { guarded.pointee.dropped += 1 }
+            case .spill:
+                preconditionFailure("a spilling mailbox queues nothing")
             case .block:
                 guarded.pointee.blockedPublishers += 1
                 if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
@@ -192,6 +204,35 @@ final class Mailbox: @unchecked Sendable {
             } else {
                 lock.wait(Self.workCondition)
             }
+        }
+    }
+
+    // MARK: Spilling
+
+    /// The spilling consumer takes one event from the journal; `backlog` when it was accepted
+    /// before this run (after a restart), so it counts as received now.
+    func takeSpilled(backlog: Bool) {
+        lock.withLock {
+            guarded.pointee.taken += 1
+            if backlog { guarded.pointee.received += 1 }
+        }
+    }
+
+    /// Waits for the spilling consumer, until `deadline` (monotonic nanoseconds): `.finished`
+    /// once finishing or stopped, `.control` for control requests, else `.timedOut`.
+    func waitToSpill(until deadline: UInt64) -> Take {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if guarded.pointee.state == .stopped || guarded.pointee.state == .finishing { return .finished }
+            if guarded.pointee.controlPending {
+                guarded.pointee.controlPending = false
+                return .control
+            }
+            guarded.pointee.consumerSleeping = true
+            let woken = lock.wait(Self.workCondition, untilMonotonic: deadline)
+            guarded.pointee.consumerSleeping = false
+            if !woken { return .timedOut }
         }
     }
 
@@ -316,6 +357,9 @@ final class Mailbox: @unchecked Sendable {
     func activity() -> (pending: Int, received: Int) {
         lock.withLock {
             let finished = settled.load(ordering: .relaxed) & ~Self.sealBit
+            if spillSource != nil {  // offered but not yet read back from the journal, or in hand
+                return (guarded.pointee.received - guarded.pointee.dropped - finished, guarded.pointee.received)
+            }
             return (queue.count + guarded.pointee.taken - finished, guarded.pointee.received)
         }
     }
@@ -341,10 +385,14 @@ final class Mailbox: @unchecked Sendable {
             let failures = failed.load(ordering: .relaxed)
             let finished = guarded.pointee.settledAtSeal ?? settled.load(ordering: .relaxed)
             let counts = guarded.pointee
-            return SubscriberStats(
+            var stats = SubscriberStats(
                 name: name, received: counts.received, handled: finished - failures, failed: failures,
                 dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: counts.capacity,
                 lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9, deadLettered: 0, restarts: 0)
+            if spillSource != nil {  // still in the journal for it: it reads them after a restart
+                stats.pending = max(0, counts.received - finished - counts.dropped - counts.abandoned)
+            }
+            return stats
         }
     }
 }

@@ -7,4 +7,9 @@ public enum OverflowPolicy: Sendable, Hashable, CaseIterable {
     /// Make the publisher wait for room: lossless backpressure, for pipelines such as a file read from stdin.
     /// A publish from inside a subscriber never waits; it counts a drop instead, so subscribers cannot deadlock.
     case block
+    /// Never drop and never make a publisher wait: the subscriber reads its events from the
+    /// router's journal (``Router/spill(to:)``), in journal order, from its own durable
+    /// position, and so catches up after a burst, or after a crash and a restart (at least
+    /// once: an event handled just before a crash may be handled again).
+    case spill
 }

@@ -13,6 +13,7 @@ public final class Router: Sendable {
         var retired: [Subscriber] = []
         var hooks: [@Sendable (Event) -> Void] = []
         var makeObserver: (@Sendable (String) -> (any HandlerObserver)?)?
+        var spillSource: (any SpillSource)?
         var table: RoutingTable?
         var generation = 0
         var closed = false
@@ -99,6 +100,9 @@ public final class Router: Sendable {
         for pattern in patterns {
             do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
         }
+        guard (overflow == .spill) == (subscriber.mailbox.spillSource != nil) else {
+            throw .invalidArgument("a subscriber cannot start or stop spilling while it runs")
+        }
         subscriber.update(patterns: patterns, failurePolicy: failurePolicy)
         subscriber.mailbox.reconfigure(capacity: capacity, policy: overflow)
     }
@@ -173,6 +177,12 @@ public final class Router: Sendable {
         if !subscriber.isOnOwnThread { subscriber.finished.waitBlocking() }
     }
 
+    /// Lets subscribers with the ``OverflowPolicy/spill`` policy read from `source` (the
+    /// journal, which must see every accepted event: attach it as an accept hook first).
+    public func spill(to source: any SpillSource) {
+        state.withLock { $0.spillSource = source }
+    }
+
     /// Times the handler calls of every subscriber started from now on: `makeObserver` is
     /// asked once per subscriber, by name. Without it no clock is read per event.
     public func observeHandlers(_ makeObserver: @escaping @Sendable (String) -> (any HandlerObserver)?) {
@@ -197,7 +207,12 @@ public final class Router: Sendable {
         for pattern in patterns {
             do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
         }
-        let mailbox = Mailbox(capacity: capacity, policy: overflow, queue: queue ?? MemoryQueue(capacity: capacity))
+        let spillSource = state.withLock { $0.spillSource }
+        guard overflow != .spill || spillSource != nil else {
+            throw .invalidArgument("overflow spill needs a journal to read from (Router.spill(to:))")
+        }
+        let mailbox = Mailbox(
+            capacity: capacity, policy: overflow, queue: queue ?? MemoryQueue(capacity: capacity), spillSource: spillSource)
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }

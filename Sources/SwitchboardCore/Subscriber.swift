@@ -78,10 +78,12 @@ public final class Subscriber: Sendable {
         let startError = Mutex<(any Error)?>(nil)
         self.handler.withLock { $0 = UncheckedTransfer(handler) }
         let transfer = UncheckedTransfer(handler)
+        // A spilling subscriber reads from here on: nothing after this can have been routed to it yet.
+        let spillHead = mailbox.spillSource?.nextSequence
         OSThread.spawn { [self] in
             thread.withLock { $0 = pthread_self() }
             PublisherContext.current.pointee.isSubscriberThread = true
-            let handler = transfer.value
+            var handler = transfer.value  // a reload may replace it
             do {
                 try handler.start(context)
             } catch {
@@ -92,7 +94,16 @@ public final class Subscriber: Sendable {
             }
             started.signal()
             routed.waitBlocking()
-            runLoop(handler)
+            if let source = mailbox.spillSource, let spillHead {
+                spillLoop(&handler, source: source, head: spillHead)
+            } else {
+                runLoop(&handler)
+            }
+            let unrun = controlRequests.withLock { control in
+                control.closed = true
+                return control.pending
+            }
+            for request in unrun { request.done.signal() }  // never run: the subscriber has stopped
             handler.stop()
             self.handler.withLock { $0 = nil }
             finished.signal()
@@ -102,9 +113,8 @@ public final class Subscriber: Sendable {
     }
 
     /// Takes events in batches and hands them to the handler, firing timers in between, until the mailbox finishes.
-    private func runLoop(_ initialHandler: any EventHandler) {
+    private func runLoop(_ handler: inout any EventHandler) {
         let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
-        var handler = initialHandler
         var batch = Deque<Event>()
         var consecutiveFailures = 0
         while true {
@@ -132,21 +142,103 @@ public final class Subscriber: Sendable {
             case .timedOut:
                 handler.fireTimers()
             case .control:
-                let requests = controlRequests.withLock { control in
-                    defer { control.pending = [] }
-                    return control.pending
-                }
-                for request in requests { request.run(&handler) }
-                self.handler.withLock { $0 = UncheckedTransfer(handler) }
+                runControlRequests(&handler)
             case .finished:
-                let requests = controlRequests.withLock { control in
-                    control.closed = true
-                    return control.pending
-                }
-                for request in requests { request.done.signal() }  // never run: the subscriber has stopped
                 return
             }
         }
+    }
+
+    /// The consumer of a spilling subscriber: reads every accepted event from the journal,
+    /// from its saved position (or from `head`, the journal's next number when it started, the
+    /// first time), hands those its patterns match to the handler, and saves its position every
+    /// 100 ms and at the end. Events before `head` are the backlog of an earlier run.
+    private func spillLoop(_ handler: inout any EventHandler, source: any SpillSource, head: UInt64) {
+        var next = source.position(of: name).map { $0 + 1 } ?? head
+        var saved = next
+        var cursor = source.cursor(from: next)
+        var consecutiveFailures = 0
+        var lastSave = Clock.monotonicNanos()
+        var patterns = self.patterns
+        var trie = Self.trie(patterns)
+
+        func save() {
+            guard next != saved else { return }
+            source.savePosition(next - 1, of: name)
+            saved = next
+            lastSave = Clock.monotonicNanos()
+        }
+        /// Reads and handles what is written; false once the mailbox was sealed.
+        func readAll() -> Bool {
+            while !mailbox.isSealed, let (sequence, event) = cursor.next() {
+                next = sequence + 1
+                guard !trie.match(event.topic).isEmpty, event.topic != deadLetterTopic else { continue }
+                mailbox.takeSpilled(backlog: sequence < head)
+                var handled = true
+                do {
+                    try handler.handle(event)
+                    consecutiveFailures = 0
+                } catch {
+                    handled = recover(event, from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
+                }
+                guard mailbox.settle(failed: !handled) else {
+                    next = sequence  // sealed in hand: it counts as not handled, and comes again
+                    return false
+                }
+                if Clock.monotonicNanos() &- lastSave >= 100_000_000 { save() }
+                if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= deadline {
+                    handler.fireTimers()
+                }
+            }
+            return !mailbox.isSealed
+        }
+
+        while true {
+            guard readAll() else { return save() }
+            save()
+            if self.patterns != patterns {  // a reload changed them
+                patterns = self.patterns
+                trie = Self.trie(patterns)
+            }
+            let poll = Clock.monotonicNanos() + 5_000_000  // the journal writes every 5 ms
+            let deadline = mailbox.isDraining ? poll : min(poll, handler.nextTimerDeadline ?? .max)
+            switch mailbox.waitToSpill(until: deadline) {
+            case .finished:
+                // Everything accepted before now is the journal's, or soon will be: catch up to it.
+                let target = source.nextSequence
+                while next < target, !mailbox.isSealed {
+                    guard readAll() else { return save() }
+                    if next < target { usleep(1000) }
+                }
+                return save()
+            case .control:
+                runControlRequests(&handler)
+            case .timedOut, .events:
+                if let timer = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= timer {
+                    handler.fireTimers()
+                }
+            }
+        }
+    }
+
+    private final class Marker: Sendable {}
+    private static let marker = Marker()
+
+    /// A trie of `patterns`, for telling which journaled events are this subscriber's.
+    private static func trie(_ patterns: [String]) -> TopicTrie<Marker> {
+        var trie = TopicTrie<Marker>()
+        for pattern in patterns { trie.insert(pattern, marker) }
+        return trie
+    }
+
+    /// Runs the pending control requests with the handler (which they may replace).
+    private func runControlRequests(_ handler: inout any EventHandler) {
+        let requests = controlRequests.withLock { control in
+            defer { control.pending = [] }
+            return control.pending
+        }
+        for request in requests { request.run(&handler) }
+        self.handler.withLock { [handler] in $0 = UncheckedTransfer(handler) }
     }
 
     /// Times the calls of one batch for the observer: one monotonic clock read per call (a

@@ -1,5 +1,5 @@
 /// Counters of one subscriber. At any quiet moment
-/// `received == handled + failed + dropped + abandoned`.
+/// `received == handled + failed + dropped + abandoned + pending`.
 public struct SubscriberStats: Sendable, Hashable {
     /// The subscriber's name.
     public var name: String
@@ -13,6 +13,9 @@ public struct SubscriberStats: Sendable, Hashable {
     public var dropped: Int
     /// Events still queued, or in hand, at the shutdown deadline or at unsubscribe.
     public var abandoned: Int
+    /// For a spilling subscriber: events accepted for it that it has not read back from the
+    /// journal yet (at exit, those it will read after a restart). Zero for the other policies.
+    public var pending = 0
     /// Events waiting in its queue now.
     public var queueDepth: Int
     /// Its queue's capacity.

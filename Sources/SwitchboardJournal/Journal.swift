@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import SwitchboardCore
 
 /// An append-only journal of every event a router accepts, in segment files with a checksum
@@ -8,7 +9,7 @@ import SwitchboardCore
 /// ``record(_:)``, installed as the router's accept hook by ``attach(to:)``, numbers each event
 /// and copies its record into a buffer under a lock held for a few hundred nanoseconds; a
 /// writer thread of its own writes the buffer to the current segment and syncs it.
-public final class Journal: Sendable {
+public final class Journal: SpillSource {
     /// When the journal asks the disk to keep what it wrote.
     public enum FsyncMode: String, Sendable, CaseIterable {
         /// Before `publish` returns and before any subscriber sees the event (group commit:
@@ -81,6 +82,38 @@ public final class Journal: Sendable {
 
     /// The sequence number the next event will get.
     public var nextSequence: UInt64 { lock.withLock { state.nextSequence } }
+
+    // MARK: Spilling subscribers
+
+    private let writing = Atomic<Bool>(true)
+
+    /// False once a write failed (a full disk): spilling subscribers then drop, and count it.
+    public var isWriting: Bool { writing.load(ordering: .relaxed) }
+
+    /// A reader of the events numbered `sequence` and after, as far as they are written.
+    public func cursor(from sequence: UInt64) -> any SpillCursor { JournalCursor(folder: folder, from: sequence) }
+
+    private var positionsFolder: String { (folder as NSString).appendingPathComponent("positions") }
+
+    /// The position saved for the spilling subscriber `name`.
+    public func position(of name: String) -> UInt64? {
+        (try? String(contentsOfFile: (positionsFolder as NSString).appendingPathComponent(name), encoding: .utf8))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Saves that the spilling subscriber `name` handled every event through `sequence`
+    /// (written whole, by renaming; not synced: a lost update only means handling again).
+    public func savePosition(_ sequence: UInt64, of name: String) {
+        try? FileManager.default.createDirectory(atPath: positionsFolder, withIntermediateDirectories: true)
+        let path = (positionsFolder as NSString).appendingPathComponent(name)
+        try? "\(sequence)\n".write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// The oldest sequence number a spilling subscriber still needs, if any.
+    private func oldestNeeded() -> UInt64? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: positionsFolder)) ?? []
+        return names.compactMap { position(of: $0) }.min().map { $0 + 1 }
+    }
 
     /// Journals every event `router` accepts, before any subscriber sees it.
     public func attach(to router: Router) {
@@ -164,6 +197,7 @@ public final class Journal: Sendable {
             lock.lock()
             if let failure, state.failed == nil {
                 state.failed = failure
+                writing.store(false, ordering: .relaxed)
                 logger.critical("journal: \(failure); events are no longer journaled")
             }
             if !batch.isEmpty { state.durable = last }
@@ -194,21 +228,26 @@ public final class Journal: Sendable {
         return Segment(appendingTo: last.path)
     }
 
-    /// Deletes the oldest segments, whole, past the retention bounds; never `current`.
+    /// Deletes the oldest segments, whole, past the retention bounds; never `current`, and
+    /// never one that holds events a spilling subscriber has not read.
     private func applyRetention(keeping current: String) {
         guard retention.maxBytes != nil || retention.maxAge != nil else { return }
-        var segments = JournalSegments.list(in: folder).map { segment in
+        let segments = JournalSegments.list(in: folder).map { segment in
             let attributes = try? FileManager.default.attributesOfItem(atPath: segment.path)
-            return (path: segment.path, size: (attributes?[.size] as? Int) ?? 0,
+            return (path: segment.path, first: segment.first, size: (attributes?[.size] as? Int) ?? 0,
                     modified: (attributes?[.modificationDate] as? Date) ?? Date())
         }
         var total = segments.reduce(0) { $0 + $1.size }
         let oldest = retention.maxAge.map { Date().addingTimeInterval(-Double($0.components.seconds)) }
-        while let segment = segments.first, segment.path != current,
-              (retention.maxBytes.map { total > $0 } ?? false) || (oldest.map { segment.modified < $0 } ?? false) {
+        let needed = oldestNeeded()
+        for (index, segment) in segments.enumerated() where segment.path != current {
+            let tooMuch = retention.maxBytes.map { total > $0 } ?? false
+            let tooOld = oldest.map { segment.modified < $0 } ?? false
+            // Its events end where the next segment begins.
+            let stillNeeded = needed.map { index + 1 >= segments.count || segments[index + 1].first > $0 } ?? false
+            guard tooMuch || tooOld, !stillNeeded else { break }
             try? FileManager.default.removeItem(atPath: segment.path)
             total -= segment.size
-            segments.removeFirst()
             logger.info("journal: retention removed \(segment.path)")
         }
     }

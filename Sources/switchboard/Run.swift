@@ -94,6 +94,7 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             journal?.attach(to: router)
+            if let journal { router.spill(to: journal) }
         }
         let deployment: Deployment
         do {
@@ -244,7 +245,7 @@ struct Run: AsyncParsableCommand {
 
     /// The table on standard error at exit.
     static func summary(_ stats: RouterStats, rejected: Int) -> String {
-        let columns = ["received", "handled", "failed", "dropped", "abandoned"]
+        let columns = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
         let width = max(10, stats.subscribers.map(\.name.count).max() ?? 0)
         func pad(_ text: String, _ count: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, count - text.count))
@@ -252,7 +253,10 @@ struct Run: AsyncParsableCommand {
         }
         var lines = [pad("subscriber", width, left: true) + columns.map { pad($0, 10) }.joined()]
         for subscriber in stats.subscribers {
-            let values = [subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned]
+            let values = [
+                subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
+                subscriber.pending,
+            ]
             lines.append(pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined())
         }
         lines.append("published \(stats.published), rejected \(rejected)")
@@ -264,13 +268,17 @@ struct Run: AsyncParsableCommand {
     static func reportDocument(_ stats: RouterStats, rejected: Int) -> JSON {
         var subscribers = OrderedDictionary<String, [Int]>()
         for subscriber in stats.subscribers {
-            let counts = [subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned]
-            subscribers[subscriber.name] = zip(subscribers[subscriber.name] ?? [0, 0, 0, 0, 0], counts).map(+)
+            let counts = [
+                subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
+                subscriber.pending,
+            ]
+            subscribers[subscriber.name] = zip(subscribers[subscriber.name] ?? [0, 0, 0, 0, 0, 0], counts).map(+)
         }
+        let keys = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
         return [
             "published": .int(Int64(stats.published)), "rejected": .int(Int64(rejected)),
             "subscribers": .object(subscribers.mapValues { counts in
-                .object(.init(uniqueKeysWithValues: zip(["received", "handled", "failed", "dropped", "abandoned"], counts.map { .int(Int64($0)) })))
+                .object(.init(uniqueKeysWithValues: zip(keys, counts.map { .int(Int64($0)) })))
             }),
         ]
     }

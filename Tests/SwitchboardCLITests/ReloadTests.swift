@@ -18,22 +18,24 @@ import Testing
 
     @Test func aChangedPluginHandlesTheNextEventWhileAnUnchangedOneKeepsItsState() async throws {
         let folder = try PluginFolder(files: [
-            "echo.lua": #"return { handle = function(e) print("v1 " .. e.data) end }"#,
+            "echo.lua": #"return { handle = function(e) print("v1 " .. e.data) end, shutdown = function() print("v1 done") end }"#,
             "counter.lua": Self.counter,
             "c.yaml": Self.config(["echo", "counter"]),
         ])
         let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
         run.send([Self.event(1)])
         #expect(await eventually { run.output.contains("v1 1") && run.output.contains("count 1") })
-        try folder.write("echo.lua", #"return { handle = function(e) print("v2 " .. e.data) end, shutdown = function() print("v1 done") end }"#)
+        try folder.write("echo.lua", #"return { handle = function(e) print("v2 " .. e.data) end, shutdown = function() print("v2 done") end }"#)
         let before = run.errors
         run.signal(SIGHUP)
         #expect(await run.waitForErrors("reloaded", after: before))
         #expect(run.errors.contains("added none; changed echo; removed none; kept counter"))
+        #expect(run.output.contains("v1 done") && !run.output.contains("v2 done"))  // the old state's shutdown ran
         run.send([Self.event(2)])
         #expect(await eventually { run.output.contains("v2 2") && run.output.contains("count 2") })
         #expect(await run.finish() == 0)
         #expect(!run.output.contains("v1 2") && !run.output.contains("count 1\ncount 1"))
+        #expect(run.output.contains("v2 done"))  // and the new one's at exit
         let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
         #expect(report["subscribers"]?["echo"]?["handled"] == 2)
     }

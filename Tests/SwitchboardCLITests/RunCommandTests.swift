@@ -86,10 +86,10 @@ import Testing
         ])
         let input = String(repeating: #"{"topic": "a"}"# + "\n", count: 10)
         let fromConfig = try await switchboard("run", "--config", folder.path("c.yaml"), input: input)
-        #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\n/#))
+        #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\s+0\n/#))
         let fromFlag = try await switchboard("run", "--config", folder.path("c.yaml"), "--drain-timeout", "100ms", input: input)
         #expect(fromFlag.status == 0)
-        #expect(fromFlag.errors.contains(#/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\n/#))  // abandoned at the deadline
+        #expect(fromFlag.errors.contains(#/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\s+0\n/#))  // abandoned at the deadline
     }
 
     @Test func aClosedStandardOutputEndsTheRunCleanly() async throws {

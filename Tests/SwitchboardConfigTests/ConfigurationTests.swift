@@ -85,7 +85,7 @@ import Testing
                 "\(path):7: subscriber 'b': memory 'lots' is not a size such as 512KiB, 64MiB or 1GiB",
                 "\(path):8: subscriber 'b': timeout 'soon' is not a duration",
                 "\(path):9: subscriber 'b': queue capacity '0' is not a whole number of at least 1",
-                "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest or block",
+                "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest, block or spill",
                 "\(path):10: subscriber 'a': duplicate name 'a' (first at line 2)",
                 "\(path):12: subscriber 'a': invalid pattern \"user..created\": token 2 is empty",
                 "\(path):12: subscriber 'a': invalid pattern \"a.>.b\": '>' (token 2) must be the last token",

@@ -1,9 +1,10 @@
 import Foundation
+import Synchronization
 import Switchboard
 import SwitchboardTestSupport
 import Testing
 
-@Suite struct JournalTests {
+@Suite(.exclusive) struct JournalTests {
     /// Every record of the journal in `folder`, and the corruption that ended the walk, if any.
     func records(in folder: String) -> ([JournalRecord], JournalReader.CorruptRecord?) {
         var iterator = JournalReader(folder: folder).makeIterator()
@@ -82,4 +83,72 @@ import Testing
 /// How many segment files the journal folder holds.
 private func JournalSegmentsCount(_ folder: String) -> Int {
     ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".journal") }.count
+}
+
+@Suite(.exclusive) struct SpillTests {
+    @Test func aBurstIntoATenSlotSpillingQueueNeitherWaitsNorDrops() async throws {
+        let folder = try PluginFolder()
+        let journal = try Journal(folder: folder.path("j"), fsync: .interval)
+        let router = Router()
+        journal.attach(to: router)
+        router.spill(to: journal)
+        let seen = Recorder<Int64>()
+        try router.subscribe("work.*", name: "slow", capacity: 10, overflow: .spill) { event in
+            usleep(1000)
+            seen.append(event.data.intValue ?? -1)
+        }
+        let start = Date()
+        for n in 0..<3000 { try router.publish(n % 3 == 0 ? "other" : "work.item", data: .int(Int64(n))) }
+        let burst = Date().timeIntervalSince(start)
+        #expect(burst < 1, "\(burst) s to publish: a handler taking 1 ms would need 2 s for these")
+        let expected = (0..<3000).filter { $0 % 3 != 0 }.map { Int64($0) }
+        #expect(await eventually(within: 30) { seen.count == expected.count })
+        await router.shutdown()
+        journal.close()
+        #expect(seen.all == expected)  // every one, once, in order
+        let stats = try #require(router.stats()["slow"])
+        #expect(stats.received == expected.count && stats.handled == expected.count && stats.dropped == 0)
+        #expect(stats.pending == 0 && stats.addsUp)
+    }
+
+    @Test func whatIsLeftAtExitIsPendingAndTheNextRunHandlesIt() async throws {
+        let folder = try PluginFolder()
+        let seen = Recorder<Int64>()
+        var journal = try Journal(folder: folder.path("j"), fsync: .always)
+        var router = Router()
+        journal.attach(to: router)
+        router.spill(to: journal)
+        let released = Mutex(false)
+        try router.subscribe("n", name: "slow", capacity: 1, overflow: .spill) { event in
+            seen.append(event.data.intValue ?? -1)
+            if event.data.intValue == 20 { while !released.withLock({ $0 }) { usleep(1000) } }  // stuck until after shutdown
+        }
+        for n in 0..<200 { try router.publish("n", data: .int(Int64(n))) }
+        #expect(await eventually { seen.count == 21 })
+        await router.shutdown(drainTimeout: .milliseconds(100))
+        released.withLock { $0 = true }
+        journal.close()
+        let first = try #require(router.stats()["slow"])
+        #expect(first.handled == 20 && first.abandoned == 1 && first.pending == 179 && first.addsUp, "\(first)")
+        try await Task.sleep(for: .milliseconds(100))  // the call in hand at the deadline ends, and its position is saved
+
+        journal = try Journal(folder: folder.path("j"), fsync: .always)
+        router = Router()
+        journal.attach(to: router)
+        router.spill(to: journal)
+        try router.subscribe("n", name: "slow", capacity: 1, overflow: .spill) { event in seen.append(event.data.intValue ?? -1) }
+        #expect(await eventually(within: 20) { Set(seen.all).count == 200 })
+        await router.shutdown()
+        journal.close()
+        // Everything, in order; the event in hand at the deadline may come twice.
+        var previous: Int64 = -1
+        var breaks: [String] = []
+        for value in seen.all {
+            if value != previous + 1, value != previous { breaks.append("\(value) after \(previous)") }
+            previous = value
+        }
+        #expect(breaks.isEmpty, "\(breaks)")
+        let second = try #require(router.stats()["slow"])
+        #expect(second.pending == 0 && second.addsUp, "\(second)")
+    }
 }

@@ -60,7 +60,7 @@ public func eventually(
 
 extension SubscriberStats {
     /// Every routed event has exactly one outcome.
-    public var addsUp: Bool { received == handled + failed + dropped + abandoned }
+    public var addsUp: Bool { received == handled + failed + dropped + abandoned + pending }
 }
 
 /// Tests that measure time, and tests that load both cores, run one at a time: on a two-core
