@@ -48,6 +48,7 @@ public final class RouterMetrics: Sendable {
                 seen.failed += subscriber.failed
                 seen.dropped += subscriber.dropped
                 seen.abandoned += subscriber.abandoned
+                seen.pending += subscriber.pending
                 seen.deadLettered += subscriber.deadLettered
                 seen.restarts += subscriber.restarts
                 merged[subscriber.name] = seen
@@ -71,6 +72,7 @@ public final class RouterMetrics: Sendable {
             let labels = [("subscriber", name)]
             Gauge(label: "switchboard_subscriber_queue_depth", dimensions: labels, factory: factory).record(subscriber.queueDepth)
             Gauge(label: "switchboard_subscriber_queue_capacity", dimensions: labels, factory: factory).record(subscriber.capacity)
+            Gauge(label: "switchboard_subscriber_pending", dimensions: labels, factory: factory).record(subscriber.pending)
             if let memory = subscriber.memoryInUse {
                 Gauge(label: "switchboard_lua_memory_bytes", dimensions: labels, factory: factory).record(memory)
             }
