@@ -2,6 +2,15 @@ import ArgumentParser
 import Foundation
 import Switchboard
 
+/// `--from` and `--to`, both inclusive.
+struct JournalWindow: ParsableArguments {
+    @Option(help: "The first event: a sequence number or an RFC 3339 time.")
+    var from: JournalBound?
+
+    @Option(help: "The last event: a sequence number or an RFC 3339 time.")
+    var to: JournalBound?
+}
+
 /// A `--from`/`--to` bound: a sequence number, or an RFC 3339 time.
 enum JournalBound: ExpressibleByArgument {
     case sequence(UInt64)
@@ -57,13 +66,11 @@ func journalFolder(of configuration: Configuration) throws -> String {
 }
 
 /// Walks the journal's records within the bounds, in order; exit 1 at a corrupt record.
-func forEachRecord(
-    in folder: String, from: JournalBound?, to: JournalBound?, _ body: (JournalRecord) throws -> Void
-) throws {
+func forEachRecord(in folder: String, within window: JournalWindow, _ body: (JournalRecord) throws -> Void) throws {
     var records = JournalReader(folder: folder).makeIterator()
     while let record = records.next() {
-        if let from, !from.admitsFrom(record) { continue }
-        if let to, !to.admitsTo(record) { break }
+        if let from = window.from, !from.admitsFrom(record) { continue }
+        if let to = window.to, !to.admitsTo(record) { break }
         try body(record)
     }
     if let problem = records.problem {
@@ -89,11 +96,7 @@ struct JournalCommand: AsyncParsableCommand {
     @Option(help: "The configuration file.")
     var config = "config/switchboard.yaml"
 
-    @Option(help: "The first event: a sequence number or an RFC 3339 time.")
-    var from: JournalBound?
-
-    @Option(help: "The last event: a sequence number or an RFC 3339 time.")
-    var to: JournalBound?
+    @OptionGroup var window: JournalWindow
 
     @Option(help: "Only events whose topic matches this pattern.")
     var topic: String?
@@ -109,7 +112,7 @@ struct JournalCommand: AsyncParsableCommand {
         let folder = try journalFolder(of: try loadConfiguration(config))
         let filter = topic.map { PatternFilter([$0]) }
         var output = ""
-        try forEachRecord(in: folder, from: from, to: to) { record in
+        try forEachRecord(in: folder, within: window) { record in
             guard filter?.matches(record.topic) ?? true else { return }
             output += record.json.serialized() + "\n"
             if output.utf8.count >= 1 << 16 { try Self.write(&output) }
@@ -154,11 +157,7 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "The subscriber whose plugin to run.")
     var subscriber: String
 
-    @Option(help: "The first event: a sequence number or an RFC 3339 time.")
-    var from: JournalBound?
-
-    @Option(help: "The last event: a sequence number or an RFC 3339 time.")
-    var to: JournalBound?
+    @OptionGroup var window: JournalWindow
 
     @Flag(help: "Route what the plugin publishes to the configuration's other subscribers.")
     var publish = false
@@ -173,7 +172,7 @@ struct Replay: AsyncParsableCommand {
         }
         let patterns = PatternFilter(target.topics)
         var total = 0
-        try forEachRecord(in: folder, from: from, to: to) { if patterns.matches($0.topic) { total += 1 } }
+        try forEachRecord(in: folder, within: window) { if patterns.matches($0.topic) { total += 1 } }
 
         let router = Router()
         loaded.subscribers.removeAll { $0.name == subscriber }
@@ -190,7 +189,7 @@ struct Replay: AsyncParsableCommand {
         }
         var sent = 0
         let progress = StandardError.isTerminal ? ProgressBar(total: total) : nil
-        try forEachRecord(in: folder, from: from, to: to) { record in
+        try forEachRecord(in: folder, within: window) { record in
             guard patterns.matches(record.topic) else { return }
             router.send(record.topic, tape: record.data, headers: record.headers, id: record.id, time: record.time, to: replayed)
             sent += 1
