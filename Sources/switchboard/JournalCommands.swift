@@ -85,7 +85,7 @@ struct JournalCommand: AsyncParsableCommand {
         commandName: "journal",
         abstract: "Print journaled events as JSON lines.",
         discussion: """
-            Each line: {"seq": N, "id": ..., "time": ..., "topic": ..., "data": ..., "headers": {...}}. \\
+            Each line: {"seq": N, "id": ..., "time": ..., "topic": ..., "data": ..., "headers": {...}}. \
             --from and --to take a sequence number or an RFC 3339 time, both inclusive.
 
             Example:
@@ -142,8 +142,8 @@ struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one subscriber's plugin, fresh, over the journaled events that match its topics.",
         discussion: """
-            The plugin runs with its usual limits, init and shutdown included, over the events in \\
-            order. What it publishes is counted and discarded, unless --publish routes it to the \\
+            The plugin runs with its usual limits, init and shutdown included, over the events in \
+            order. What it publishes is counted and discarded, unless --publish routes it to the \
             configuration's other subscribers.
 
             Example:

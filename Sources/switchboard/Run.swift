@@ -9,10 +9,10 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start every subscriber and route the events read from the input.",
         discussion: """
-            Input is one JSON object per line: {"topic": "user.created", "data": ..., "headers": {...}} \\
-            (or, with --format line, "topic payload"). A bad line is reported with its number and skipped \\
-            (with --strict, it ends the run). At the end of the input, of --duration, or at SIGINT/SIGTERM, \\
-            subscribers drain, plugins shut down, and a summary goes to standard error. A flag overrides \\
+            Input is one JSON object per line: {"topic": "user.created", "data": ..., "headers": {...}} \
+            (or, with --format line, "topic payload"). A bad line is reported with its number and skipped \
+            (with --strict, it ends the run). At the end of the input, of --duration, or at SIGINT/SIGTERM, \
+            subscribers drain, plugins shut down, and a summary goes to standard error. A flag overrides \
             the same setting in the configuration.
 
             Examples:
