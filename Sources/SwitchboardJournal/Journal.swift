@@ -7,8 +7,8 @@ import SwitchboardCore
 /// per record (see the README for why, and what each ``FsyncMode`` promises).
 ///
 /// ``record(_:)``, installed as the router's accept hook by ``attach(to:)``, numbers each event
-/// and copies its record into a buffer under a lock held for a few hundred nanoseconds; a
-/// writer thread of its own writes the buffer to the current segment and syncs it.
+/// and queues it under a lock held for tens of nanoseconds; a writer thread of its own encodes
+/// the records, writes them to the current segment and syncs it.
 public final class Journal: SpillSource {
     /// When the journal asks the disk to keep what it wrote.
     public enum FsyncMode: String, Sendable, CaseIterable {
@@ -129,10 +129,11 @@ public final class Journal: SpillSource {
         // The event joins the queue as it is (a reference count); the writer thread encodes it.
         state.pending.append(event)
         state.lastPending = sequence
-        // Only `always` wakes the writer at once; otherwise it comes every few milliseconds
-        // and takes what gathered: a wakeup per event would cost more than the journal itself.
-        if fsync == .always { lock.signal(0) }
+        // Only `always` wakes the writer at once, and waits for its group's sync; otherwise the
+        // writer comes every few milliseconds and takes what gathered: a wakeup per event would
+        // cost more than the journal itself.
         if fsync == .always {
+            lock.signal(0)
             while state.durable < sequence, state.failed == nil, !state.closed { lock.wait(1) }
         }
         lock.unlock()
