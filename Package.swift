@@ -81,7 +81,7 @@ let package = Package(
                 "SwitchboardMetrics", "SwitchboardJournal",
             ]
         ),
-        // The command line: `switchboard run` and `check` (journal and replay to come).
+        // The command line: `switchboard run`, `check`, `journal` and `replay`.
         .executableTarget(
             name: "switchboard",
             dependencies: [
