@@ -82,6 +82,29 @@ import Testing
         #expect(outcome.hostile.failed == 3)
     }
 
+    @Test func loopsInCreatedCoroutinesAreStoppedAndGeneratorsStillWork() async throws {
+        let outcome = try await run("""
+            local function numbers(n)
+              return coroutine.wrap(function() for i = 1, n do coroutine.yield(i) end end)
+            end
+            return { handle = function(e)
+              local spinner = coroutine.create(function() while true do end end)
+              local total = 0
+              for i in numbers(3) do total = total + i end
+              assert(total == 6, "generator broke")
+              local ok, message = pcall(coroutine.wrap(function() error("inner") end))
+              assert(not ok and message:find("inner"), "wrap lost the error")
+              if e.data % 2 == 0 then switchboard.publish("out.ok", total) return end
+              -- The spinning coroutine fails with the timeout; spinning on after it fails the call.
+              coroutine.resume(spinner)
+              while true do end
+            end }
+            """, events: 4)
+        #expect(outcome.hostile.handled == 2, "\(outcome.hostile)")
+        #expect(outcome.hostile.failed == 2)  // the odd ones spin past the budget
+        #expect(outcome.published.filter { $0.topic == "out.ok" }.map(\.data) == [6, 6])
+    }
+
     @Test func unboundedGrowthHitsTheMemoryCapAndTheStateIsRebuilt() async throws {
         let outcome = try await run("""
             local inits = 0
