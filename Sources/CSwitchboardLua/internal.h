@@ -3,6 +3,7 @@
 #define CSWITCHBOARD_LUA_INTERNAL_H
 
 #include "CSwitchboardLua.h"
+#include <pthread.h>
 #include <stdatomic.h>
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
@@ -30,11 +31,15 @@ typedef struct sb_pool {
 /// What C keeps per state, reached through the state's extra space (shared by its coroutines).
 typedef struct sb_context {
     void *host;          // the Swift object
+    lua_State *main;     // the state's main thread, which the watchdog arms
+    struct sb_context *watched_next, *watched_previous;  // the watchdog's list, under its lock
+    atomic_int armed;    // the watchdog signalled the thread running `main` during this call
+    pthread_t thread;    // the thread running the call in progress (valid while `deadline` is set)
     sb_buffer tape;      // scratch for Lua → tape
     size_t memory_used;  // bytes the allocator holds
     sb_pool pool;        // small blocks
     sb_limits limits;
-    uint64_t deadline;   // monotonic ns when the call in progress must end; 0 outside calls
+    _Atomic uint64_t deadline;  // monotonic ns when the call in progress must end; 0 outside calls
     int timed_out;       // the call in progress passed its deadline
     atomic_int interrupted;  // set from any thread by sb_interrupt
     int output;          // where print writes
@@ -63,6 +68,11 @@ void sb_push_event(lua_State *L, const sb_event *event);
 void sb_event_materialize(lua_State *L, int index);
 /// Creates the event metatable and stores its reference in the context (pushes nothing).
 void sb_event_install(lua_State *L);
+
+// state.c
+/// Sets the budget hook on a coroutine the plugin creates: the watchdog arms only main
+/// threads, so a coroutine checks its budget every few thousand instructions itself.
+void sb_watch_coroutine(lua_State *co);
 
 // sandbox.c
 /// Removes from the globals what a plugin may not reach unless `allow` names it, and

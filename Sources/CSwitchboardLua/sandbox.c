@@ -44,6 +44,54 @@ static int recording_searcher(lua_State *L) {
     return 2;
 }
 
+/// coroutine.create(f), with the budget hook set on the new coroutine (the original create
+/// is upvalue 1). Returns the coroutine.
+static int watched_create(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (lua_isthread(L, -1)) sb_watch_coroutine(lua_tothread(L, -1));
+    return 1;
+}
+
+/// coroutine.wrap on top of the watched create: the original would make its coroutine out of
+/// the hook's reach.
+static const char watched_wrap[] =
+    "local create, resume, pack, unpack = ...\n"
+    "return function(f)\n"
+    "  local co = create(f)\n"
+    "  return function(...)\n"
+    "    local results = pack(resume(co, ...))\n"
+    "    if results[1] then return unpack(results, 2, results.n) end\n"
+    "    error(results[2], 0)\n"
+    "  end\n"
+    "end\n";
+
+/// Replaces coroutine.create and coroutine.wrap with their watched forms (pushes nothing).
+static void watch_coroutines(lua_State *L) {
+    if (lua_getglobal(L, "coroutine") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_getfield(L, -1, "create");
+    lua_pushcclosure(L, watched_create, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "create");  // coroutine table, watched create
+    if (luaL_loadbuffer(L, watched_wrap, sizeof(watched_wrap) - 1, "=coroutine.wrap") != LUA_OK) {
+        lua_pop(L, 3);
+        return;
+    }
+    lua_insert(L, -2);  // coroutine table, chunk, watched create
+    lua_getfield(L, -3, "resume");
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "pack");
+    lua_getfield(L, -2, "unpack");
+    lua_remove(L, -3);  // coroutine table, chunk, create, resume, pack, unpack
+    lua_call(L, 4, 1);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+}
+
 void sb_sandbox(lua_State *L, int allow) {
     int top = lua_gettop(L);
     if (!(allow & SB_ALLOW_IO)) {
@@ -72,6 +120,7 @@ void sb_sandbox(lua_State *L, int allow) {
         lua_rawseti(L, -2, 2);
     }
     lua_settop(L, top);
+    watch_coroutines(L);
     lua_getglobal(L, "load");
     lua_pushcclosure(L, text_only_load, 1);
     lua_setglobal(L, "load");
