@@ -44,7 +44,7 @@ import Testing
         let (drainSeconds, drainAttoseconds) = drain.components
         // Ends by its drain deadline, give or take the test process's two-thread concurrency
         // pool, which other suites' blocking calls (a Lua init, a full `block` queue) can hold.
-        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + 2)
+        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + 3)
         let stats = router.stats()
         #expect(healthy.all == (0..<Int64(events)).map { $0 })
         #expect(stats.subscribers.allSatisfy { $0.addsUp }, "\(stats.subscribers)")
