@@ -39,8 +39,31 @@ public struct SubscriberStats: Sendable, Hashable {
 public struct RouterStats: Sendable, Hashable {
     /// Events the router accepted from any publisher, whether or not a subscriber matched.
     public var published: Int
-    /// One entry per active subscriber, in subscription order.
+    /// One entry per subscriber, active ones in subscription order, then those a reload removed.
     public var subscribers: [SubscriberStats]
+
+    /// The subscribers' counts with one entry per name, in first-seen order: a name that ran
+    /// twice (removed by a reload, then added back) gets the sums of its counters.
+    public var byName: [SubscriberStats] {
+        var merged: [SubscriberStats] = []
+        var index: [String: Int] = [:]
+        for subscriber in subscribers {
+            guard let at = index[subscriber.name] else {
+                index[subscriber.name] = merged.count
+                merged.append(subscriber)
+                continue
+            }
+            merged[at].received += subscriber.received
+            merged[at].handled += subscriber.handled
+            merged[at].failed += subscriber.failed
+            merged[at].dropped += subscriber.dropped
+            merged[at].abandoned += subscriber.abandoned
+            merged[at].pending += subscriber.pending
+            merged[at].deadLettered += subscriber.deadLettered
+            merged[at].restarts += subscriber.restarts
+        }
+        return merged
+    }
 
     /// The stats of the subscriber with this name, if there is one.
     public subscript(name: String) -> SubscriberStats? { subscribers.first { $0.name == name } }

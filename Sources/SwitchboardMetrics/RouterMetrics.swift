@@ -38,27 +38,8 @@ public final class RouterMetrics: Sendable {
             ("published", "switchboard_events_published_total", [], stats.published),
             ("rejected", "switchboard_input_rejected_total", [], rejected()),
         ]
-        // A name that ran twice (removed by a reload, then added back) counts as one.
-        var merged: [String: SubscriberStats] = [:]
-        var order: [String] = []
-        for subscriber in stats.subscribers {
-            if var seen = merged[subscriber.name] {
-                seen.received += subscriber.received
-                seen.handled += subscriber.handled
-                seen.failed += subscriber.failed
-                seen.dropped += subscriber.dropped
-                seen.abandoned += subscriber.abandoned
-                seen.pending += subscriber.pending
-                seen.deadLettered += subscriber.deadLettered
-                seen.restarts += subscriber.restarts
-                merged[subscriber.name] = seen
-            } else {
-                merged[subscriber.name] = subscriber
-                order.append(subscriber.name)
-            }
-        }
-        for name in order {
-            let subscriber = merged[name]!
+        for subscriber in stats.byName {  // a name that ran twice counts as one
+            let name = subscriber.name
             let outcomes = [
                 ("handled", subscriber.handled), ("failed", subscriber.failed), ("dropped", subscriber.dropped),
                 ("abandoned", subscriber.abandoned), ("dead_lettered", subscriber.deadLettered),

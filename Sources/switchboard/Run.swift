@@ -1,6 +1,5 @@
 import ArgumentParser
 import Logging
-import OrderedCollections
 import Foundation
 import Switchboard
 
@@ -263,23 +262,19 @@ struct Run: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// The `--report` document. A name that ran twice (removed by a reload, then added back)
-    /// reports the sum of both.
+    /// The `--report` document, one entry per subscriber name (see ``RouterStats/byName``).
     static func reportDocument(_ stats: RouterStats, rejected: Int) -> JSON {
-        var subscribers = OrderedDictionary<String, [Int]>()
-        for subscriber in stats.subscribers {
-            let counts = [
-                subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
-                subscriber.pending,
-            ]
-            subscribers[subscriber.name] = zip(subscribers[subscriber.name] ?? [0, 0, 0, 0, 0, 0], counts).map(+)
+        let subscribers = stats.byName.map { subscriber -> (String, JSON) in
+            (subscriber.name, [
+                "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
+                "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
+                "abandoned": .int(Int64(subscriber.abandoned)), "pending": .int(Int64(subscriber.pending)),
+            ])
         }
-        let keys = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
         return [
             "published": .int(Int64(stats.published)), "rejected": .int(Int64(rejected)),
-            "subscribers": .object(subscribers.mapValues { counts in
-                .object(.init(uniqueKeysWithValues: zip(keys, counts.map { .int(Int64($0)) })))
-            }),
+            "subscribers": .object(.init(subscribers, uniquingKeysWith: { first, _ in first })),
         ]
     }
+
 }
