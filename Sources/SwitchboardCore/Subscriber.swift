@@ -124,16 +124,8 @@ public final class Subscriber: Sendable {
                 mailbox.recordStart(of: batch[0])
                 var timing = observer.map { _ in BatchClock() }
                 for index in batch.indices {
-                    // The first attempt borrows the event from the batch: passing it on to a
-                    // function would retain it, on a cache line the publisher is writing.
-                    var handled = true
                     let start = timing?.start(self)
-                    do {
-                        try handler.handle(batch[index])
-                        consecutiveFailures = 0
-                    } catch {
-                        handled = recover(batch[index], from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
-                    }
+                    let handled = deliver(batch[index], to: handler, consecutiveFailures: &consecutiveFailures)
                     if let start { timing?.end(self, event: batch[index], started: start) }
                     if !mailbox.settle(failed: !handled) { break }
                 }
@@ -160,7 +152,7 @@ public final class Subscriber: Sendable {
         var consecutiveFailures = 0
         var lastSave = Clock.monotonicNanos()
         var patterns = self.patterns
-        var trie = Self.trie(patterns)
+        var matching = PatternSet(patterns)
 
         func save() {
             guard next != saved else { return }
@@ -172,23 +164,15 @@ public final class Subscriber: Sendable {
         func readAll() -> Bool {
             while !mailbox.isSealed, let (sequence, event) = cursor.next() {
                 next = sequence + 1
-                guard !trie.match(event.topic).isEmpty, event.topic != deadLetterTopic else { continue }
+                guard matching.matches(event.topic), event.topic != deadLetterTopic else { continue }
                 mailbox.takeSpilled(backlog: sequence < head)
-                var handled = true
-                do {
-                    try handler.handle(event)
-                    consecutiveFailures = 0
-                } catch {
-                    handled = recover(event, from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
-                }
+                let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
                 guard mailbox.settle(failed: !handled) else {
                     next = sequence  // sealed in hand: it counts as not handled, and comes again
                     return false
                 }
                 if Clock.monotonicNanos() &- lastSave >= 100_000_000 { save() }
-                if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= deadline {
-                    handler.fireTimers()
-                }
+                fireDueTimers(handler)
             }
             return !mailbox.isSealed
         }
@@ -198,7 +182,7 @@ public final class Subscriber: Sendable {
             save()
             if self.patterns != patterns {  // a reload changed them
                 patterns = self.patterns
-                trie = Self.trie(patterns)
+                matching = PatternSet(patterns)
             }
             let poll = Clock.monotonicNanos() + 5_000_000  // the journal writes every 5 ms
             let deadline = mailbox.isDraining ? poll : min(poll, handler.nextTimerDeadline ?? .max)
@@ -214,21 +198,30 @@ public final class Subscriber: Sendable {
             case .control:
                 runControlRequests(&handler)
             case .timedOut, .events:
-                if let timer = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= timer {
-                    handler.fireTimers()
-                }
+                fireDueTimers(handler)
             }
         }
     }
 
-    private final class Marker: Sendable {}
-    private static let marker = Marker()
+    /// Hands one event to the handler, applying the failure policy if it throws; true when handled.
+    /// The event is borrowed: passing it on with a retain would write to a cache line the
+    /// publisher is writing.
+    @inline(__always)
+    private func deliver(_ event: borrowing Event, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
+        do {
+            try handler.handle(event)
+            consecutiveFailures = 0
+            return true
+        } catch {
+            return recover(copy event, from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
+        }
+    }
 
-    /// A trie of `patterns`, for telling which journaled events are this subscriber's.
-    private static func trie(_ patterns: [String]) -> TopicTrie<Marker> {
-        var trie = TopicTrie<Marker>()
-        for pattern in patterns { trie.insert(pattern, marker) }
-        return trie
+    /// Runs the handler's timers that are due, unless the subscriber is draining.
+    private func fireDueTimers(_ handler: any EventHandler) {
+        if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= deadline {
+            handler.fireTimers()
+        }
     }
 
     /// Runs the pending control requests with the handler (which they may replace).

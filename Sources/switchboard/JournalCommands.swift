@@ -44,18 +44,6 @@ enum JournalBound: ExpressibleByArgument {
     }
 }
 
-/// Topic patterns, for filtering records.
-struct PatternFilter {
-    private final class Marker: Sendable {}
-    private var trie = TopicTrie<Marker>()
-
-    init(_ patterns: [String]) {
-        for pattern in patterns { trie.insert(pattern, Marker()) }
-    }
-
-    func matches(_ topic: String) -> Bool { !trie.match(topic).isEmpty }
-}
-
 /// The journal folder of a configuration, or exit 2 when it has none.
 func journalFolder(of configuration: Configuration) throws -> String {
     guard let journal = configuration.journal else {
@@ -110,7 +98,7 @@ struct JournalCommand: AsyncParsableCommand {
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         let folder = try journalFolder(of: try loadConfiguration(config))
-        let filter = topic.map { PatternFilter([$0]) }
+        let filter = topic.map { PatternSet([$0]) }
         var output = ""
         try forEachRecord(in: folder, within: window) { record in
             guard filter?.matches(record.topic) ?? true else { return }
@@ -170,7 +158,7 @@ struct Replay: AsyncParsableCommand {
             printDiagnostic("\(config): no subscriber named '\(subscriber)'")
             throw ExitCode(2)
         }
-        let patterns = PatternFilter(target.topics)
+        let patterns = PatternSet(target.topics)
         var total = 0
         try forEachRecord(in: folder, within: window) { if patterns.matches($0.topic) { total += 1 } }
 
