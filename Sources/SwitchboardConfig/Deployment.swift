@@ -44,10 +44,9 @@ public final class Deployment: Sendable {
         var prepared: [Subscriber] = []
         do {
             for subscriber in configuration.subscribers {
-                let sources = LuaSources()
-                let started = try router.prepare(lua: subscriber, logger: logger, sources: sources)
-                prepared.append(started)
-                running[subscriber.name] = Running(subscriber: started, configuration: subscriber, sources: sources)
+                let started = try Self.prepare(subscriber, on: router, logger: logger)
+                prepared.append(started.subscriber)
+                running[subscriber.name] = started
             }
             try router.commit(adding: prepared)
         } catch {
@@ -55,6 +54,15 @@ public final class Deployment: Sendable {
             throw error
         }
         state = Mutex(State(configuration: configuration, running: running))
+    }
+
+    /// Starts a subscriber, not yet routed to, recording the files its plugin loads.
+    private static func prepare(
+        _ configuration: LuaSubscriberConfiguration, on router: Router, logger: Logger
+    ) throws(RouterError) -> Running {
+        let sources = LuaSources()
+        let subscriber = try router.prepare(lua: configuration, logger: logger, sources: sources)
+        return Running(subscriber: subscriber, configuration: configuration, sources: sources)
     }
 
     /// The configuration running now.
@@ -149,10 +157,9 @@ public final class Deployment: Sendable {
         var prepared: [Subscriber] = []
         do {
             for subscriber in new.subscribers where summary.added.contains(subscriber.name) {
-                let sources = LuaSources()
-                let started = try router.prepare(lua: subscriber, logger: logger, sources: sources)
-                prepared.append(started)
-                next[subscriber.name] = Running(subscriber: started, configuration: subscriber, sources: sources)
+                let started = try Self.prepare(subscriber, on: router, logger: logger)
+                prepared.append(started.subscriber)
+                next[subscriber.name] = started
             }
         } catch {
             router.discard(prepared)

@@ -78,9 +78,6 @@ final class Mailbox: @unchecked Sendable {
         guarded.initialize(to: Guarded(capacity: capacity, policy: policy))
     }
 
-    /// The most events waiting.
-    var capacity: Int { lock.withLock { guarded.pointee.capacity } }
-
     /// Changes the capacity and the overflow policy; what is queued stays. A ``MemoryQueue``
     /// takes the new capacity; another kind of queue keeps its own bound.
     func reconfigure(capacity: Int, policy: OverflowPolicy) {

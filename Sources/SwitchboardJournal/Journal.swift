@@ -260,7 +260,7 @@ public final class Journal: SpillSource {
     static func repairTail(in folder: String, logger: Logger) throws -> UInt64 {
         var segments = JournalSegments.list(in: folder)
         while let last = segments.last {
-            let bytes = try SegmentBytes(path: last.path)
+            let bytes = try OwnedBytes(path: last.path)
             var offset = 0
             var lastSequence: UInt64?
             var expected = last.first

@@ -57,7 +57,7 @@ struct JournalCursor: SpillCursor {
             Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset - bufferStart, as: UInt32.self)))
         }
         guard fill(descriptor, upTo: offset + 8 + length) else { return nil }
-        let owner = RecordBytes(buffer[(offset - bufferStart)..<(offset - bufferStart + 8 + length)])
+        let owner = OwnedBytes(buffer[(offset - bufferStart)..<(offset - bufferStart + 8 + length)])
         guard let (record, _) = try? RecordFormat.record(in: owner.bytes, at: 0, owner: owner) else { return nil }
         offset += 8 + length
         return record
@@ -88,15 +88,4 @@ private final class SegmentFile {
         self.descriptor = descriptor
     }
     deinit { close(descriptor) }
-}
-
-/// One record's bytes, owning what the decoded tapes point into.
-private final class RecordBytes: @unchecked Sendable {  // immutable after init
-    let bytes: UnsafeRawBufferPointer
-    init(_ source: ArraySlice<UInt8>) {
-        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 8)
-        source.withUnsafeBytes { storage.copyMemory(from: $0) }
-        bytes = UnsafeRawBufferPointer(rebasing: storage[0..<source.count])
-    }
-    deinit { bytes.deallocate() }
 }

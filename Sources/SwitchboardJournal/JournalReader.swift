@@ -25,7 +25,7 @@ public struct JournalReader: Sequence {
     /// Walks the records.
     public struct Iterator: IteratorProtocol {
         private var segments: [(path: String, first: UInt64)]
-        private var current: (path: String, bytes: SegmentBytes)?
+        private var current: (path: String, bytes: OwnedBytes)?
         private var offset = 0
         /// Set when a corrupt record ended the walk.
         public private(set) var problem: CorruptRecord?
@@ -47,7 +47,7 @@ public struct JournalReader: Sequence {
                 guard !segments.isEmpty else { return nil }
                 let segment = segments.removeFirst()
                 do {
-                    current = (segment.path, try SegmentBytes(path: segment.path))
+                    current = (segment.path, try OwnedBytes(path: segment.path))
                     offset = 0
                 } catch {
                     problem = CorruptRecord(file: segment.path, offset: 0, reason: "cannot read it: \(error)")

@@ -20,19 +20,24 @@ enum JournalSegments {
     }
 }
 
-/// A segment file's bytes, read whole; records and their tapes point into them.
-final class SegmentBytes: @unchecked Sendable {  // immutable after init
-    let buffer: UnsafeMutableRawBufferPointer
+/// Bytes the journal reads (a whole segment file, or one record), owned: the records and
+/// tapes decoded from them point into them.
+final class OwnedBytes: @unchecked Sendable {  // immutable after init
+    let bytes: UnsafeRawBufferPointer
 
-    init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        buffer = .allocate(byteCount: max(data.count, 1), alignment: 8)
-        data.copyBytes(to: buffer.bindMemory(to: UInt8.self))
-        count = data.count
+    /// A copy of `source`.
+    init(_ source: some Collection<UInt8>) {
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 8)
+        _ = storage.initializeMemory(as: UInt8.self, from: source)
+        bytes = UnsafeRawBufferPointer(rebasing: storage[0..<source.count])
     }
 
-    let count: Int
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[0..<count]) }
+    /// The whole file at `path`.
+    convenience init(path: String) throws {
+        self.init(try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
 
-    deinit { buffer.deallocate() }
+    var count: Int { bytes.count }
+
+    deinit { bytes.deallocate() }
 }

@@ -15,9 +15,6 @@ public final class LuaSources: Sendable {
         files.withLock { $0 }.allSatisfy { path, contents in FileManager.default.contents(atPath: path) == contents }
     }
 
-    /// The recorded file paths.
-    public var paths: [String] { files.withLock { Array($0.keys) } }
-
     /// Replaces the record with `paths` as they are now: a new state was built from them.
     func replace(with paths: [String]) {
         let contents = Dictionary(paths.map { ($0, Self.contents(of: $0)) }, uniquingKeysWith: { first, _ in first })
