@@ -84,16 +84,17 @@ struct Run: AsyncParsableCommand {
                     port: port, logger: Logger(label: "switchboard.metrics")))
         }
         defer { metricsServer?.cancel() }
-        var journal: Journal?
-        if let settings = loaded.journal {
+        let journal = try loaded.journal.map { settings in
             do {
-                journal = try Journal(folder: settings.path, fsync: settings.fsync, retention: settings.retention)
+                return try Journal(folder: settings.path, fsync: settings.fsync, retention: settings.retention)
             } catch {
                 printDiagnostic("\(config): cannot open the journal at \(settings.path): \(error)")
                 throw ExitCode(1)
             }
-            journal?.attach(to: router)
-            if let journal { router.spill(to: journal) }
+        }
+        if let journal {  // every accepted event, before any subscriber; spilling ones read it back
+            journal.attach(to: router)
+            router.spill(to: journal)
         }
         let deployment: Deployment
         do {
