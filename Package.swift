@@ -33,6 +33,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardJSON", "SwitchboardTopics",
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Lua 5.4 from Debian's liblua5.4-dev.
@@ -51,7 +52,8 @@ let package = Package(
         .target(
             name: "SwitchboardConfig",
             dependencies: [
-                "SwitchboardCore", "SwitchboardLua", "SwitchboardJournal", .product(name: "Yams", package: "Yams"),
+                "SwitchboardCore", "SwitchboardLua", "SwitchboardJournal", "SwitchboardNATS",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -60,6 +62,12 @@ let package = Package(
         .target(
             name: "SwitchboardJournal",
             dependencies: ["SwitchboardCore", "CSwitchboardJournal", .product(name: "Logging", package: "swift-log")]
+        ),
+        // At the edge: the NATS bridge, on the NATS C client from Debian's libnats-dev.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(
+            name: "SwitchboardNATS",
+            dependencies: ["SwitchboardCore", "CNATS", .product(name: "Logging", package: "swift-log")]
         ),
         // At the edge: Prometheus metrics and health over HTTP (swift-metrics, swift-prometheus,
         // Hummingbird), read from the core's counters and its handler-observer seam.
@@ -78,7 +86,7 @@ let package = Package(
             name: "Switchboard",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
-                "SwitchboardMetrics", "SwitchboardJournal",
+                "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS",
             ]
         ),
         // The command line: `switchboard run`, `check`, `journal` and `replay`.

@@ -5,3 +5,4 @@
 @_exported import SwitchboardConfig
 @_exported import SwitchboardMetrics
 @_exported import SwitchboardJournal
+@_exported import SwitchboardNATS

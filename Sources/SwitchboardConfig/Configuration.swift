@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardCore
 import SwitchboardJournal
 import SwitchboardLua
+import SwitchboardNATS
 import Yams
 
 /// A configuration file: the subscribers to start, with their plugins, topics, queues, limits
@@ -18,6 +19,11 @@ public struct Configuration: Sendable {
     public var metricsListen: String?
     /// The event journal (`journal: { path, fsync, retention }`); nil when off.
     public var journal: JournalSettings?
+    /// This instance's name (`instance`): the origin of what it exports to NATS, and its
+    /// connection's name there. By default the host name and the process id: `web-1-4711`.
+    public var instance: String
+    /// The NATS bridge (`nats: { url, export, import, queue_group, ... }`); nil when off.
+    public var nats: NATSSettings?
 
     /// The `journal` section.
     public struct JournalSettings: Sendable, Equatable {
@@ -52,7 +58,15 @@ public struct Configuration: Sendable {
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
         return Configuration(
             path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen,
-            journal: reader.journal)
+            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats)
+    }
+
+    /// The host name and the process id.
+    private static var defaultInstance: String {
+        var name = [UInt8](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count - 1) == 0
+            ? String(decoding: name.prefix { $0 != 0 }, as: UTF8.self) : "switchboard"
+        return "\(host)-\(getpid())"
     }
 }
 
@@ -64,6 +78,8 @@ private struct Reader {
     private(set) var drainTimeout: Duration?
     private(set) var metricsListen: String?
     private(set) var journal: Configuration.JournalSettings?
+    private(set) var instance: String?
+    private(set) var nats: NATSSettings?
     /// Where `overflow: spill` was asked for: it needs a journal.
     private var spillers: [Node] = []
     private var subscriber: String?
@@ -131,8 +147,14 @@ private struct Reader {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
         }
-        let top = members(root, allowed: ["subscribers", "drain_timeout", "metrics", "journal"], what: "the configuration")
+        let top = members(
+            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats"], what: "the configuration")
         if let node = top["journal"] { journal = readJournal(node) }
+        if let node = top["nats"] { nats = readNATS(node) }
+        instance = value(top["instance"], "instance", "a name of letters, digits, ., - and _") { name in
+            !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+                ? name : nil
+        }
         drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
         if let metrics = top["metrics"] {
             let fields = members(metrics, allowed: ["listen"], what: "metrics")
@@ -179,6 +201,84 @@ private struct Reader {
         return settings
     }
 
+    private mutating func readNATS(_ node: Node) -> NATSSettings? {
+        let fields = members(node, allowed: [
+            "url", "export", "import", "queue_group", "export_queue", "flush_interval", "connect_timeout",
+            "reconnect_wait", "reconnect_wait_max", "max_reconnects", "user", "password", "token", "credentials", "tls",
+        ], what: "nats")
+        guard let urlNode = fields["url"], let url = value(urlNode, "nats url", "one or more URLs such as nats://127.0.0.1:4222, separated by commas", { text in
+            text.split(separator: ",").allSatisfy { entry in
+                let entry = entry.trimmingCharacters(in: .whitespaces)
+                return ["nats://", "tls://"].contains { entry.hasPrefix($0) && entry.count > $0.count }
+            } ? text : nil
+        }) else {
+            if fields["url"] == nil { problem(node, "nats needs a 'url', such as nats://127.0.0.1:4222") }
+            return nil
+        }
+        var settings = NATSSettings(url: url)
+        settings.export = patterns(fields["export"], "nats export")
+        settings.import = patterns(fields["import"], "nats import")
+        if settings.export.isEmpty && settings.import.isEmpty {
+            problem(node, "nats needs subjects to 'export', to 'import', or both")
+        }
+        settings.queueGroup = value(fields["queue_group"], "nats queue_group", "a name without spaces") { name in
+            !name.isEmpty && !name.contains(where: \.isWhitespace) ? name : nil
+        }
+        if settings.queueGroup != nil && settings.import.isEmpty {
+            problem(fields["queue_group"], "nats queue_group shares imports: it needs an 'import' list")
+        }
+        let whole = { (text: String) in Int(text).flatMap { $0 >= 1 ? $0 : nil } }
+        settings.exportCapacity = value(fields["export_queue"], "nats export_queue", "a whole number of at least 1", whole) ?? settings.exportCapacity
+        for (key, path) in [("flush_interval", \NATSSettings.flushInterval), ("connect_timeout", \.connectTimeout),
+                            ("reconnect_wait", \.reconnectWait), ("reconnect_wait_max", \.reconnectWaitMax)] {
+            if let duration = value(fields[key], "nats \(key)", "a duration such as 250ms or 2s", ConfigValue.duration) {
+                if duration <= .zero { problem(fields[key], "nats \(key) must be more than 0") } else { settings[keyPath: path] = duration }
+            }
+        }
+        settings.maxReconnects = value(fields["max_reconnects"], "nats max_reconnects", "a whole number (leave it out to retry forever)") {
+            Int($0).flatMap { $0 >= 0 ? $0 : nil }
+        }
+        settings.user = value(fields["user"], "nats user", "a name") { $0 }
+        settings.password = value(fields["password"], "nats password", "a password") { $0 }
+        if settings.password != nil && settings.user == nil { problem(fields["password"], "nats password needs a 'user'") }
+        settings.token = value(fields["token"], "nats token", "a token") { $0 }
+        settings.credentials = existingFile(fields["credentials"], "nats credentials")
+        if let tlsNode = fields["tls"] {
+            let tlsFields = members(tlsNode, allowed: ["ca", "cert", "key", "hostname", "insecure_skip_verify"], what: "nats tls")
+            var tls = NATSSettings.TLS()
+            tls.ca = existingFile(tlsFields["ca"], "nats tls ca")
+            tls.certificate = existingFile(tlsFields["cert"], "nats tls cert")
+            tls.key = existingFile(tlsFields["key"], "nats tls key")
+            if (tlsFields["cert"] == nil) != (tlsFields["key"] == nil) {
+                problem(tlsNode, "nats tls needs both 'cert' and 'key', or neither")
+            }
+            tls.hostname = value(tlsFields["hostname"], "nats tls hostname", "a host name") { $0 }
+            tls.skipVerify = value(tlsFields["insecure_skip_verify"], "nats tls insecure_skip_verify", "true or false") { Bool($0) } ?? false
+            settings.tls = tls
+        }
+        return settings
+    }
+
+    /// A list of topic patterns, each validated.
+    private mutating func patterns(_ node: Node?, _ what: String) -> [String] {
+        let patterns = strings(node, what)
+        for (index, pattern) in patterns.enumerated() {
+            do { try Topic.validatePattern(pattern) } catch { problem(node?.sequence?[index], "\(what): \(error)") }
+        }
+        return patterns
+    }
+
+    /// A path to a file that must exist, resolved against the configuration's folder.
+    private mutating func existingFile(_ node: Node?, _ what: String) -> String? {
+        guard let node, let text = string(node, what) else { return nil }
+        let path = resolve(text)
+        guard FileManager.default.fileExists(atPath: path) else {
+            problem(node, "\(what) file '\(text)' not found (looked for \(path))")
+            return nil
+        }
+        return path
+    }
+
     /// A path from the file, relative to the file's folder unless absolute.
     private func resolve(_ path: String) -> String {
         ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
@@ -213,12 +313,7 @@ private struct Reader {
         } else if fields["plugin"] == nil {
             problem(entry, "missing 'plugin'")
         }
-        configuration.topics = strings(fields["topics"], "topics")
-        for (index, topic) in configuration.topics.enumerated() {
-            do { try Topic.validatePattern(topic) } catch {
-                problem(fields["topics"]?.sequence?[index], "\(error)")
-            }
-        }
+        configuration.topics = patterns(fields["topics"], "topics")
         if let queue = fields["queue"] {
             let queueFields = members(queue, allowed: ["capacity", "overflow"], what: "queue")
             if let capacity = value(queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }) {

@@ -122,6 +122,14 @@ public final class Deployment: Sendable {
             summary.needRestart.append("journal")
             new.journal = current.journal
         }
+        if new.instance != current.instance {
+            summary.needRestart.append("instance")
+            new.instance = current.instance
+        }
+        if new.nats != current.nats {
+            summary.needRestart.append("nats")
+            new.nats = current.nats
+        }
         var toCheck: [LuaSubscriberConfiguration] = []
         for subscriber in new.subscribers {
             if let current = running[subscriber.name] {

@@ -1,15 +1,18 @@
 /// A one-shot signal that threads can block on and tasks can await.
-final class Completion: @unchecked Sendable {
+package final class Completion: @unchecked Sendable {
     private let lock = ConditionLock()
     private var done = false
     private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     private var nextWaiter = 0
 
+    /// A signal not yet given.
+    package init() {}
+
     /// True once ``signal()`` ran.
-    var isDone: Bool { lock.withLock { done } }
+    package var isDone: Bool { lock.withLock { done } }
 
     /// Marks it done and wakes every waiter; later calls do nothing.
-    func signal() {
+    package func signal() {
         lock.lock()
         guard !done else {
             lock.unlock()
@@ -24,12 +27,12 @@ final class Completion: @unchecked Sendable {
     }
 
     /// Blocks the calling thread until done.
-    func waitBlocking() {
+    package func waitBlocking() {
         lock.withLock { while !done { lock.wait() } }
     }
 
     /// Suspends until done or the task is cancelled.
-    func wait() async {
+    package func wait() async {
         // The lock is never held across `withTaskCancellationHandler`: for a task that is already
         // cancelled, the handler runs at once, on this thread, and takes the lock itself.
         let id: Int? = lock.withLock {

@@ -257,6 +257,15 @@ public final class Router: Sendable {
         try route(topic, payload: .tape(tape), headers: headers, excluding: nil)
     }
 
+    /// Publishes a tape to every matching subscriber but `excluded`: a bridge imports this way,
+    /// so that its own exporter never sends back out what came in.
+    @discardableResult
+    public func publish(
+        _ topic: String, tape: JSONTape, headers: [String: String] = [:], excluding excluded: Subscriber
+    ) throws(RouterError) -> DeliveryReport {
+        try route(topic, payload: .tape(tape), headers: headers, excluding: excluded)
+    }
+
     private func route(
         _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?
     ) throws(RouterError) -> DeliveryReport {

@@ -14,21 +14,25 @@ public final class RouterMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let router: Router
-    private let rejected: @Sendable () -> Int
+    /// Readings of the components at the edge, added with ``addReadings(_:)``.
+    private let sources = Mutex<[@Sendable () -> [MetricReading]]>([])
     /// What each counter showed at the last scrape, to increment by the difference.
     private let reported = Mutex<[String: Int]>([:])
     /// Lag and duration histograms by subscriber name.
     private let timers = TimerTable()
 
-    /// Starts timing every subscriber that `router` starts from now on. `rejected` tells the
-    /// count of input lines rejected so far.
-    public init(router: Router, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-                rejected: @escaping @Sendable () -> Int = { 0 }) {
+    /// Starts timing every subscriber that `router` starts from now on.
+    public init(router: Router, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         factory = PrometheusMetricsFactory(registry: registry)
         self.router = router
-        self.rejected = rejected
         router.observeHandlers { [timers] name in timers.timers(for: name) }
+    }
+
+    /// Adds series that `read` tells at each scrape: the counts of a component outside the
+    /// router (the input feeder, the NATS bridge).
+    public func addReadings(_ read: @escaping @Sendable () -> [MetricReading]) {
+        sources.withLock { $0.append(read) }
     }
 
     /// Brings every series up to date and renders the registry.
@@ -36,8 +40,16 @@ public final class RouterMetrics: Sendable {
         let stats = router.stats()
         var totals: [(key: String, label: String, dimensions: [(String, String)], value: Int)] = [
             ("published", "switchboard_events_published_total", [], stats.published),
-            ("rejected", "switchboard_input_rejected_total", [], rejected()),
         ]
+        for reading in sources.withLock({ $0 }).flatMap({ $0() }) {
+            switch reading.kind {
+            case .counter:
+                let key = ([reading.label] + reading.dimensions.map { "\($0)=\($1)" }).joined(separator: " ")
+                totals.append((key, reading.label, reading.dimensions, reading.value))
+            case .gauge:
+                Gauge(label: reading.label, dimensions: reading.dimensions, factory: factory).record(reading.value)
+            }
+        }
         for subscriber in stats.byName {  // a name that ran twice counts as one
             let name = subscriber.name
             let outcomes = [
@@ -106,5 +118,33 @@ private final class SubscriberTimers: HandlerObserver {
     func observe(lagNanoseconds: Int64, durationNanoseconds: Int64) {
         lag.record(nanoseconds: lagNanoseconds)
         duration.record(nanoseconds: durationNanoseconds)
+    }
+}
+
+/// One value of a series that a component outside the router reports at each scrape.
+public struct MetricReading: Sendable {
+    /// How the value behaves.
+    public enum Kind: Sendable {
+        /// A total that only grows.
+        case counter
+        /// A level that goes up and down.
+        case gauge
+    }
+
+    /// Counter or gauge.
+    public var kind: Kind
+    /// The series name, such as `switchboard_nats_exported_total`.
+    public var label: String
+    /// Its labels, as name and value.
+    public var dimensions: [(String, String)]
+    /// The value now.
+    public var value: Int
+
+    /// A reading of `label` with `dimensions`.
+    public init(_ kind: Kind, _ label: String, _ dimensions: [(String, String)] = [], value: Int) {
+        self.kind = kind
+        self.label = label
+        self.dimensions = dimensions
+        self.value = value
     }
 }

@@ -77,11 +77,14 @@ struct Run: AsyncParsableCommand {
         let rejected = Tally()
         let health = Health(router: router, budgets: Self.budgets(loaded))
         var metricsServer: Task<Void, Never>?
+        var metrics: RouterMetrics?
         if let listen = metricsListen ?? loaded.metricsListen, let (host, port) = ConfigValue.hostAndPort(listen) {
+            let routerMetrics = RouterMetrics(router: router)
+            routerMetrics.addReadings { [MetricReading(.counter, "switchboard_input_rejected_total", value: rejected.value)] }
+            metrics = routerMetrics
             metricsServer = try await Self.serveMetrics(
                 MetricsServer(
-                    metrics: RouterMetrics(router: router, rejected: { rejected.value }), health: health, host: host,
-                    port: port, logger: Logger(label: "switchboard.metrics")))
+                    metrics: routerMetrics, health: health, host: host, port: port, logger: Logger(label: "switchboard.metrics")))
         }
         defer { metricsServer?.cancel() }
         let journal = try loaded.journal.map { settings in
@@ -96,11 +99,28 @@ struct Run: AsyncParsableCommand {
             journal.attach(to: router)
             router.spill(to: journal)
         }
+        // The exporter subscribes before the plugins start, so it sees what they publish from the
+        // first event; imports start once the plugins are routed to, before the run reports ready.
+        var bridge: NATSBridge?
+        if let settings = loaded.nats {
+            do {
+                bridge = try NATSBridge(
+                    settings: settings, instance: loaded.instance, router: router, logger: Logger(label: "switchboard.nats"))
+            } catch {
+                printDiagnostic("\(config): \(error)")
+                await router.shutdown(drainTimeout: .zero)
+                throw ExitCode(1)
+            }
+        }
+        if let bridge { metrics?.addReadings { Self.readings(bridge.stats()) } }
         let deployment: Deployment
         do {
             deployment = try Deployment(router: router, configuration: loaded)
+            try bridge?.startImports()
         } catch {
             printDiagnostic("\(config): \(error)")
+            await router.shutdown(drainTimeout: .zero)
+            await bridge?.close(timeout: Duration.seconds(1))
             throw ExitCode(2)
         }
         health.phase = .running
@@ -119,6 +139,9 @@ struct Run: AsyncParsableCommand {
         defer { reloads.cancel() }
         let progress = StandardError.isTerminal ? Task { await Self.showProgress(router) } : nil
         defer { progress?.cancel() }
+        if let bridge, let settings = loaded.nats {
+            printDiagnostic("switchboard: \(Self.describe(settings, instance: bridge.instance))")
+        }
         printDiagnostic("switchboard: \(loaded.subscribers.count) subscribers running")
         var outcome = Feeder.Outcome()
         let end = duration.flatMap(ConfigValue.duration).map { ContinuousClock.now + $0 }
@@ -140,15 +163,21 @@ struct Run: AsyncParsableCommand {
             outcome = await Self.feed(feeder, descriptor: descriptor, until: end, signals: signals)
         }
         health.phase = .draining
-        await router.shutdown(drainTimeout: flagDrainTimeout ?? deployment.configuration.drainTimeout ?? .seconds(5))
+        let drain = flagDrainTimeout ?? deployment.configuration.drainTimeout ?? .seconds(5)
+        await bridge?.stopImports(timeout: drain)  // the queue group's other members take the rest
+        await router.shutdown(drainTimeout: drain)
+        await bridge?.close(timeout: drain)
         journal?.close()
         progress?.cancel()
         await progress?.value
         let stats = router.stats()
+        let natsStats = bridge?.stats()
         printDiagnostic(Self.summary(stats, rejected: outcome.rejected))
+        if let natsStats { printDiagnostic(Self.summary(natsStats)) }
         if let report {
             do {
-                try Self.reportDocument(stats, rejected: outcome.rejected).serialized()
+                let nats = bridge.flatMap { bridge in natsStats.map { Self.reportDocument($0, instance: bridge.instance) } }
+                try Self.reportDocument(stats, rejected: outcome.rejected, nats: nats).serialized()
                     .write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
                 printDiagnostic("cannot write the report to '\(report)': \(error)")
@@ -263,8 +292,9 @@ struct Run: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// The `--report` document, one entry per subscriber name (see ``RouterStats/byName``).
-    static func reportDocument(_ stats: RouterStats, rejected: Int) -> JSON {
+    /// The `--report` document, one entry per subscriber name (see ``RouterStats/byName``), and
+    /// the NATS bridge's counts when there is one.
+    static func reportDocument(_ stats: RouterStats, rejected: Int, nats: JSON?) -> JSON {
         let subscribers = stats.byName.map { subscriber -> (String, JSON) in
             (subscriber.name, [
                 "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
@@ -272,10 +302,12 @@ struct Run: AsyncParsableCommand {
                 "abandoned": .int(Int64(subscriber.abandoned)), "pending": .int(Int64(subscriber.pending)),
             ])
         }
-        return [
-            "published": .int(Int64(stats.published)), "rejected": .int(Int64(rejected)),
-            "subscribers": .object(.init(subscribers, uniquingKeysWith: { first, _ in first })),
+        var document: [(String, JSON)] = [
+            ("published", .int(Int64(stats.published))), ("rejected", .int(Int64(rejected))),
+            ("subscribers", .object(.init(subscribers, uniquingKeysWith: { first, _ in first }))),
         ]
+        if let nats { document.append(("nats", nats)) }
+        return .object(.init(document, uniquingKeysWith: { first, _ in first }))
     }
 
 }

@@ -1,22 +1,21 @@
 import Logging
-import SwitchboardCore
 
-/// Keeps a failing plugin from flooding the log: each distinct message (the same text once
+/// Keeps a failing plugin (or a bad stream of messages) from flooding the log: each distinct message (the same text once
 /// its numbers are masked, so event ids, counters and line numbers do not count) is logged
 /// once per interval; the repeats in between are counted and reported with the next one
 /// logged, or when the subscriber stops.
-struct LogThrottle {
+package struct LogThrottle {
     /// Nanoseconds between two lines of the same message.
-    let interval: UInt64
+    package let interval: UInt64
     private var seen: [String: (loggedAt: UInt64, repeats: Int)] = [:]
     /// More distinct messages than this, and the oldest knowledge is dropped.
     private static let limit = 1000
 
-    init(interval: Duration = .seconds(10)) { self.interval = Clock.nanoseconds(interval) }
+    package init(interval: Duration = .seconds(10)) { self.interval = Clock.nanoseconds(interval) }
 
     /// Logs `message` at `level` unless the same message was logged less than an interval
     /// ago, in which case it only counts it. A line that follows repeats says how many.
-    mutating func log(_ message: String, level: Logger.Level, metadata: Logger.Metadata = [:], to logger: Logger) {
+    package mutating func log(_ message: String, level: Logger.Level, metadata: Logger.Metadata = [:], to logger: Logger) {
         let key = Self.masked(message)
         let now = Clock.monotonicNanos()
         if let entry = seen[key], now &- entry.loggedAt < interval {
@@ -31,7 +30,7 @@ struct LogThrottle {
     }
 
     /// Reports the repeats not yet reported (the subscriber stops).
-    mutating func flush(to logger: Logger) {
+    package mutating func flush(to logger: Logger) {
         for (key, entry) in seen where entry.repeats > 0 {
             logger.error("\(key)", metadata: ["repeated": "\(entry.repeats)"])
         }

@@ -1,0 +1,21 @@
+/// A snapshot of a ``NATSBridge``'s counters. At any quiet moment, of the events that matched an
+/// export pattern, `exported + possiblyLost + dropped` is every one of them.
+public struct NATSBridgeStats: Sendable, Hashable {
+    /// The connection: `connected`, `connecting`, `reconnecting`, `disconnected`, `draining` or `closed`.
+    public var state: String
+    /// Exports the server confirmed it received (a flush answered after they were written).
+    public var exported: Int
+    /// Exports written to a connection that dropped before the server confirmed them: they may
+    /// or may not have reached it. Core NATS cannot tell.
+    public var possiblyLost: Int
+    /// Exports that never left: refused by the full export queue, failed to publish, or still
+    /// queued at the shutdown deadline.
+    public var dropped: Int
+    /// NATS messages published locally.
+    public var imported: Int
+    /// NATS messages not published locally: dropped by the client as a slow consumer, not JSON,
+    /// not a valid topic, or arriving after shutdown began.
+    public var importDropped: Int
+    /// Times the connection was re-established.
+    public var reconnects: Int
+}
