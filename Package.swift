@@ -111,7 +111,8 @@ let package = Package(
         .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
         .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
-        .testTarget(name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
+        .testTarget(
+            name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardNATS", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),

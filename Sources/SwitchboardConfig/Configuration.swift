@@ -206,16 +206,14 @@ private struct Reader {
             "url", "export", "import", "queue_group", "export_queue", "flush_interval", "connect_timeout",
             "reconnect_wait", "reconnect_wait_max", "max_reconnects", "user", "password", "token", "credentials", "tls",
         ], what: "nats")
-        guard let urlNode = fields["url"], let url = value(urlNode, "nats url", "one or more URLs such as nats://127.0.0.1:4222, separated by commas", { text in
+        if fields["url"] == nil { problem(node, "nats needs a 'url', such as nats://127.0.0.1:4222") }
+        let url = value(fields["url"], "nats url", "one or more URLs such as nats://127.0.0.1:4222, separated by commas") { text in
             text.split(separator: ",").allSatisfy { entry in
                 let entry = entry.trimmingCharacters(in: .whitespaces)
                 return ["nats://", "tls://"].contains { entry.hasPrefix($0) && entry.count > $0.count }
             } ? text : nil
-        }) else {
-            if fields["url"] == nil { problem(node, "nats needs a 'url', such as nats://127.0.0.1:4222") }
-            return nil
         }
-        var settings = NATSSettings(url: url)
+        var settings = NATSSettings(url: url ?? "")  // checked through, for every problem; kept only when valid
         settings.export = patterns(fields["export"], "nats export")
         settings.import = patterns(fields["import"], "nats import")
         if settings.export.isEmpty && settings.import.isEmpty {
@@ -256,7 +254,7 @@ private struct Reader {
             tls.skipVerify = value(tlsFields["insecure_skip_verify"], "nats tls insecure_skip_verify", "true or false") { Bool($0) } ?? false
             settings.tls = tls
         }
-        return settings
+        return url == nil ? nil : settings
     }
 
     /// A list of topic patterns, each validated.

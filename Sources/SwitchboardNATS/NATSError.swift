@@ -9,7 +9,8 @@ public struct NATSError: Error, CustomStringConvertible {
     /// for it when it has one (the C client keeps the last error per thread).
     init(_ doing: String, _ status: natsStatus) {
         var lastStatus = NATS_OK
-        let detail = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
+        var detail = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
+        if detail.hasPrefix("("), let end = detail.firstRange(of: "): ") { detail = String(detail[end.upperBound...]) }  // "(conn.c:2088): "
         let text = String(cString: natsStatus_GetText(status))
         description = "\(doing): \(detail.isEmpty || lastStatus != status ? text : detail)"
     }

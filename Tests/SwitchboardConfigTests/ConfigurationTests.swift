@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardLua
+import SwitchboardNATS
 import SwitchboardTestSupport
 import Testing
 
@@ -87,8 +88,8 @@ import Testing
                 "\(path):9: subscriber 'b': queue capacity '0' is not a whole number of at least 1",
                 "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest, block or spill",
                 "\(path):10: subscriber 'a': duplicate name 'a' (first at line 2)",
-                "\(path):12: subscriber 'a': invalid pattern \"user..created\": token 2 is empty",
-                "\(path):12: subscriber 'a': invalid pattern \"a.>.b\": '>' (token 2) must be the last token",
+                "\(path):12: subscriber 'a': topics: invalid pattern \"user..created\": token 2 is empty",
+                "\(path):12: subscriber 'a': topics: invalid pattern \"a.>.b\": '>' (token 2) must be the last token",
                 "\(path):13: subscriber 'a': allow: unknown library 'net'",
                 "\(path):14: subscriber 'a': settings: environment variable 'NOT_SET' is not set",
                 "\(path):15: subscriber 'bad name!': name 'bad name!' may hold only letters, digits, - and _",
@@ -100,6 +101,93 @@ import Testing
             ]
             for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
             return true
+        }
+    }
+
+    @Test func theNATSSectionAndTheInstanceName() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "secrets/me.creds": "-----BEGIN NATS USER JWT-----",
+            "ca.pem": "", "cert.pem": "", "key.pem": "",
+            "full.yaml": """
+                instance: shop-eu-1
+                nats:
+                  url: "nats://10.0.0.1:4222, tls://10.0.0.2:4222"
+                  export: ["order.>"]
+                  import: ["jobs.>", "billing.*"]
+                  queue_group: workers
+                  export_queue: 1000
+                  flush_interval: 50ms
+                  connect_timeout: 3s
+                  reconnect_wait: 100ms
+                  reconnect_wait_max: 30s
+                  max_reconnects: 10
+                  credentials: secrets/me.creds
+                  tls: { ca: ca.pem, cert: cert.pem, key: key.pem, hostname: nats.internal, insecure_skip_verify: true }
+                subscribers: [{ name: a, plugin: p.lua, topics: [x] }]
+                """,
+            "minimal.yaml": "nats: { url: nats://127.0.0.1:4222, export: [x] }\nsubscribers: []\n",
+            "bad.yaml": """
+                instance: "two words"
+                nats:
+                  url: 127.0.0.1:4222
+                  export: ["a..b"]
+                  queue_group: workers
+                  flush_interval: 0s
+                  max_reconnects: -3
+                  password: secret
+                  credentials: nowhere.creds
+                  tls: { cert: cert.pem, verify: no }
+                subscribers: []
+                """,
+            "empty.yaml": "nats: { url: nats://127.0.0.1:4222 }\nsubscribers: []\n",
+        ])
+        let full = try Configuration.load(path: folder.path("full.yaml"))
+        var expected = NATSSettings(url: "nats://10.0.0.1:4222, tls://10.0.0.2:4222")
+        expected.export = ["order.>"]
+        expected.import = ["jobs.>", "billing.*"]
+        expected.queueGroup = "workers"
+        expected.exportCapacity = 1000
+        expected.flushInterval = .milliseconds(50)
+        expected.connectTimeout = .seconds(3)
+        expected.reconnectWait = .milliseconds(100)
+        expected.reconnectWaitMax = .seconds(30)
+        expected.maxReconnects = 10
+        expected.credentials = folder.path("secrets/me.creds")
+        var tls = NATSSettings.TLS()
+        (tls.ca, tls.certificate, tls.key) = (folder.path("ca.pem"), folder.path("cert.pem"), folder.path("key.pem"))
+        (tls.hostname, tls.skipVerify) = ("nats.internal", true)
+        expected.tls = tls
+        #expect(full.nats == expected)
+        #expect(full.instance == "shop-eu-1")
+
+        let minimal = try Configuration.load(path: folder.path("minimal.yaml"))
+        #expect(minimal.nats?.maxReconnects == nil)  // forever
+        #expect(minimal.nats?.exportCapacity == 65_536)
+        #expect(minimal.instance.hasSuffix("-\(getpid())"))  // the host name and the process id
+
+        let path = folder.path("bad.yaml")
+        #expect {
+            try Configuration.load(path: path)
+        } throws: { error in
+            let text = "\(error)"
+            let expected = [
+                "\(path):1: instance 'two words' is not a name of letters, digits, ., - and _",
+                "\(path):3: nats url '127.0.0.1:4222' is not one or more URLs such as nats://127.0.0.1:4222",
+                "\(path):4: nats export: invalid pattern \"a..b\": token 2 is empty",
+                "\(path):5: nats queue_group shares imports: it needs an 'import' list",
+                "\(path):6: nats flush_interval must be more than 0",
+                "\(path):7: nats max_reconnects '-3' is not a whole number (leave it out to retry forever)",
+                "\(path):8: nats password needs a 'user'",
+                "\(path):9: nats credentials file 'nowhere.creds' not found",
+                "\(path):10: unknown key 'verify' in nats tls",
+                "\(path):10: nats tls needs both 'cert' and 'key', or neither",
+            ]
+            for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
+            return true
+        }
+        #expect { try Configuration.load(path: folder.path("empty.yaml")) } throws: {
+            "\($0)".contains("nats needs subjects to 'export', to 'import', or both")
         }
     }
 

@@ -19,6 +19,8 @@ import Testing
         let steady = router.subscriber(named: "steady")
         try folder.write("c.yaml", """
             metrics: { listen: "127.0.0.1:9999" }
+            instance: renamed
+            nats: { url: "nats://127.0.0.1:4222", export: [a] }
             subscribers:
               - { name: moving, plugin: p.lua, topics: [b], queue: { capacity: 20, overflow: block } }
               - { name: steady, plugin: p.lua, topics: [a] }
@@ -26,8 +28,8 @@ import Testing
             """)
         let summary = try await deployment.reload()
         #expect((summary.added, summary.changed, summary.removed, summary.kept) == (["fresh"], ["moving"], [], ["steady"]))
-        #expect(summary.needRestart == ["metrics.listen"])  // reported, not applied
-        #expect(deployment.configuration.metricsListen == nil)
+        #expect(summary.needRestart == ["metrics.listen", "instance", "nats"])  // reported, not applied
+        #expect(deployment.configuration.metricsListen == nil && deployment.configuration.nats == nil)
         #expect(router.subscriber(named: "steady") === steady)
         #expect(try router.publish("a").accepted == 1)  // steady only: moving now listens on b
         #expect(try router.publish("b").accepted == 2)

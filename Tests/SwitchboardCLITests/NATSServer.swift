@@ -1,0 +1,78 @@
+import Foundation
+import SwitchboardTestSupport
+
+/// A real `nats-server` (Debian's package) on a free loopback port, for one test; killed when released.
+final class NATSServer: @unchecked Sendable {  // used by one test at a time
+    let port: Int
+    private var process: Process?
+
+    /// The URL instances connect to.
+    var url: String { "nats://127.0.0.1:\(port)" }
+
+    /// Starts a server on a port that was free a moment ago, and waits until it takes connections.
+    init() async throws {
+        port = try Self.freePort()
+        try await start()
+    }
+
+    deinit { process?.terminate() }
+
+    /// Starts the server (again, after ``kill()``) on the same port.
+    func start() async throws {
+        let executable = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let executable else { throw ServerError("nats-server is not installed: run ./setup.sh") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["-a", "127.0.0.1", "-p", "\(port)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        guard await eventually(within: 10, { Self.accepts(port: self.port) }) else {
+            throw ServerError("nats-server did not listen on port \(port)")
+        }
+    }
+
+    /// Kills the server at once (SIGKILL): its clients see the connection drop.
+    func kill() {
+        guard let process else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    private static func freePort() throws -> Int {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+            }
+        }
+        guard bound else { throw ServerError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    struct ServerError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
