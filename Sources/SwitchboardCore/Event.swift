@@ -110,7 +110,16 @@ public struct EventID: Sendable, Hashable, CustomStringConvertible {
 
     /// The text form, for example `3f2a9c1e0b7d4a58-1a`.
     public var description: String {
-        let hex = String(prefix, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex + "-" + String(sequence, radix: 16)
+        // Written in place: String(radix:) and concatenation cost four allocations, and a bridge
+        // exporting events writes one id per event.
+        let digits = (64 - sequence.leadingZeroBitCount + 3) / 4
+        return String(unsafeUninitializedCapacity: 17 + max(digits, 1)) { buffer in
+            let hex = ("0123456789abcdef" as StaticString).utf8Start
+            for index in 0..<16 { buffer[index] = hex[Int(prefix >> (60 - 4 * UInt64(index)) & 0xF)] }
+            buffer[16] = UInt8(ascii: "-")
+            let count = max(digits, 1)
+            for index in 0..<count { buffer[17 + index] = hex[Int(sequence >> (4 * UInt64(count - 1 - index)) & 0xF)] }
+            return 17 + count
+        }
     }
 }

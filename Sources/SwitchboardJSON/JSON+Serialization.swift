@@ -17,7 +17,7 @@ extension JSON {
         case let .bool(flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
         case let .int(value): bytes.append(contentsOf: String(value).utf8)
         case let .double(value): JSON.writeDouble(value, to: &bytes)
-        case let .string(text): JSON.writeString(text, to: &bytes)
+        case let .string(text): JSON.writeString(text.utf8, to: &bytes)
         case let .array(elements):
             bytes.append(UInt8(ascii: "["))
             for (offset, element) in elements.enumerated() {
@@ -30,7 +30,7 @@ extension JSON {
             let keys = sortedKeys ? members.keys.sorted() : Array(members.keys)
             for (offset, key) in keys.enumerated() {
                 if offset > 0 { bytes.append(UInt8(ascii: ",")) }
-                JSON.writeString(key, to: &bytes)
+                JSON.writeString(key.utf8, to: &bytes)
                 bytes.append(UInt8(ascii: ":"))
                 members[key]!.write(to: &bytes, sortedKeys: sortedKeys)
             }
@@ -49,9 +49,9 @@ extension JSON {
     }
 
     /// Appends a quoted string, escaping quotes, backslashes and control characters; other text is written as UTF-8.
-    static func writeString(_ text: String, to bytes: inout [UInt8]) {
+    static func writeString(_ utf8: some Sequence<UInt8>, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
+        for byte in utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])

@@ -57,6 +57,15 @@ public struct JSONTape: @unchecked Sendable {  // the bytes are immutable and ke
         self.init(writer)
     }
 
+    /// Appends the value's compact JSON text to `text`, without decoding it: the same text as
+    /// ``JSON/write(to:sortedKeys:)`` writes for ``decoded()``.
+    public func write(to text: inout [UInt8]) {
+        withUnsafeBytes { bytes in
+            var reader = TapeReader(bytes: bytes)
+            try? reader.writeText(to: &text)  // a tape is well-formed by construction
+        }
+    }
+
     /// Parses JSON text straight into a tape (see ``JSON/init(parsing:)-(UnsafeRawBufferPointer)`` for the rules).
     public init(parsing text: UnsafeRawBufferPointer) throws(JSONError) {
         let parser = JSONParser(text)
@@ -291,6 +300,36 @@ struct TapeReader {
                 members[key] = try value()
             }
             return .object(members)
+        }
+    }
+
+    /// Appends the JSON text of the value at the cursor, as ``JSON/write(to:sortedKeys:)`` would
+    /// write its decoded value, without decoding it. Router tapes are valid, so the strings
+    /// are written as they are.
+    mutating func writeText(to text: inout [UInt8]) throws(JSONError) {
+        switch try tag() {
+        case .null: text.append(contentsOf: "null".utf8)
+        case .false: text.append(contentsOf: "false".utf8)
+        case .true: text.append(contentsOf: "true".utf8)
+        case .int: text.append(contentsOf: String(try load(Int64.self)).utf8)
+        case .double: JSON.writeDouble(Double(bitPattern: try load(UInt64.self)), to: &text)
+        case .string: JSON.writeString(try stringBytes(), to: &text)
+        case .array:
+            text.append(UInt8(ascii: "["))
+            for index in 0..<Int(try load(UInt32.self)) {
+                if index > 0 { text.append(UInt8(ascii: ",")) }
+                try writeText(to: &text)
+            }
+            text.append(UInt8(ascii: "]"))
+        case .object:
+            text.append(UInt8(ascii: "{"))
+            for index in 0..<Int(try load(UInt32.self)) {
+                if index > 0 { text.append(UInt8(ascii: ",")) }
+                JSON.writeString(try stringBytes(), to: &text)
+                text.append(UInt8(ascii: ":"))
+                try writeText(to: &text)
+            }
+            text.append(UInt8(ascii: "}"))
         }
     }
 

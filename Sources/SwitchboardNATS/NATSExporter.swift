@@ -47,7 +47,7 @@ final class NATSExporter: EventHandler {
     func handle(_ event: Event) throws {
         try waitForConnection()
         text.removeAll(keepingCapacity: true)
-        event.data.write(to: &text)
+        event.tape.write(to: &text)
         var message: OpaquePointer?
         try text.withUnsafeBufferPointer { bytes throws(NATSError) in
             try bytes.withMemoryRebound(to: CChar.self) { bytes throws(NATSError) in

@@ -39,6 +39,12 @@ import Testing
         #expect("\(got[0].id)".split(separator: "-").count == 2)
     }
 
+    @Test func anEventIdIsWrittenAsSixteenHexDigitsADashAndTheCounterInHex() {
+        #expect(EventID(prefix: 0x3f2a_9c1e_0b7d_4a58, sequence: 0x1a).description == "3f2a9c1e0b7d4a58-1a")
+        #expect(EventID(prefix: 1, sequence: 0).description == "0000000000000001-0")
+        #expect(EventID(prefix: .max, sequence: .max).description == "ffffffffffffffff-ffffffffffffffff")
+    }
+
     @Test func invalidTopicsAndPatternsAreRefused() async throws {
         let router = Router()
         #expect(throws: RouterError.self) { try router.publish("user.*") }

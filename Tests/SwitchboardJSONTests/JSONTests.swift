@@ -104,6 +104,20 @@ import SwitchboardJSON
         #expect(JSON.int(1) != JSON.double(1.0))
     }
 
+    @Test func aTapeWritesTheTextOfItsDecodedValue() throws {
+        let texts = [
+            #"{"z":1,"a":[true,false,null,[],{}],"s":"quote \" back \\ tab \t nl \n \u0001 é 🚀","n":-9223372036854775808}"#,
+            #"[1.5,1e-05,1e+16,-0.0,0.1,123456789.125]"#, #""just a string""#, "42", "null",
+        ]
+        for text in texts {
+            let tape = try Array(text.utf8).withUnsafeBytes { try JSONTape(parsing: $0) }
+            var written: [UInt8] = []
+            tape.write(to: &written)
+            #expect(String(decoding: written, as: UTF8.self) == (try tape.decoded().serialized()))
+            #expect(try JSON(parsing: written) == (try JSON(parsing: text)))
+        }
+    }
+
     @Test func encodableValuesKeepTypesAndOrder() throws {
         struct Item: Encodable { let sku: String; let qty: Int }
         struct Order: Encodable {
