@@ -45,7 +45,9 @@ public enum ConfigValue {
         }
     }
 
-    /// `text` with every `${NAME}` replaced by that environment variable; the names of unset ones.
+    /// `text` with every `${NAME}` replaced by that environment variable, and every
+    /// `${NAME:-default}` by the variable or, when it is unset or empty, by `default`; the names
+    /// of unset ones that have no default.
     public static func substitute(_ text: String, environment: [String: String]) -> (String, missing: [String]) {
         var result = ""
         var missing: [String] = []
@@ -56,8 +58,15 @@ public enum ConfigValue {
                 result += rest[open.lowerBound...]
                 return (result, missing)
             }
-            let name = String(rest[open.upperBound..<close])
-            if let value = environment[name] { result += value } else { missing.append(name) }
+            let reference = rest[open.upperBound..<close]
+            if let dash = reference.range(of: ":-") {
+                let value = environment[String(reference[..<dash.lowerBound])] ?? ""
+                result += value.isEmpty ? String(reference[dash.upperBound...]) : value
+            } else if let value = environment[String(reference)] {
+                result += value
+            } else {
+                missing.append(String(reference))
+            }
             rest = rest[rest.index(after: close)...]
         }
         return (result + rest, missing)

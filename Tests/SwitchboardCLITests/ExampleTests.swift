@@ -95,7 +95,7 @@ import Testing
     }
 
     @Test func everyShippedConfigurationChecks() async throws {
-        for config in ["switchboard", "ecommerce", "dashboard", "wildcard", "bench"] {
+        for config in ["switchboard", "ecommerce", "dashboard", "wildcard", "bench", "nats-shop", "nats-workers"] {
             let result = try await switchboard("check", "--config", "config/\(config).yaml")
             #expect(result.status == 0, "\(config): \(result.errors)")
         }

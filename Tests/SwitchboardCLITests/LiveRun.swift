@@ -10,12 +10,17 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
 
     /// Starts the built binary with `arguments` and waits until its standard error says
     /// `ready` (by default, that its subscribers are running).
-    init(_ arguments: [String], in folder: PluginFolder, ready: String = "subscribers running") async throws {
+    init(
+        _ arguments: [String], in folder: PluginFolder, ready: String = "subscribers running",
+        environment changes: [String: String] = [:]
+    ) async throws {
         self.folder = folder
         Glibc.signal(SIGPIPE, SIG_IGN)  // writing to a process a test killed must not kill the tests
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         process.executableURL = build.appendingPathComponent("switchboard")
         process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        process.environment = environment(with: changes)
         for name in ["out.txt", "errors.txt"] { _ = FileManager.default.createFile(atPath: folder.path(name), contents: nil) }
         process.standardOutput = FileHandle(forWritingAtPath: folder.path("out.txt"))
         process.standardError = FileHandle(forWritingAtPath: folder.path("errors.txt"))

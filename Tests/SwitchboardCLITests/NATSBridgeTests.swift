@@ -36,6 +36,33 @@ import Testing
         try JSON(parsing: String(contentsOfFile: folder.path(name), encoding: .utf8))
     }
 
+    @Test func theShippedOrderFlowIsSharedByTwoWorkerInstances() async throws {
+        let server = try await NATSServer()
+        let environment = ["NATS_URL": server.url]
+        var workers: [LiveRun] = []
+        for _ in 0..<2 {
+            workers.append(try await LiveRun(
+                ["run", "--config", "config/nats-workers.yaml"], in: try PluginFolder(), environment: environment))
+        }
+        let shop = try await switchboard(
+            "run", "--config", "config/nats-shop.yaml", "--input", "none", "--duration", "1s", environment: environment)
+        #expect(shop.status == 0, "\(shop.errors)")
+        #expect(lines(of: shop.output, startingWith: "Published") == ["order.created", "payment.completed", "order.shipped"].map {
+            "Published to \($0): delivered to 1 subscribers"  // the exporter
+        })
+        let expected = [
+            "Email: Sending order confirmation for #ORD-123456", "Email: Sending payment receipt for order #ORD-123456",
+            "Email: Sending shipping notification for #ORD-123456 (tracking: 1Z999AA10123456784)",
+            "Inventory: Reserving 2 units of product PROD-A", "Inventory: Reserving 1 units of product PROD-B",
+            "Analytics: Recording order #ORD-123456 (total: $109.97)", "Analytics: Recording payment via credit_card ($109.97)",
+            "Push Notification: Your order #ORD-123456 has been shipped!",
+        ]
+        let handled = { workers.flatMap { $0.output.split(separator: "\n").map(String.init) } }
+        #expect(await eventually(within: 20) { handled().count >= expected.count })
+        for worker in workers { #expect(await worker.finish() == 0) }
+        #expect(handled().sorted() == expected.sorted(), "each event handled by one worker, every service once")
+    }
+
     @Test func anUnreachableServerStopsTheStartWithTheReason() async throws {
         let server = try await NATSServer()
         server.kill()  // a port that nothing listens on

@@ -7,20 +7,32 @@ typealias RunResult = (status: Int32, output: String, errors: String)
 /// Runs the built `switchboard` binary, as a user would, from the package's root, with
 /// `input` on its standard input. With `closedOutput`, its standard output is a pipe whose
 /// reading end is already closed, as in `switchboard run | head -0`.
-func switchboard(_ arguments: String..., input: String = "", closedOutput: Bool = false) async throws -> RunResult {
-    try await switchboard(arguments, input: Data(input.utf8), closedOutput: closedOutput)
+func switchboard(
+    _ arguments: String..., input: String = "", closedOutput: Bool = false, environment: [String: String] = [:]
+) async throws -> RunResult {
+    try await switchboard(arguments, input: Data(input.utf8), closedOutput: closedOutput, environment: environment)
+}
+
+/// The package's root folder, where `config/` and `plugins/` are.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// This process's environment with `changes` applied, for a child process.
+func environment(with changes: [String: String]) -> [String: String] {
+    ProcessInfo.processInfo.environment.merging(changes) { _, changed in changed }
 }
 
 /// ``switchboard(_:input:closedOutput:)`` with any bytes, valid UTF-8 or not, as input.
 /// The process is fed and waited for on a thread of its own: blocking a thread of the
 /// concurrency pool (two here) for a whole run would stall every other test.
-func switchboard(_ arguments: [String], input: Data, closedOutput: Bool = false) async throws -> RunResult {
+func switchboard(
+    _ arguments: [String], input: Data, closedOutput: Bool = false, environment changes: [String: String] = [:]
+) async throws -> RunResult {
     let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let process = Process()
     process.executableURL = build.appendingPathComponent("switchboard")
     process.arguments = arguments
-    process.currentDirectoryURL = root
+    process.currentDirectoryURL = packageRoot
+    process.environment = environment(with: changes)
     let output = Pipe()
     let errors = Pipe()
     let standardInput = Pipe()

@@ -247,5 +247,6 @@ import Testing
         for bad in ["lots", "64", "64mb", "-1MiB", ""] { #expect(ConfigValue.size(bad) == nil) }
         for bad in ["5", "soon", "-1s", "1.5s", "5 s"] { #expect(ConfigValue.duration(bad) == nil) }
         #expect(ConfigValue.substitute("a${X}b${Y}", environment: ["X": "1"]) == ("a1b", missing: ["Y"]))
+        #expect(ConfigValue.substitute("${U:-nats://h:1}/${X:-no}/${E:-yes}", environment: ["X": "1", "E": ""]) == ("nats://h:1/1/yes", missing: []))
     }
 }
