@@ -25,8 +25,8 @@ final class NATSExporter: EventHandler {
     /// The client's statistics, read for the reconnect count (see ``NATSLink/epoch(_:)``).
     private var statistics: OpaquePointer?
     private var context: SubscriberContext?
-    private var droppedLogged = 0
-    private var log = LogThrottle()
+    /// Drops already logged, and when: at most one line per 10 s.
+    private var droppedLogged = (count: 0, at: UInt64(0))
     private let interrupted = Atomic<Bool>(false)
     /// Signalled once the last export is confirmed or counted, after the last event.
     let stopped = Completion()
@@ -86,7 +86,7 @@ final class NATSExporter: EventHandler {
 
     func fireTimers() {
         confirm(final: false)
-        reportDrops()
+        reportDrops(final: false)
         nextFlush = Clock.monotonicNanos() + interval
     }
 
@@ -107,20 +107,20 @@ final class NATSExporter: EventHandler {
         unconfirmed = 0
     }
 
-    /// Logs the export queue's drops since the last report, at most once per 10 s.
-    private func reportDrops() {
-        guard let context, let stats = context.router?.subscriber(named: context.name)?.stats(),
-              stats.dropped > droppedLogged else { return }
-        log.log(
-            "nats: the export queue (\(stats.capacity) events) is full: events dropped (\(stats.dropped) in all)",
-            level: .warning, to: link.logger)
-        droppedLogged = stats.dropped
+    /// Logs the export queue's drops since the last line, at most once per 10 s and at the end.
+    private func reportDrops(final: Bool) {
+        let now = Clock.monotonicNanos()
+        guard final || now &- droppedLogged.at >= 10_000_000_000, let context,
+              let stats = context.router?.subscriber(named: context.name)?.stats(), stats.dropped > droppedLogged.count
+        else { return }
+        link.logger.warning(
+            "nats: the export queue (\(stats.capacity) events) was full: \(stats.dropped - droppedLogged.count) exports dropped, \(stats.dropped) in all")
+        droppedLogged = (stats.dropped, now)
     }
 
     func stop() {
         confirm(final: true)
-        reportDrops()
-        log.flush(to: link.logger)
+        reportDrops(final: true)
         stopped.signal()
     }
 

@@ -63,6 +63,52 @@ import Testing
         #expect(handled().sorted() == expected.sorted(), "each event handled by one worker, every service once")
     }
 
+    @Test func whileNATSIsDownTheExportQueueFillsDropsAreCountedAndTheRunStillEnds() async throws {
+        let server = try await NATSServer()
+        let folder = try PluginFolder(files: [
+            "recorder.lua": Self.recorder,
+            "c.yaml": """
+                drain_timeout: 1s
+                \(Self.configuration(instance: "cut-off", nats: #"{ url: "\#(server.url)", export: [x], export_queue: 5 }"#, topics: "[x]"))
+                """,
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        server.kill()
+        #expect(await run.waitForErrors("disconnected from \(server.url)"))
+        run.send(Self.events("x", 0..<100))
+        #expect(await eventually { Self.numbers(run.output).count == 100 })  // local delivery goes on
+        #expect(await run.finish(within: 20) == 0)
+        let report = try Self.report(folder, "r.json")
+        #expect(report["nats"]?["exported"] == 0 && report["nats"]?["possibly_lost"] == 0)
+        #expect(report["nats"]?["dropped"] == 100, "the queue's drops, the one in hand and those left at the deadline: \(report)")
+        // The exporter holds one batch in hand (up to the capacity) besides its queue.
+        let queueDrops = try #require(report["subscribers"]?[NATSBridge.exporterName]?["dropped"]?.intValue)
+        #expect(queueDrops >= 100 - 2 * 5)
+        #expect(run.errors.contains("nats: the export queue (5 events) was full: \(queueDrops) exports dropped, \(queueDrops) in all"))
+    }
+
+    @Test func aForeignPublishersMessagesArriveWithTheirHeadersAndNonJSONIsRefusedAndCounted() async throws {
+        let server = try await NATSServer()
+        let folder = try PluginFolder(files: [
+            "show.lua": #"return { handle = function(e) print(e.topic .. " " .. switchboard.json.encode(e.data) .. " " .. tostring(e.headers.Trace)) end }"#,
+            "c.yaml": """
+                nats: { url: "\(server.url)", import: ["ext.>"] }
+                subscribers:
+                  - { name: show, plugin: show.lua, topics: ["ext.>"] }
+                """,
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        try server.publish("ext.a", #"[9007199254740993, [], {}, null]"#, headers: [("Trace", "abc")])
+        try server.publish("ext.b", "not json")
+        try server.publish("ext.c", "")
+        #expect(await eventually { run.output.split(separator: "\n").count == 2 })
+        #expect(await run.finish() == 0)
+        #expect(run.output == #"ext.a [9007199254740993,[],{},null] abc"# + "\next.c null nil\n")
+        #expect(run.errors.contains("nats: message on 'ext.b' not imported: "), "\(run.errors)")
+        let report = try Self.report(folder, "r.json")
+        #expect(report["nats"]?["imported"] == 2 && report["nats"]?["import_dropped"] == 1)
+    }
+
     @Test func anUnreachableServerStopsTheStartWithTheReason() async throws {
         let server = try await NATSServer()
         server.kill()  // a port that nothing listens on

@@ -41,6 +41,26 @@ final class NATSServer: @unchecked Sendable {  // used by one test at a time
         self.process = nil
     }
 
+    /// Publishes one message as any NATS client would (the protocol by hand: a foreign
+    /// publisher, not a Switchboard instance), and returns once the server processed it.
+    func publish(_ subject: String, _ payload: String, headers: [(String, String)] = []) throws {
+        let socket = try Self.connected(port: port)
+        defer { close(socket) }
+        let head = "NATS/1.0\r\n" + headers.map { "\($0): \($1)\r\n" }.joined() + "\r\n"
+        let message = #"CONNECT {"verbose":false,"headers":true}"# + "\r\n"
+            + "HPUB \(subject) \(head.utf8.count) \(head.utf8.count + payload.utf8.count)\r\n\(head)\(payload)\r\nPING\r\n"
+        guard Array(message.utf8).withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == message.utf8.count else {
+            throw ServerError("cannot write to nats-server")
+        }
+        var reply = [UInt8](repeating: 0, count: 4096)
+        var text = ""
+        while !text.contains("PONG") {  // after the INFO line; the PUB before it is processed
+            let count = recv(socket, &reply, reply.count, 0)
+            guard count > 0 else { throw ServerError("nats-server closed the connection: \(text)") }
+            text += String(decoding: reply[..<count], as: UTF8.self)
+        }
+    }
+
     private static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
@@ -58,17 +78,28 @@ final class NATSServer: @unchecked Sendable {  // used by one test at a time
     }
 
     private static func accepts(port: Int) -> Bool {
+        guard let socket = try? connected(port: port) else { return false }
+        close(socket)
+        return true
+    }
+
+    /// A socket connected to `port` on loopback; the caller closes it.
+    private static func connected(port: Int) throws -> Int32 {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) { pointer in
+        let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
+        guard connected else {
+            close(socket)
+            throw ServerError("cannot connect to port \(port)")
+        }
+        return socket
     }
 
     struct ServerError: Error, CustomStringConvertible {
