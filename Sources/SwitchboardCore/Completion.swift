@@ -57,4 +57,16 @@ package final class Completion: @unchecked Sendable {
             waiter?.resume()
         }
     }
+
+    /// Suspends until done, or for at most `timeout`; true if done.
+    @discardableResult
+    package func wait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return isDone
+    }
 }

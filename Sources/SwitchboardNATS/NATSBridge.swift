@@ -51,7 +51,7 @@ public final class NATSBridge: Sendable {
                     failurePolicy: FailurePolicy(restartAfter: .max), handler: handler)
                 exporter = (subscriber, handler.stopped)
             } catch {
-                natsConnection_Destroy(link.connection)  // closes it too
+                link.destroy()
                 throw error
             }
         }
@@ -109,18 +109,19 @@ public final class NATSBridge: Sendable {
     }
 
     /// Closes the connection once the exporter has confirmed or counted its last export (after
-    /// the router's shutdown, which drains it), waiting up to `timeout` for each.
+    /// the router's shutdown, which drains it), waiting up to `timeout` for each step. An
+    /// exporter still at work then (the router was not shut down) keeps the connection's
+    /// memory: it is closed, not freed.
     public func close(timeout: Duration) async {
-        if let exporter {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await exporter.stopped.wait() }
-                group.addTask { try? await Task.sleep(for: timeout) }
-                await group.next()
-                group.cancelAll()
-            }
-        }
+        // Its last flush may take up to the connect timeout once the router interrupted it.
+        let stopped = await exporter?.stopped.wait(timeout: timeout + link.settings.connectTimeout) ?? true
         await stopImports(timeout: timeout)  // if not done already
-        await link.close(timeout: timeout)
+        await link.close(timeout: timeout, free: stopped)
+    }
+
+    deinit {
+        for subscription in subscriptions.withLock({ $0.live }) { natsSubscription_Destroy(subscription.value) }
+        if exporter?.stopped.isDone ?? true { link.destroy() }
     }
 
     /// A snapshot of the bridge's counters.

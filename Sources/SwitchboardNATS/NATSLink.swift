@@ -149,18 +149,21 @@ final class NATSLink: @unchecked Sendable {  // `connection` is set once in init
         return delay + Int64.random(in: 0...max(delay / 5, 0))
     }
 
-    /// Closes the connection (idempotent), waits up to `timeout` for its last callback, and frees it.
-    func close(timeout: Duration) async {
+    /// Closes the connection, waits up to `timeout` for its last callback and, if `free`,
+    /// frees it (not while a thread may still be inside a call on it); idempotent.
+    func close(timeout: Duration, free: Bool) async {
         guard closing.withLock({ closing in defer { closing.started = true }; return !closing.started }) else { return }
         natsConnection_Close(connection)
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [closed] in await closed.wait() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
+        await closed.wait(timeout: timeout)
+        if free { destroy() }
+    }
+
+    /// Closes and frees the connection at once, without waiting for its callbacks; idempotent.
+    func destroy() {
         closing.withLock { closing in
-            natsConnection_Destroy(connection)
+            guard !closing.freed else { return }
+            closing.started = true
+            natsConnection_Destroy(connection)  // closes it first
             closing.freed = true
         }
     }
