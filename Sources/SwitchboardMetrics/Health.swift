@@ -16,6 +16,8 @@ public final class Health: Sendable {
     private let router: Router
     private let phaseValue = Atomic<Int>(Phase.starting.rawValue)
     private let budgets: Mutex<[String: Duration]>
+    /// Components outside the router, by name, with a word for their state.
+    private let components = Mutex<[(name: String, state: @Sendable () -> String)]>([])
 
     /// Reports on `router`; `budgets` are the per-event budgets by subscriber name, past which
     /// a call in progress counts as stuck.
@@ -30,10 +32,17 @@ public final class Health: Sendable {
         set { phaseValue.store(newValue.rawValue, ordering: .relaxed) }
     }
 
+    /// Adds a component outside the router (the NATS bridge) whose `state` the body reports
+    /// under `name`. It does not change the status: local routing goes on without it.
+    public func addComponent(_ name: String, state: @escaping @Sendable () -> String) {
+        components.withLock { $0.append((name, state)) }
+    }
+
     /// Replaces the per-event budgets (after a reload).
     public func setBudgets(_ budgets: [String: Duration]) { self.budgets.withLock { $0 = budgets } }
 
-    /// The HTTP status and the JSON body: `{"status": "running", "stuck": [...], "rebuilding": [...]}`.
+    /// The HTTP status and the JSON body: `{"status": "running", "stuck": [...], "rebuilding": [...]}`,
+    /// then each component's state (`"nats": "connected"`).
     public func report() -> (status: Int, body: String) {
         let budgets = self.budgets.withLock { $0 }
         var stuck: [String] = []
@@ -50,7 +59,8 @@ public final class Health: Sendable {
         case .draining: "draining"
         }
         func list(_ names: [String]) -> String { "[" + names.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
-        let body = #"{"status": "\#(name)", "stuck": \#(list(stuck)), "rebuilding": \#(list(rebuilding))}"#
+        let extra = components.withLock { $0 }.map { #", "\#($0.name)": "\#($0.state())""# }.joined()
+        let body = #"{"status": "\#(name)", "stuck": \#(list(stuck)), "rebuilding": \#(list(rebuilding))\#(extra)}"#
         return (phase == .running ? 200 : 503, body)
     }
 }

@@ -112,7 +112,10 @@ struct Run: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        if let bridge { metrics?.addReadings { Self.readings(bridge.stats()) } }
+        if let bridge {
+            metrics?.addReadings { Self.readings(bridge.stats()) }
+            health.addComponent("nats") { bridge.stats().state }
+        }
         let deployment: Deployment
         do {
             deployment = try Deployment(router: router, configuration: loaded)

@@ -249,6 +249,8 @@ import Testing
         #expect(metrics["switchboard_nats_reconnects_total"] == 1)
         #expect((metrics["switchboard_nats_exported_total"] ?? 0) > 0)
         #expect(metrics[#"switchboard_nats_dropped_total{direction="export"}"#] == 0)
+        let health = try await ObservabilityTests.get("/healthz", from: sender)
+        #expect(health.status == 200 && health.body.hasSuffix(#", "nats": "connected"}"#), "\(health)")
         #expect(await sender.finish() == 0)
         #expect(await eventually(within: 20) { Self.numbers(receiver.output).last == total - 1 })
         #expect(await receiver.finish() == 0)
