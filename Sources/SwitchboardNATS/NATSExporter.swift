@@ -25,6 +25,8 @@ final class NATSExporter: EventHandler {
     /// The client's statistics, read for the reconnect count (see ``NATSLink/epoch(_:)``).
     private var statistics: OpaquePointer?
     private var context: SubscriberContext?
+    /// Failed exports, logged once per 10 s for each kind of failure.
+    private var errors = LogThrottle()
     /// Drops already logged, and when: at most one line per 10 s.
     private var droppedLogged = (count: 0, at: UInt64(0))
     private let interrupted = Atomic<Bool>(false)
@@ -45,6 +47,15 @@ final class NATSExporter: EventHandler {
     }
 
     func handle(_ event: Event) throws {
+        do {
+            try export(event)
+        } catch {
+            errors.log("nats: \(error)", level: .error, metadata: ["event": "\(event.id)"], to: link.logger)
+            throw error
+        }
+    }
+
+    private func export(_ event: Event) throws(NATSError) {
         try waitForConnection()
         text.removeAll(keepingCapacity: true)
         event.tape.write(to: &text)
@@ -121,6 +132,7 @@ final class NATSExporter: EventHandler {
     func stop() {
         confirm(final: true)
         reportDrops(final: true)
+        errors.flush(to: link.logger)
         stopped.signal()
     }
 

@@ -109,6 +109,22 @@ import Testing
         #expect(report["nats"]?["imported"] == 2 && report["nats"]?["import_dropped"] == 1)
     }
 
+    @Test func anEventOverTheServersMaximumPayloadIsCountedAndLoggedAndTheNextOneGoesOut() async throws {
+        let server = try await NATSServer()
+        let folder = try PluginFolder(files: [
+            "big.lua": #"return { init = function() switchboard.publish("x", string.rep("a", 2 * 1024 * 1024)); switchboard.publish("x", "small") end, handle = function() end }"#,
+            "c.yaml": """
+                nats: { url: "\(server.url)", export: [x] }
+                subscribers: [{ name: big, plugin: big.lua }]
+                """,
+        ])
+        let run = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none", "--duration", "500ms", "--report", folder.path("r.json"))
+        #expect(run.status == 0)
+        #expect(run.errors.contains("nats: cannot export 'x' to NATS: Payload 2097270 greater than maximum allowed: 1048576"), "\(run.errors)")
+        let report = try Self.report(folder, "r.json")
+        #expect(report["nats"]?["exported"] == 1 && report["nats"]?["dropped"] == 1)
+    }
+
     @Test func anUnreachableServerStopsTheStartWithTheReason() async throws {
         let server = try await NATSServer()
         server.kill()  // a port that nothing listens on
