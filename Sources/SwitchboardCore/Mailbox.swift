@@ -19,10 +19,9 @@ final class Mailbox: @unchecked Sendable {
     private static let sealBit = 1 << 62
 
     private let lock = ConditionLock(conditions: 2)
-    /// Owns the queue; calls go through `queue`, which does not retain it for each of the
-    /// several calls an offer makes (a measurable share of a fan-out publish).
-    private let queueOwner: any EventQueue
-    private unowned(unsafe) let queue: any EventQueue
+    /// A strong `let`: calls through it are borrowed. (An `unowned(unsafe)` copy was tried: Swift
+    /// retained and released it around every call, on a count the consumer writes too.)
+    private let queue: any EventQueue
 
     /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
     /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
@@ -72,7 +71,6 @@ final class Mailbox: @unchecked Sendable {
     let spillSource: (any SpillSource)?
 
     init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue, spillSource: (any SpillSource)? = nil) {
-        queueOwner = queue
         self.queue = queue
         self.spillSource = policy == .spill ? spillSource : nil
         guarded.initialize(to: Guarded(capacity: capacity, policy: policy))

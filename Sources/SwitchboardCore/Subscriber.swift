@@ -123,13 +123,15 @@ public final class Subscriber: Sendable {
             case .events:
                 mailbox.recordStart(of: batch[0])
                 var timing = observer.map { _ in BatchClock() }
-                for index in batch.indices {
+                // Each event moves out of the batch: reading it in place would cost a retain and
+                // a release per event, on a count that the publisher's thread writes too.
+                while let event = batch.popFirst() {
                     let start = timing?.start(self)
-                    let handled = deliver(batch[index], to: handler, consecutiveFailures: &consecutiveFailures)
-                    if let start { timing?.end(self, event: batch[index], started: start) }
+                    let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
+                    if let start { timing?.end(self, event: event, started: start) }
                     if !mailbox.settle(failed: !handled) { break }
                 }
-                batch.removeAll(keepingCapacity: true)
+                batch.removeAll(keepingCapacity: true)  // what a seal left: counted as abandoned
                 if let deadline, Clock.monotonicNanos() >= deadline { handler.fireTimers() }
             case .timedOut:
                 handler.fireTimers()
