@@ -1,9 +1,9 @@
 import Logging
 
-/// Keeps a failing plugin (or a bad stream of messages) from flooding the log: each distinct message (the same text once
-/// its numbers are masked, so event ids, counters and line numbers do not count) is logged
-/// once per interval; the repeats in between are counted and reported with the next one
-/// logged, or when the subscriber stops.
+/// Keeps a failing plugin, or a stream of bad messages, from flooding the log: each distinct
+/// message (the same text once its numbers are masked, so event ids, counters and line numbers
+/// do not count) is logged once per interval; the repeats in between are counted and reported
+/// with the next one logged, or when the subscriber stops.
 package struct LogThrottle {
     /// Nanoseconds between two lines of the same message.
     package let interval: UInt64

@@ -174,13 +174,13 @@ struct Run: AsyncParsableCommand {
         progress?.cancel()
         await progress?.value
         let stats = router.stats()
-        let natsStats = bridge?.stats()
+        let nats = bridge.map { (stats: $0.stats(), instance: $0.instance) }
         printDiagnostic(Self.summary(stats, rejected: outcome.rejected))
-        if let natsStats { printDiagnostic(Self.summary(natsStats)) }
+        if let nats { printDiagnostic(Self.summary(nats.stats)) }
         if let report {
             do {
-                let nats = bridge.flatMap { bridge in natsStats.map { Self.reportDocument($0, instance: bridge.instance) } }
-                try Self.reportDocument(stats, rejected: outcome.rejected, nats: nats).serialized()
+                let natsDocument = nats.map { Self.reportDocument($0.stats, instance: $0.instance) }
+                try Self.reportDocument(stats, rejected: outcome.rejected, nats: natsDocument).serialized()
                     .write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
                 printDiagnostic("cannot write the report to '\(report)': \(error)")
