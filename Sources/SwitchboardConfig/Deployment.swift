@@ -114,22 +114,16 @@ public final class Deployment: Sendable {
         }
         let (running, current) = state.withLock { ($0.running, $0.configuration) }
         var summary = ReloadSummary()
-        if new.metricsListen != current.metricsListen {
-            summary.needRestart.append("metrics.listen")
-            new.metricsListen = current.metricsListen
+        /// A global setting that cannot change live keeps its running value, and says so.
+        func keep<Value: Equatable>(_ setting: WritableKeyPath<Configuration, Value>, _ name: String) {
+            guard new[keyPath: setting] != current[keyPath: setting] else { return }
+            summary.needRestart.append(name)
+            new[keyPath: setting] = current[keyPath: setting]
         }
-        if new.journal != current.journal {
-            summary.needRestart.append("journal")
-            new.journal = current.journal
-        }
-        if new.instance != current.instance {
-            summary.needRestart.append("instance")
-            new.instance = current.instance
-        }
-        if new.nats != current.nats {
-            summary.needRestart.append("nats")
-            new.nats = current.nats
-        }
+        keep(\.metricsListen, "metrics.listen")
+        keep(\.journal, "journal")
+        keep(\.instance, "instance")
+        keep(\.nats, "nats")
         var toCheck: [LuaSubscriberConfiguration] = []
         for subscriber in new.subscribers {
             if let current = running[subscriber.name] {

@@ -76,32 +76,25 @@ import Testing
                 """,
         ])
         let path = folder.path("bad.yaml")
-        #expect {
-            try Configuration.load(path: path, environment: [:])
-        } throws: { error in
-            let text = "\(error)"
-            let expected = [
-                "\(path):4: subscriber 'a': unknown key 'topcis' in a subscriber",
-                "\(path):6: subscriber 'b': plugin file 'missing.lua' not found",
-                "\(path):7: subscriber 'b': memory 'lots' is not a size such as 512KiB, 64MiB or 1GiB",
-                "\(path):8: subscriber 'b': timeout 'soon' is not a duration",
-                "\(path):9: subscriber 'b': queue capacity '0' is not a whole number of at least 1",
-                "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest, block or spill",
-                "\(path):10: subscriber 'a': duplicate name 'a' (first at line 2)",
-                "\(path):12: subscriber 'a': topics: invalid pattern \"user..created\": token 2 is empty",
-                "\(path):12: subscriber 'a': topics: invalid pattern \"a.>.b\": '>' (token 2) must be the last token",
-                "\(path):13: subscriber 'a': allow: unknown library 'net'",
-                "\(path):14: subscriber 'a': settings: environment variable 'NOT_SET' is not set",
-                "\(path):15: subscriber 'bad name!': name 'bad name!' may hold only letters, digits, - and _",
-                "\(path):17: subscriber 'bad name!': on_failure retries '-1' is not a whole number",
-                "\(path):17: subscriber 'bad name!': on_failure dead_letter 'maybe' is not true or false",
-                "\(path):18: drain_timeout 'never' is not a duration such as 5s",
-                "\(path):19: unknown key 'port' in metrics",
-                "\(path):19: metrics listen 'localhost' is not HOST:PORT",
-            ]
-            for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
-            return true
-        }
+        expectProblems(loading: path, environment: [:], [
+            "\(path):4: subscriber 'a': unknown key 'topcis' in a subscriber",
+            "\(path):6: subscriber 'b': plugin file 'missing.lua' not found",
+            "\(path):7: subscriber 'b': memory 'lots' is not a size such as 512KiB, 64MiB or 1GiB",
+            "\(path):8: subscriber 'b': timeout 'soon' is not a duration",
+            "\(path):9: subscriber 'b': queue capacity '0' is not a whole number of at least 1",
+            "\(path):9: subscriber 'b': queue overflow 'sometimes' is not drop_newest, drop_oldest, block or spill",
+            "\(path):10: subscriber 'a': duplicate name 'a' (first at line 2)",
+            "\(path):12: subscriber 'a': topics: invalid pattern \"user..created\": token 2 is empty",
+            "\(path):12: subscriber 'a': topics: invalid pattern \"a.>.b\": '>' (token 2) must be the last token",
+            "\(path):13: subscriber 'a': allow: unknown library 'net'",
+            "\(path):14: subscriber 'a': settings: environment variable 'NOT_SET' is not set",
+            "\(path):15: subscriber 'bad name!': name 'bad name!' may hold only letters, digits, - and _",
+            "\(path):17: subscriber 'bad name!': on_failure retries '-1' is not a whole number",
+            "\(path):17: subscriber 'bad name!': on_failure dead_letter 'maybe' is not true or false",
+            "\(path):18: drain_timeout 'never' is not a duration such as 5s",
+            "\(path):19: unknown key 'port' in metrics",
+            "\(path):19: metrics listen 'localhost' is not HOST:PORT",
+        ])
     }
 
     @Test func theNATSSectionAndTheInstanceName() throws {
@@ -167,25 +160,18 @@ import Testing
         #expect(minimal.instance.hasSuffix("-\(getpid())"))  // the host name and the process id
 
         let path = folder.path("bad.yaml")
-        #expect {
-            try Configuration.load(path: path)
-        } throws: { error in
-            let text = "\(error)"
-            let expected = [
-                "\(path):1: instance 'two words' is not a name of letters, digits, ., - and _",
-                "\(path):3: nats url '127.0.0.1:4222' is not one or more URLs such as nats://127.0.0.1:4222",
-                "\(path):4: nats export: invalid pattern \"a..b\": token 2 is empty",
-                "\(path):5: nats queue_group shares imports: it needs an 'import' list",
-                "\(path):6: nats flush_interval must be more than 0",
-                "\(path):7: nats max_reconnects '-3' is not a whole number (leave it out to retry forever)",
-                "\(path):8: nats password needs a 'user'",
-                "\(path):9: nats credentials file 'nowhere.creds' not found",
-                "\(path):10: unknown key 'verify' in nats tls",
-                "\(path):10: nats tls needs both 'cert' and 'key', or neither",
-            ]
-            for line in expected where !text.contains(line) { Issue.record("missing: \(line)\nin:\n\(text)") }
-            return true
-        }
+        expectProblems(loading: path, [
+            "\(path):1: instance 'two words' is not a name of letters, digits, ., - and _",
+            "\(path):3: nats url '127.0.0.1:4222' is not one or more URLs such as nats://127.0.0.1:4222",
+            "\(path):4: nats export: invalid pattern \"a..b\": token 2 is empty",
+            "\(path):5: nats queue_group shares imports: it needs an 'import' list",
+            "\(path):6: nats flush_interval must be more than 0",
+            "\(path):7: nats max_reconnects '-3' is not a whole number (leave it out to retry forever)",
+            "\(path):8: nats password needs a 'user'",
+            "\(path):9: nats credentials file 'nowhere.creds' not found",
+            "\(path):10: unknown key 'verify' in nats tls",
+            "\(path):10: nats tls needs both 'cert' and 'key', or neither",
+        ])
         #expect { try Configuration.load(path: folder.path("empty.yaml")) } throws: {
             "\($0)".contains("nats needs subjects to 'export', to 'import', or both")
         }
@@ -248,5 +234,21 @@ import Testing
         for bad in ["5", "soon", "-1s", "1.5s", "5 s"] { #expect(ConfigValue.duration(bad) == nil) }
         #expect(ConfigValue.substitute("a${X}b${Y}", environment: ["X": "1"]) == ("a1b", missing: ["Y"]))
         #expect(ConfigValue.substitute("${U:-nats://h:1}/${X:-no}/${E:-yes}", environment: ["X": "1", "E": ""]) == ("nats://h:1/1/yes", missing: []))
+    }
+
+    /// Expects loading `path` to fail, naming every one of `expected` (each a whole line or part of one).
+    private func expectProblems(
+        loading path: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ expected: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(sourceLocation: sourceLocation) {
+            try Configuration.load(path: path, environment: environment)
+        } throws: { error in
+            let text = "\(error)"
+            for line in expected where !text.contains(line) {
+                Issue.record("missing: \(line)\nin:\n\(text)", sourceLocation: sourceLocation)
+            }
+            return true
+        }
     }
 }
