@@ -109,7 +109,9 @@ let package = Package(
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
         // Helpers shared by the test targets.
         .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
-        .testTarget(name: "SwitchboardCoreTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        .testTarget(
+            name: "SwitchboardCoreTests",
+            dependencies: ["Switchboard", "SwitchboardTestSupport", .product(name: "DequeModule", package: "swift-collections")]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
             name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardNATS", "SwitchboardTestSupport"]),

@@ -1,11 +1,13 @@
 import DequeModule
 
-/// Where a subscriber's waiting events are kept.
+/// Where a subscriber's waiting events are kept, when not in the built-in ring.
 ///
-/// The mailbox in front of a queue owns locking, capacity and overflow policy: every
-/// method here is called with the mailbox's lock held, from publishers and the
-/// subscriber's own context. ``MemoryQueue`` is the default; other kinds (a queue that
-/// spills to disk, say) plug in here.
+/// By default a subscriber keeps its waiting events in a ring in memory, bounded by its
+/// `capacity`. Another kind of queue plugs in
+/// here, through the `queue` parameter of ``Router/subscribe(_:name:capacity:overflow:failurePolicy:queue:handler:)``.
+/// The mailbox in front of it still owns locking, overflow policy and wakeups, and calls
+/// every method here with its lock held, from publishers and the subscriber's own
+/// context; the queue's own ``hasRoom`` is its bound.
 public protocol EventQueue: AnyObject {
     /// Events waiting now.
     var count: Int { get }
@@ -20,50 +22,4 @@ public protocol EventQueue: AnyObject {
     func take(into batch: inout Deque<Event>)
     /// Removes every waiting event and returns how many there were.
     func removeAll() -> Int
-}
-
-/// A bounded FIFO ring buffer in memory.
-///
-/// `capacity` bounds the events waiting; the consumer takes all of them at once, so with
-/// the batch in its hands a subscriber holds at most twice its capacity.
-public final class MemoryQueue: EventQueue {
-    /// The events, behind a pointer: a class's stored `var` would cost a dynamic exclusivity
-    /// check on every append. The mailbox's lock serializes all access.
-    private let events = UnsafeMutablePointer<Deque<Event>>.allocate(capacity: 1)
-    private let bound = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-
-    /// Creates an empty queue holding at most `capacity` events.
-    public init(capacity: Int) {
-        bound.initialize(to: capacity)
-        events.initialize(to: Deque(minimumCapacity: min(capacity, 1024)))
-    }
-
-    deinit {
-        events.deinitialize(count: 1)
-        events.deallocate()
-        bound.deallocate()
-    }
-
-    /// The most events it holds. Lowering it below ``count`` drops nothing: the queue just
-    /// takes no more until it is below the new bound.
-    public var capacity: Int {
-        get { bound.pointee }
-        set { bound.pointee = newValue }
-    }
-
-    public var count: Int { events.pointee.count }
-    public var hasRoom: Bool { events.pointee.count < bound.pointee }
-    public func append(_ event: Event) { events.pointee.append(event) }
-    public func removeFirst() -> Event? { events.pointee.popFirst() }
-
-    /// Swaps storage with the consumer's empty batch: O(1), no copies, no allocation.
-    public func take(into batch: inout Deque<Event>) {
-        swap(&events.pointee, &batch)
-    }
-
-    public func removeAll() -> Int {
-        let n = events.pointee.count
-        events.pointee.removeAll(keepingCapacity: true)
-        return n
-    }
 }

@@ -19,14 +19,18 @@ final class Mailbox: @unchecked Sendable {
     private static let sealBit = 1 << 62
 
     private let lock = ConditionLock(conditions: 2)
-    /// A strong `let`: calls through it are borrowed. (An `unowned(unsafe)` copy was tried: Swift
-    /// retained and released it around every call, on a count the consumer writes too.)
-    private let queue: any EventQueue
+    /// Another kind of queue than the built-in ring (``Guarded/events``). A strong `let`: calls
+    /// through it are borrowed.
+    private let custom: (any EventQueue)?
 
     /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
     /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
     private struct Guarded {
         var capacity: Int
+        /// The waiting events, unless the subscriber has a ``custom`` queue. Kept here rather
+        /// than behind `any EventQueue`: a fan-out publish cost a sixth more through the
+        /// protocol's witness calls.
+        var events: Deque<Event>
         var policy: OverflowPolicy
         /// The consumer is asked to run its subscriber's pending control requests.
         var controlPending = false
@@ -38,27 +42,30 @@ final class Mailbox: @unchecked Sendable {
         var consumerSleeping = false  // parked: wake it for any event
         var consumerNapping = false  // lingering: wake it only when its queue fills up
         var blockedPublishers = 0
-        /// A stream consumer waiting in `next()`; `hasStreamWaiter` spares the hot path a
-        /// generic copy of the optional continuation on every offer.
-        var streamWaiter: CheckedContinuation<Event?, Never>? { didSet { hasStreamWaiter = streamWaiter != nil } }
+        /// A stream consumer waits in `next()`, its continuation in ``streamWaiter``.
         var hasStreamWaiter = false
         var settledAtSeal: Int?
-
-        mutating func takeStreamWaiter() -> CheckedContinuation<Event?, Never>? {
-            defer { streamWaiter = nil }
-            return streamWaiter
-        }
     }
 
     private let guarded = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
+    /// Also guarded by `lock`. Kept out of ``Guarded``: a continuation's layout is only known at
+    /// run time, and would make every field access on the hot path look up its offset.
+    private let streamWaiter = UnsafeMutablePointer<CheckedContinuation<Event?, Never>?>.allocate(capacity: 1)
     /// Called once, without the lock, when a stream consumer can never get another event.
     /// Set once, before the subscriber is registered, and only read after that.
     var onStreamEnd: (@Sendable () -> Void)?
 
-    // Written by the consumer without the lock.
-    private let settled = Atomic<Int>(0)  // taken events finished; `sealBit` once abandoned
-    private let failed = Atomic<Int>(0)
-    private let lagNanos = Atomic<Int>(0)
+    /// What the consumer writes without the lock, at least once a batch.
+    private struct ConsumerCounts: ~Copyable {
+        let settled = Atomic<Int>(0)  // taken events finished; `sealBit` once abandoned
+        let failed = Atomic<Int>(0)
+        let lagNanos = Atomic<Int>(0)
+    }
+
+    /// On cache lines of their own: next to the fields that every offer reads, the consumer's
+    /// write per event made each offer wait for the line to come back from the consumer's core.
+    private let consumer = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
+        .initializeMemory(as: ConsumerCounts.self, to: ConsumerCounts())
     private let draining = Atomic<Bool>(false)
     /// After draining its queue a consumer lingers this long before it parks. A lingering
     /// consumer is woken early only when its queue passes half full, so under load events are
@@ -70,19 +77,22 @@ final class Mailbox: @unchecked Sendable {
     /// The journal a ``OverflowPolicy/spill`` mailbox's consumer reads; nil for the other policies.
     let spillSource: (any SpillSource)?
 
-    init(capacity: Int, policy: OverflowPolicy, queue: any EventQueue, spillSource: (any SpillSource)? = nil) {
-        self.queue = queue
+    /// A mailbox of `capacity` events; `queue` keeps them instead of the built-in ring, under its own bound.
+    init(capacity: Int, policy: OverflowPolicy, queue: (any EventQueue)?, spillSource: (any SpillSource)? = nil) {
+        custom = queue
         self.spillSource = policy == .spill ? spillSource : nil
-        guarded.initialize(to: Guarded(capacity: capacity, policy: policy))
+        guarded.initialize(
+            to: Guarded(capacity: capacity, events: Deque(minimumCapacity: queue == nil ? min(capacity, 1024) : 0), policy: policy))
+        streamWaiter.initialize(to: nil)
     }
 
-    /// Changes the capacity and the overflow policy; what is queued stays. A ``MemoryQueue``
-    /// takes the new capacity; another kind of queue keeps its own bound.
+    /// Changes the capacity and the overflow policy; what is queued stays. Lowering the
+    /// capacity below what waits drops nothing: no more is taken until the queue is below it.
+    /// A custom queue keeps its own bound.
     func reconfigure(capacity: Int, policy: OverflowPolicy) {
         lock.lock()
         guarded.pointee.capacity = capacity
         guarded.pointee.policy = policy
-        (queue as? MemoryQueue)?.capacity = capacity
         lock.unlock()
         lock.broadcast(Self.roomCondition)  // a blocked publisher may fit now
     }
@@ -100,6 +110,30 @@ final class Mailbox: @unchecked Sendable {
     deinit {
         guarded.deinitialize(count: 1)
         guarded.deallocate()
+        streamWaiter.deinitialize(count: 1)
+        streamWaiter.deallocate()
+        consumer.deinitialize(count: 1)
+        consumer.deallocate()
+    }
+
+    // MARK: The queue, with the lock held
+
+    @inline(__always) private var queuedCount: Int { custom?.count ?? guarded.pointee.events.count }
+    @inline(__always) private var hasRoom: Bool {
+        custom?.hasRoom ?? (guarded.pointee.events.count < guarded.pointee.capacity)
+    }
+    @inline(__always) private func enqueue(_ event: Event) {
+        if let custom { custom.append(event) } else { guarded.pointee.events.append(event) }
+    }
+    private func dequeue() -> Event? { custom?.removeFirst() ?? guarded.pointee.events.popFirst() }
+    /// Moves the waiting events into the empty `batch`; the built-in ring swaps storage with it.
+    @inline(__always) private func takeQueued(into batch: inout Deque<Event>) {
+        if let custom { custom.take(into: &batch) } else { swap(&guarded.pointee.events, &batch) }
+    }
+    private func removeAllQueued() -> Int {
+        if let custom { return custom.removeAll() }
+        defer { guarded.pointee.events.removeAll(keepingCapacity: true) }
+        return guarded.pointee.events.count
     }
 
     /// Queues an event under the overflow policy. With `block`, waits for room, unless the
@@ -111,51 +145,66 @@ final class Mailbox: @unchecked Sendable {
             lock.unlock()
             return .closed
         }
-        if let spillSource {  // nothing is queued: the consumer reads the journal
-            guarded.pointee.received += 1
-            if !spillSource.isWriting { guarded.pointee.dropped += 1 }
-            lock.unlock()
-            return .accepted
-        }
-        if !queue.hasRoom {
-            switch guarded.pointee.policy {
-            case .dropNewest,
-                 .block where fromSubscriber:  // a subscriber never waits on a full block queue: it drops
-                guarded.pointee.received += 1
-                guarded.pointee.dropped += 1
-                lock.unlock()
-                return .dropped
-            case .dropOldest:
-                if queue.removeFirst() != nil { guarded.pointee.dropped += 1 }
-            case .spill:
-                preconditionFailure("a spilling mailbox queues nothing")
-            case .block:
-                guarded.pointee.blockedPublishers += 1
-                if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
-                repeat { lock.wait(Self.roomCondition) } while !queue.hasRoom && guarded.pointee.state == .open
-                guarded.pointee.blockedPublishers -= 1
-                guard guarded.pointee.state == .open else {
-                    lock.unlock()
-                    return .closed
-                }
-            }
-        }
+        // The rare cases live in functions of their own: a continuation in this frame would cost
+        // a metadata lookup on every call.
+        if spillSource != nil { return offerToSpill() }
+        if !hasRoom, let refused = makeRoom(fromSubscriber: fromSubscriber) { return refused }
         guarded.pointee.received += 1
-        if guarded.pointee.hasStreamWaiter, let waiter = guarded.pointee.takeStreamWaiter() {
-            guarded.pointee.taken += 1
-            lock.unlock()
-            _ = settle(failed: false)
-            waiter.resume(returning: event)
-            return .accepted
-        }
-        queue.append(event)
-        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queue.count >= guarded.pointee.capacity / 2)
+        if guarded.pointee.hasStreamWaiter { return handToStream(event) }
+        enqueue(event)
+        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
         if wake {
             guarded.pointee.consumerSleeping = false
             guarded.pointee.consumerNapping = false
         }
         lock.unlock()
         if wake { lock.signal(Self.workCondition) }
+        return .accepted
+    }
+
+    /// With the lock held, released here: a spilling mailbox queues nothing (its consumer reads
+    /// the journal), and counts what the journal failed to write as dropped.
+    @inline(never) private func offerToSpill() -> Offer {
+        guarded.pointee.received += 1
+        if spillSource?.isWriting == false { guarded.pointee.dropped += 1 }
+        lock.unlock()
+        return .accepted
+    }
+
+    /// With the lock held, the queue full: applies the overflow policy. Nil once there is room
+    /// for the event; otherwise the outcome, with the lock released.
+    @inline(never) private func makeRoom(fromSubscriber: Bool) -> Offer? {
+        switch guarded.pointee.policy {
+        case .dropNewest,
+             .block where fromSubscriber:  // a subscriber never waits on a full block queue: it drops
+            guarded.pointee.received += 1
+            guarded.pointee.dropped += 1
+            lock.unlock()
+            return .dropped
+        case .dropOldest:
+            if dequeue() != nil { guarded.pointee.dropped += 1 }
+        case .spill:
+            preconditionFailure("a spilling mailbox queues nothing")
+        case .block:
+            guarded.pointee.blockedPublishers += 1
+            if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
+            repeat { lock.wait(Self.roomCondition) } while !hasRoom && guarded.pointee.state == .open
+            guarded.pointee.blockedPublishers -= 1
+            guard guarded.pointee.state == .open else {
+                lock.unlock()
+                return .closed
+            }
+        }
+        return nil
+    }
+
+    /// With the lock held, released here: hands the event straight to the stream consumer waiting for one.
+    @inline(never) private func handToStream(_ event: Event) -> Offer {
+        let waiter = takeStreamWaiter()
+        guarded.pointee.taken += 1
+        lock.unlock()
+        _ = settle(failed: false)
+        waiter?.resume(returning: event)
         return .accepted
     }
 
@@ -171,8 +220,8 @@ final class Mailbox: @unchecked Sendable {
                 guarded.pointee.controlPending = false
                 return .control
             }
-            if queue.count > 0 {
-                queue.take(into: &batch)
+            if queuedCount > 0 {
+                takeQueued(into: &batch)
                 guarded.pointee.taken += batch.count
                 if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
                 return .events
@@ -247,7 +296,8 @@ final class Mailbox: @unchecked Sendable {
                     lock.unlock()
                     continuation.resume(returning: nil)
                 } else {
-                    guarded.pointee.streamWaiter = continuation
+                    streamWaiter.pointee = continuation
+                    guarded.pointee.hasStreamWaiter = true
                     lock.unlock()
                 }
             }
@@ -260,10 +310,10 @@ final class Mailbox: @unchecked Sendable {
     /// when it has ended; nil when the consumer must wait.
     private func takeForStream() -> (event: Event?, ended: Bool)? {
         let state = guarded.pointee.state
-        if state != .stopped, let event = queue.removeFirst() {
+        if state != .stopped, let event = dequeue() {
             guarded.pointee.taken += 1
             if guarded.pointee.blockedPublishers > 0 { lock.broadcast(Self.roomCondition) }
-            return (event, state == .finishing && queue.count == 0)
+            return (event, state == .finishing && queuedCount == 0)
         }
         return state == .finishing || state == .stopped ? (nil, true) : nil
     }
@@ -276,9 +326,17 @@ final class Mailbox: @unchecked Sendable {
         return ready.event
     }
 
+    /// With the lock held: the waiting stream consumer, no longer waiting.
+    @inline(__always) private func takeStreamWaiter() -> CheckedContinuation<Event?, Never>? {
+        guard guarded.pointee.hasStreamWaiter else { return nil }
+        guarded.pointee.hasStreamWaiter = false
+        defer { streamWaiter.pointee = nil }
+        return streamWaiter.pointee
+    }
+
     private func resumeStreamWaiter() {
         lock.lock()
-        let waiter = guarded.pointee.takeStreamWaiter()
+        let waiter = takeStreamWaiter()
         lock.unlock()
         waiter?.resume(returning: nil)
     }
@@ -288,13 +346,13 @@ final class Mailbox: @unchecked Sendable {
     /// sealed first (the event was already counted as abandoned): deliver no more.
     @discardableResult
     func settle(failed isFailure: Bool) -> Bool {
-        if settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue & Self.sealBit != 0 { return false }
-        if isFailure { failed.wrappingAdd(1, ordering: .relaxed) }
+        if consumer.pointee.settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue & Self.sealBit != 0 { return false }
+        if isFailure { consumer.pointee.failed.wrappingAdd(1, ordering: .relaxed) }
         return true
     }
 
     /// True once ``seal()`` ran: deliver no more.
-    var isSealed: Bool { settled.load(ordering: .relaxed) & Self.sealBit != 0 }
+    var isSealed: Bool { consumer.pointee.settled.load(ordering: .relaxed) & Self.sealBit != 0 }
 
     /// Waits `nanoseconds` on the consumer's thread (a retry's backoff); false, at once, when
     /// the mailbox is or becomes sealed meanwhile.
@@ -311,13 +369,13 @@ final class Mailbox: @unchecked Sendable {
 
     /// Records the lag of the first event of a batch whose handling starts now: the oldest one waiting.
     func recordStart(of event: Event) {
-        lagNanos.store(Int(max(0, Clock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
+        consumer.pointee.lagNanos.store(Int(max(0, Clock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
     }
 
     /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a
     /// waiting stream consumer (which gets nil), so each of them sees the new state.
     private func unlockWakingEveryone() {
-        let waiter = guarded.pointee.takeStreamWaiter()
+        let waiter = takeStreamWaiter()
         lock.unlock()
         lock.signal(Self.workCondition)
         lock.broadcast(Self.roomCondition)
@@ -339,7 +397,7 @@ final class Mailbox: @unchecked Sendable {
     func finish() {
         lock.lock()
         if guarded.pointee.state == .draining { guarded.pointee.state = .finishing }
-        let ended = queue.count == 0 && onStreamEnd != nil
+        let ended = queuedCount == 0 && onStreamEnd != nil
         unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
@@ -351,11 +409,11 @@ final class Mailbox: @unchecked Sendable {
     /// telling when a draining router has gone quiet.
     func activity() -> (pending: Int, received: Int) {
         lock.withLock {
-            let finished = settled.load(ordering: .relaxed) & ~Self.sealBit
+            let finished = consumer.pointee.settled.load(ordering: .relaxed) & ~Self.sealBit
             if spillSource != nil {  // offered but not yet read back from the journal, or in hand
                 return (guarded.pointee.received - guarded.pointee.dropped - finished, guarded.pointee.received)
             }
-            return (queue.count + guarded.pointee.taken - finished, guarded.pointee.received)
+            return (queuedCount + guarded.pointee.taken - finished, guarded.pointee.received)
         }
     }
 
@@ -367,9 +425,9 @@ final class Mailbox: @unchecked Sendable {
             return
         }
         guarded.pointee.state = .stopped
-        let settledBefore = settled.bitwiseOr(Self.sealBit, ordering: .acquiringAndReleasing).oldValue
+        let settledBefore = consumer.pointee.settled.bitwiseOr(Self.sealBit, ordering: .acquiringAndReleasing).oldValue
         guarded.pointee.settledAtSeal = settledBefore
-        guarded.pointee.abandoned += queue.removeAll() + (guarded.pointee.taken - settledBefore)
+        guarded.pointee.abandoned += removeAllQueued() + (guarded.pointee.taken - settledBefore)
         unlockWakingEveryone()
         onStreamEnd?()
     }
@@ -377,13 +435,13 @@ final class Mailbox: @unchecked Sendable {
     /// A consistent snapshot of the counters.
     func stats(name: String) -> SubscriberStats {
         lock.withLock {
-            let failures = failed.load(ordering: .relaxed)
-            let finished = guarded.pointee.settledAtSeal ?? settled.load(ordering: .relaxed)
+            let failures = consumer.pointee.failed.load(ordering: .relaxed)
+            let finished = guarded.pointee.settledAtSeal ?? consumer.pointee.settled.load(ordering: .relaxed)
             let counts = guarded.pointee
             var stats = SubscriberStats(
                 name: name, received: counts.received, handled: finished - failures, failed: failures,
-                dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queue.count, capacity: counts.capacity,
-                lag: Double(lagNanos.load(ordering: .relaxed)) / 1e9, deadLettered: 0, restarts: 0)
+                dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queuedCount, capacity: counts.capacity,
+                lag: Double(consumer.pointee.lagNanos.load(ordering: .relaxed)) / 1e9, deadLettered: 0, restarts: 0)
             if spillSource != nil {  // still in the journal for it: it reads them after a restart
                 stats.pending = max(0, counts.received - finished - counts.dropped - counts.abandoned)
             }

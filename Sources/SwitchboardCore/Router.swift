@@ -55,7 +55,7 @@ public final class Router: Sendable {
     /// Subscribes any ``EventHandler``. Its `start` runs on the new subscriber's thread before
     /// this returns; the subscriber is routed to only once it has started.
     ///
-    /// - Parameter queue: where waiting events are kept; a ``MemoryQueue`` of `capacity` by default.
+    /// - Parameter queue: where waiting events are kept; by default a built-in ring of `capacity` events.
     @discardableResult
     public func subscribe(
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
@@ -211,8 +211,7 @@ public final class Router: Sendable {
         guard overflow != .spill || spillSource != nil else {
             throw .invalidArgument("overflow spill needs a journal to read from (Router.spill(to:))")
         }
-        let mailbox = Mailbox(
-            capacity: capacity, policy: overflow, queue: queue ?? MemoryQueue(capacity: capacity), spillSource: spillSource)
+        let mailbox = Mailbox(capacity: capacity, policy: overflow, queue: queue, spillSource: spillSource)
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }
@@ -293,15 +292,16 @@ public final class Router: Sendable {
         // Compared by address: `!==` would box both sides as AnyObject?, a retain and a release each.
         let skipped = excluded.map { Unmanaged.passUnretained($0).toOpaque() }
         context.pointee.lastTargets.withUnsafeBufferPointer { subscribers in
-            for subscriber in subscribers where Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
-                // Borrowed, not retained: the consumer thread writes near the mailbox's refcount.
-                let outcome = Unmanaged.passUnretained(subscriber.mailbox)._withUnsafeGuaranteedRef {
-                    $0.offer(event, fromSubscriber: fromSubscriber)
-                }
-                switch outcome {
-                case .accepted: report.accepted += 1
-                case .dropped: report.dropped += 1
-                case .closed: closed = true
+            // Each subscriber borrowed, not retained: iterating the buffer would retain and
+            // release every one of them, two atomic writes per target.
+            subscribers.withMemoryRebound(to: Unmanaged<Subscriber>.self) { references in
+                for subscriber in references where subscriber.toOpaque() != skipped {
+                    let outcome = subscriber._withUnsafeGuaranteedRef { $0.mailbox.offer(event, fromSubscriber: fromSubscriber) }
+                    switch outcome {
+                    case .accepted: report.accepted += 1
+                    case .dropped: report.dropped += 1
+                    case .closed: closed = true
+                    }
                 }
             }
         }
