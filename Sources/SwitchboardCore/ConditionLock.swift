@@ -1,22 +1,35 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// A pthread mutex with a fixed number of condition variables that time out on the monotonic clock.
+/// A lock for short critical sections, with a fixed number of conditions to wait on that
+/// time out on the monotonic clock.
 ///
 /// Used where a thread must sleep until woken (subscriber queues, blocked publishers),
-/// which `Synchronization.Mutex` cannot do.
+/// which `Synchronization.Mutex` cannot do. Taking the lock is one compare-and-swap and
+/// releasing it one plain store: a fan-out publish takes and releases one per subscriber,
+/// and with a pthread mutex those two calls were an eighth of its cost. A thread that finds
+/// the lock taken spins briefly, then yields its core, since the holder may be descheduled.
+/// Only waiting and waking touch a pthread mutex and its condition variables.
 package final class ConditionLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let held = Atomic<Bool>(false)
+    /// Guards `generations` and the condition variables, for waiters and wakers only.
+    private let parking = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    /// Per condition, how many times it was signalled. A waiter reads it before it lets go of
+    /// the lock and sleeps until it changes, so a wakeup given in between is never lost.
+    private let generations: UnsafeMutablePointer<UInt64>
     private let conditionCount: Int
 
     package init(conditions count: Int = 1) {
-        pthread_mutex_init(mutex, nil)
+        pthread_mutex_init(parking, nil)
         conditionCount = count
         conditions = .allocate(capacity: count)
+        generations = .allocate(capacity: count)
+        generations.initialize(repeating: 0, count: count)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if !canImport(Darwin)
@@ -29,29 +42,73 @@ package final class ConditionLock: @unchecked Sendable {
     deinit {
         for index in 0..<conditionCount { pthread_cond_destroy(conditions + index) }
         conditions.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
+        generations.deallocate()
+        pthread_mutex_destroy(parking)
+        parking.deallocate()
     }
 
-    @inline(__always) package func lock() { pthread_mutex_lock(mutex) }
-    @inline(__always) package func unlock() { pthread_mutex_unlock(mutex) }
+    @inline(__always) package func lock() {
+        if !held.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { lockContended() }
+    }
 
-    /// Runs `body` with the mutex held.
+    @inline(never) private func lockContended() {
+        var spins = 0
+        while true {
+            if !held.load(ordering: .relaxed),
+                held.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+            {
+                return
+            }
+            spins += 1
+            if spins >= 64 { sched_yield() }
+        }
+    }
+
+    @inline(__always) package func unlock() { held.store(false, ordering: .releasing) }
+
+    /// Runs `body` with the lock held.
     @inline(__always) package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()
     }
 
-    /// Waits on condition `index`; the mutex must be held.
-    package func wait(_ index: Int = 0) { pthread_cond_wait(conditions + index, mutex) }
+    /// Waits on condition `index`; the lock must be held, and is held again on return.
+    package func wait(_ index: Int = 0) {
+        park(index) { pthread_cond_wait(conditions + index, parking) }
+    }
 
     /// Waits on condition `index` until the monotonic deadline (nanoseconds); false when it timed out.
     package func wait(_ index: Int = 0, untilMonotonic deadline: UInt64) -> Bool {
         var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        return pthread_cond_timedwait(conditions + index, mutex, &time) != ETIMEDOUT
+        return park(index) { pthread_cond_timedwait(conditions + index, parking, &time) }
     }
 
-    package func signal(_ index: Int = 0) { pthread_cond_signal(conditions + index) }
-    package func broadcast(_ index: Int = 0) { pthread_cond_broadcast(conditions + index) }
+    /// With the lock held: lets go of it, sleeps with `sleep` until condition `index` is
+    /// signalled (true) or `sleep` reports a timeout (false), and takes the lock again.
+    private func park(_ index: Int, _ sleep: () -> Int32) -> Bool {
+        pthread_mutex_lock(parking)
+        let seen = generations[index]
+        unlock()
+        var signalled = true
+        while generations[index] == seen {
+            if sleep() == ETIMEDOUT {
+                signalled = generations[index] != seen
+                break
+            }
+        }
+        pthread_mutex_unlock(parking)
+        lock()
+        return signalled
+    }
+
+    package func signal(_ index: Int = 0) { wake(index) { pthread_cond_signal($0) } }
+    package func broadcast(_ index: Int = 0) { wake(index) { pthread_cond_broadcast($0) } }
+
+    private func wake(_ index: Int, _ notify: (UnsafeMutablePointer<pthread_cond_t>) -> Int32) {
+        pthread_mutex_lock(parking)
+        generations[index] &+= 1
+        _ = notify(conditions + index)
+        pthread_mutex_unlock(parking)
+    }
 }
