@@ -17,7 +17,7 @@ public enum Clock {
     @inline(__always) public static func unixSeconds() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9  // a division took a twentieth of a publish
     }
 
     /// A `Duration` in nanoseconds, saturating at the bounds of `UInt64`.

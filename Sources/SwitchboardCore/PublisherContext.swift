@@ -24,17 +24,31 @@ struct PublisherContext {
     var lastTargets: [Subscriber] = []
     /// Set on subscriber threads: their publishes never wait on a full `block` queue.
     var isSubscriberThread = false
+    /// The process's id prefix, copied: reading the lazy global costs a call on every publish.
+    private let idPrefix = processPrefix
     private var nextSequence: UInt64 = 0
     private var sequenceLimit: UInt64 = 0
 
+    /// The thread-local slot that holds each thread's context. A router keeps a copy and
+    /// passes it to ``current(_:)``: reading this lazy global costs a call on every access.
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            guard let context = raw?.assumingMemoryBound(to: PublisherContext.self) else { return }
+            context.deinitialize(count: 1)
+            context.deallocate()
+        }
+        return key
+    }()
+
     /// The calling thread's context, created on first use and freed when the thread exits.
-    static var current: UnsafeMutablePointer<PublisherContext> {
-        if let raw = pthread_getspecific(publisherKey) {
+    static func current(_ key: pthread_key_t = key) -> UnsafeMutablePointer<PublisherContext> {
+        if let raw = pthread_getspecific(key) {
             return raw.assumingMemoryBound(to: PublisherContext.self)
         }
         let context = UnsafeMutablePointer<PublisherContext>.allocate(capacity: 1)
         context.initialize(to: PublisherContext())
-        pthread_setspecific(publisherKey, context)
+        pthread_setspecific(key, context)
         return context
     }
 
@@ -45,19 +59,9 @@ struct PublisherContext {
             sequenceLimit = nextSequence + Self.idBlock
         }
         defer { nextSequence += 1 }
-        return EventID(prefix: processPrefix, sequence: nextSequence)
+        return EventID(prefix: idPrefix, sequence: nextSequence)
     }
 }
-
-private let publisherKey: pthread_key_t = {
-    var key = pthread_key_t()
-    pthread_key_create(&key) { raw in
-        guard let context = raw?.assumingMemoryBound(to: PublisherContext.self) else { return }
-        context.deinitialize(count: 1)
-        context.deallocate()
-    }
-    return key
-}()
 
 private let processPrefix = UInt64.random(in: 1...UInt64.max)
 private let idSequence = Atomic<UInt64>(1)

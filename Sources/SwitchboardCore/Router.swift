@@ -26,6 +26,7 @@ public final class Router: Sendable {
     private let accepting = Atomic<Bool>(true)
     private let publishedCount = Atomic<Int>(0)
     private let serial = Router.serials.wrappingAdd(1, ordering: .relaxed).newValue
+    private let contextKey = PublisherContext.key
 
     /// Creates a router with no subscribers.
     public init() {}
@@ -268,7 +269,7 @@ public final class Router: Sendable {
     private func route(
         _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?
     ) throws(RouterError) -> DeliveryReport {
-        let context = PublisherContext.current
+        let context = PublisherContext.current(contextKey)
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
         // Once shutdown began, only subscribers publish: chains of subscribers drain completely.

@@ -82,7 +82,7 @@ public final class Subscriber: Sendable {
         let spillHead = mailbox.spillSource?.nextSequence
         OSThread.spawn { [self] in
             thread.withLock { $0 = pthread_self() }
-            PublisherContext.current.pointee.isSubscriberThread = true
+            PublisherContext.current().pointee.isSubscriberThread = true
             var handler = transfer.value  // a reload may replace it
             do {
                 try handler.start(context)
