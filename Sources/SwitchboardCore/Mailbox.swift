@@ -25,12 +25,12 @@ final class Mailbox: @unchecked Sendable {
 
     /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
     /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
-    private struct Guarded {
+    private struct Guarded: ~Copyable {
         var capacity: Int
         /// The waiting events, unless the subscriber has a ``custom`` queue. Kept here rather
         /// than behind `any EventQueue`: a fan-out publish cost a sixth more through the
         /// protocol's witness calls.
-        var events: Deque<Event>
+        var events: EventRing
         var policy: OverflowPolicy
         /// The consumer is asked to run its subscriber's pending control requests.
         var controlPending = false
@@ -82,7 +82,7 @@ final class Mailbox: @unchecked Sendable {
         custom = queue
         self.spillSource = policy == .spill ? spillSource : nil
         guarded.initialize(
-            to: Guarded(capacity: capacity, events: Deque(minimumCapacity: queue == nil ? min(capacity, 1024) : 0), policy: policy))
+            to: Guarded(capacity: capacity, events: EventRing(capacity: queue == nil ? min(capacity, 1024) : 0), policy: policy))
         streamWaiter.initialize(to: nil)
     }
 
@@ -127,12 +127,15 @@ final class Mailbox: @unchecked Sendable {
     }
     private func dequeue() -> Event? { custom?.removeFirst() ?? guarded.pointee.events.popFirst() }
     /// Moves the waiting events into the empty `batch`; the built-in ring swaps storage with it.
-    @inline(__always) private func takeQueued(into batch: inout Deque<Event>) {
-        if let custom { custom.take(into: &batch) } else { swap(&guarded.pointee.events, &batch) }
+    @inline(__always) private func takeQueued(into batch: inout EventRing) {
+        guard let custom else { return swap(&guarded.pointee.events, &batch) }
+        var taken = Deque<Event>()
+        custom.take(into: &taken)
+        while let event = taken.popFirst() { batch.append(event) }
     }
     private func removeAllQueued() -> Int {
         if let custom { return custom.removeAll() }
-        defer { guarded.pointee.events.removeAll(keepingCapacity: true) }
+        defer { guarded.pointee.events.removeAll() }
         return guarded.pointee.events.count
     }
 
@@ -210,7 +213,7 @@ final class Mailbox: @unchecked Sendable {
 
     /// Moves the waiting events into the empty `batch`, sleeping until one arrives or the
     /// monotonic `deadline` passes. `.finished` once stopped, or finishing with nothing left.
-    func take(into batch: inout Deque<Event>, until deadline: UInt64?) -> Take {
+    func take(into batch: inout EventRing, until deadline: UInt64?) -> Take {
         lock.lock()
         defer { lock.unlock() }
         var lingered = false
@@ -437,7 +440,9 @@ final class Mailbox: @unchecked Sendable {
         lock.withLock {
             let failures = consumer.pointee.failed.load(ordering: .relaxed)
             let finished = guarded.pointee.settledAtSeal ?? consumer.pointee.settled.load(ordering: .relaxed)
-            let counts = guarded.pointee
+            let counts = (
+                received: guarded.pointee.received, dropped: guarded.pointee.dropped,
+                abandoned: guarded.pointee.abandoned, capacity: guarded.pointee.capacity)
             var stats = SubscriberStats(
                 name: name, received: counts.received, handled: finished - failures, failed: failures,
                 dropped: counts.dropped, abandoned: counts.abandoned, queueDepth: queuedCount, capacity: counts.capacity,

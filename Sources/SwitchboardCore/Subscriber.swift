@@ -1,4 +1,3 @@
-import DequeModule
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -115,13 +114,13 @@ public final class Subscriber: Sendable {
     /// Takes events in batches and hands them to the handler, firing timers in between, until the mailbox finishes.
     private func runLoop(_ handler: inout any EventHandler) {
         let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
-        var batch = Deque<Event>()
+        var batch = EventRing()
         var consecutiveFailures = 0
         while true {
             let deadline = mailbox.isDraining ? nil : handler.nextTimerDeadline
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
-                mailbox.recordStart(of: batch[0])
+                mailbox.recordStart(of: batch.first!)
                 var timing = observer.map { _ in BatchClock() }
                 // Each event moves out of the batch: reading it in place would cost a retain and
                 // a release per event, on a count that the publisher's thread writes too.
@@ -131,7 +130,7 @@ public final class Subscriber: Sendable {
                     if let start { timing?.end(self, event: event, started: start) }
                     if !mailbox.settle(failed: !handled) { break }
                 }
-                batch.removeAll(keepingCapacity: true)  // what a seal left: counted as abandoned
+                batch.removeAll()  // what a seal left: counted as abandoned
                 if let deadline, Clock.monotonicNanos() >= deadline { handler.fireTimers() }
             case .timedOut:
                 handler.fireTimers()
