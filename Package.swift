@@ -28,10 +28,11 @@ let package = Package(
         // Topic and pattern grammar (NATS subjects) and the matching trie.
         .target(name: "SwitchboardTopics"),
         // The router: subscribers, bounded mailboxes, threads, delivery accounting.
+        .target(name: "CSwitchboardCore"),
         .target(
             name: "SwitchboardCore",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardTopics",
+                "SwitchboardJSON", "SwitchboardTopics", "CSwitchboardCore",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]

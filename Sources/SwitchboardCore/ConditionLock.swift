@@ -75,7 +75,7 @@ package final class ConditionLock: @unchecked Sendable {
 
     /// Waits on condition `index`; the lock must be held, and is held again on return.
     package func wait(_ index: Int = 0) {
-        park(index) { pthread_cond_wait(conditions + index, parking) }
+        _ = park(index) { pthread_cond_wait(conditions + index, parking) }
     }
 
     /// Waits on condition `index` until the monotonic deadline (nanoseconds); false when it timed out.

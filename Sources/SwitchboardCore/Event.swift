@@ -1,3 +1,4 @@
+import CSwitchboardCore
 @_exported import SwitchboardJSON
 
 /// One published event, as every subscriber it was routed to receives it.
@@ -80,6 +81,19 @@ public struct Event: Sendable {
     public var time: Double { header(\.time) }
     /// String headers given by the publisher.
     public var headers: [String: String] { header(\.headers) }
+
+    /// Adds `count` references to the event with one atomic operation, where `count` copies
+    /// would cost one each. Hand each one out with ``adoptReference()``.
+    func retain(_ count: Int) {
+        if count > 0 { _ = sb_retain_n(Unmanaged.passUnretained(storage).toOpaque(), UInt32(count)) }
+    }
+
+    /// A copy that owns one of the references that ``retain(_:)`` added, adding none.
+    func adoptReference() -> Event {
+        Event(storage: Unmanaged.passUnretained(storage).takeRetainedValue())
+    }
+
+    private init(storage: Storage) { self.storage = storage }
 
     /// An event with a payload in tape form, as the journal reads it back.
     package init(topic: String, tape: JSONTape, id: EventID, time: Double, headers: [String: String]) {

@@ -25,9 +25,9 @@ struct EventRing: ~Copyable {
     /// The event at the front, if any, left in place.
     var first: Event? { count > 0 ? slots[head] : nil }
 
-    @inline(__always) mutating func append(_ event: Event) {
+    @inline(__always) mutating func append(_ event: consuming Event) {
         if count > mask { grow() }
-        (slots + ((head &+ count) & mask)).initialize(to: event)
+        (slots + ((head &+ count) & mask)).initialize(to: consume event)
         count &+= 1
     }
 

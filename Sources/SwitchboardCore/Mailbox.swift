@@ -122,8 +122,8 @@ final class Mailbox: @unchecked Sendable {
     @inline(__always) private var hasRoom: Bool {
         custom?.hasRoom ?? (guarded.pointee.events.count < guarded.pointee.capacity)
     }
-    @inline(__always) private func enqueue(_ event: Event) {
-        if let custom { custom.append(event) } else { guarded.pointee.events.append(event) }
+    @inline(__always) private func enqueue(_ event: consuming Event) {
+        if let custom { custom.append(event) } else { guarded.pointee.events.append(consume event) }
     }
     private func dequeue() -> Event? { custom?.removeFirst() ?? guarded.pointee.events.popFirst() }
     /// Moves the waiting events into the empty `batch`; the built-in ring swaps storage with it.
@@ -141,7 +141,7 @@ final class Mailbox: @unchecked Sendable {
 
     /// Queues an event under the overflow policy. With `block`, waits for room, unless the
     /// publisher is a subscriber (it never waits). While draining, only subscribers' events are taken.
-    func offer(_ event: Event, fromSubscriber: Bool) -> Offer {
+    func offer(_ event: consuming Event, fromSubscriber: Bool) -> Offer {
         lock.lock()
         let state = guarded.pointee.state
         guard state == .open || (state == .draining && fromSubscriber) else {
@@ -154,7 +154,7 @@ final class Mailbox: @unchecked Sendable {
         if !hasRoom, let refused = makeRoom(fromSubscriber: fromSubscriber) { return refused }
         guarded.pointee.received += 1
         if guarded.pointee.hasStreamWaiter { return handToStream(event) }
-        enqueue(event)
+        enqueue(consume event)
         let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
         if wake {
             guarded.pointee.consumerSleeping = false

@@ -293,11 +293,14 @@ public final class Router: Sendable {
         // Compared by address: `!==` would box both sides as AnyObject?, a retain and a release each.
         let skipped = excluded.map { Unmanaged.passUnretained($0).toOpaque() }
         context.pointee.lastTargets.withUnsafeBufferPointer { subscribers in
+            event.retain(subscribers.count)  // a reference for each target, taken or not, in one atomic add
             // Each subscriber borrowed, not retained: iterating the buffer would retain and
             // release every one of them, two atomic writes per target.
             subscribers.withMemoryRebound(to: Unmanaged<Subscriber>.self) { references in
-                for subscriber in references where subscriber.toOpaque() != skipped {
-                    let outcome = subscriber._withUnsafeGuaranteedRef { $0.mailbox.offer(event, fromSubscriber: fromSubscriber) }
+                for subscriber in references {
+                    let copy = event.adoptReference()
+                    guard subscriber.toOpaque() != skipped else { continue }
+                    let outcome = subscriber._withUnsafeGuaranteedRef { $0.mailbox.offer(copy, fromSubscriber: fromSubscriber) }
                     switch outcome {
                     case .accepted: report.accepted += 1
                     case .dropped: report.dropped += 1
