@@ -3,11 +3,11 @@ import DequeModule
 /// Where a subscriber's waiting events are kept, when not in the built-in ring.
 ///
 /// By default a subscriber keeps its waiting events in a ring in memory, bounded by its
-/// `capacity`. Another kind of queue plugs in
-/// here, through the `queue` parameter of ``Router/subscribe(_:name:capacity:overflow:failurePolicy:queue:handler:)``.
-/// The mailbox in front of it still owns locking, overflow policy and wakeups, and calls
-/// every method here with its lock held, from publishers and the subscriber's own
-/// context; the queue's own ``hasRoom`` is its bound.
+/// `capacity`. Another kind of queue plugs in here, through the `queue` parameter of
+/// ``Router/subscribe(_:name:capacity:overflow:failurePolicy:queue:handler:)``. The mailbox
+/// in front of it still owns locking, overflow policy and wakeups, and calls every method
+/// here with its lock held, from publishers and the subscriber's own context; the queue's
+/// own ``hasRoom`` is its bound.
 public protocol EventQueue: AnyObject {
     /// Events waiting now.
     var count: Int { get }
