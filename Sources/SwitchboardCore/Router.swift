@@ -277,7 +277,7 @@ public final class Router: Sendable {
         try resolve(topic, in: context)
 
         let event = Event(
-            topic: topic, payload: payload, id: context.pointee.nextID(), time: Clock.unixSeconds(), headers: headers)
+            topic: topic, payload: payload, id: context.pointee.nextID(), time: context.pointee.clock.now(), headers: headers)
         let hooks = context.pointee.table!.hooks
         if !hooks.isEmpty {
             for hook in hooks { hook(event) }
