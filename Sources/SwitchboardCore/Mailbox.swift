@@ -81,8 +81,8 @@ final class Mailbox: @unchecked Sendable {
     init(capacity: Int, policy: OverflowPolicy, queue: (any EventQueue)?, spillSource: (any SpillSource)? = nil) {
         custom = queue
         self.spillSource = policy == .spill ? spillSource : nil
-        guarded.initialize(
-            to: Guarded(capacity: capacity, events: EventRing(capacity: queue == nil ? min(capacity, 1024) : 0), policy: policy))
+        let events = EventRing(capacity: queue == nil ? min(capacity, 1024) : 0)
+        guarded.initialize(to: Guarded(capacity: capacity, events: events, policy: policy))
         streamWaiter.initialize(to: nil)
     }
 
@@ -155,7 +155,8 @@ final class Mailbox: @unchecked Sendable {
         guarded.pointee.received += 1
         if guarded.pointee.hasStreamWaiter { return handToStream(event) }
         enqueue(consume event)
-        let wake = guarded.pointee.consumerSleeping || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
+        let wake = guarded.pointee.consumerSleeping
+            || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
         if wake {
             guarded.pointee.consumerSleeping = false
             guarded.pointee.consumerNapping = false
@@ -349,7 +350,8 @@ final class Mailbox: @unchecked Sendable {
     /// sealed first (the event was already counted as abandoned): deliver no more.
     @discardableResult
     func settle(failed isFailure: Bool) -> Bool {
-        if consumer.pointee.settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue & Self.sealBit != 0 { return false }
+        let before = consumer.pointee.settled.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
+        if before & Self.sealBit != 0 { return false }
         if isFailure { consumer.pointee.failed.wrappingAdd(1, ordering: .relaxed) }
         return true
     }

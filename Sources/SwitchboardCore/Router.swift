@@ -277,7 +277,8 @@ public final class Router: Sendable {
         try resolve(topic, in: context)
 
         let event = Event(
-            topic: topic, payload: payload, id: context.pointee.nextID(), time: context.pointee.clock.now(), headers: headers)
+            topic: topic, payload: payload, id: context.pointee.nextID(), time: context.pointee.clock.now(),
+            headers: headers)
         let hooks = context.pointee.table!.hooks
         if !hooks.isEmpty {
             for hook in hooks { hook(event) }
@@ -300,7 +301,9 @@ public final class Router: Sendable {
                 for subscriber in references {
                     let copy = event.adoptReference()
                     guard subscriber.toOpaque() != skipped else { continue }
-                    let outcome = subscriber._withUnsafeGuaranteedRef { $0.mailbox.offer(copy, fromSubscriber: fromSubscriber) }
+                    let outcome = subscriber._withUnsafeGuaranteedRef {
+                        $0.mailbox.offer(copy, fromSubscriber: fromSubscriber)
+                    }
                     switch outcome {
                     case .accepted: report.accepted += 1
                     case .dropped: report.dropped += 1

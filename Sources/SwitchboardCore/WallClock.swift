@@ -19,8 +19,8 @@ struct WallClock {
 
     /// True where the kernel's clock source is the time-stamp counter.
     static let countsCycles: Bool = {
-        guard sb_cycles() != 0, let file = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r")
-        else { return false }
+        let source = "/sys/devices/system/clocksource/clocksource0/current_clocksource"
+        guard sb_cycles() != 0, let file = fopen(source, "r") else { return false }
         defer { fclose(file) }
         var name = [UInt8](repeating: 0, count: 32)
         let count = fread(&name, 1, name.count, file)
