@@ -60,8 +60,8 @@ public final class Journal: SpillSource {
     }
     private let lock = ConditionLock(conditions: 2)  // 0: work for the writer, 1: durable moved
     nonisolated(unsafe) private var state: State  // only under `lock`
-    private let finished = ConditionLock()
-    nonisolated(unsafe) private var writerDone = false  // under `finished`
+    /// Signalled once the writer has written, synced and closed everything.
+    private let writerDone = Completion()
 
     /// Opens the journal in `folder` (creating it): cuts off a torn or corrupt tail of the last
     /// segment with a warning, and carries on numbering after its last good record.
@@ -144,7 +144,7 @@ public final class Journal: SpillSource {
     public func close() {
         lock.withLock { state.closing = true }
         lock.signal(0)
-        finished.withLock { while !writerDone { finished.wait() } }
+        writerDone.waitBlocking()
     }
 
     // MARK: Writer
@@ -181,12 +181,14 @@ public final class Journal: SpillSource {
             while failure == nil, offset < batch.count {
                 if segment.size >= segmentSize || segment.descriptor < 0 {
                     segment.close(sync: fsync != .never)
-                    segment = Segment(folder: folder, first: Self.sequence(at: offset, in: batch))
+                    segment = Segment(folder: folder, first: batch.withUnsafeBytes { RecordFormat.sequence(in: $0, at: offset) })
                     applyRetention(keeping: segment.path)
                 }
                 // Up to the segment's size, whole records only (at least one).
                 var end = offset
-                repeat { end += 8 + Self.length(at: end, in: batch) } while end < batch.count && segment.size + (end - offset) < segmentSize
+                repeat {
+                    end += 8 + batch.withUnsafeBytes { RecordFormat.length(in: $0, at: end) }
+                } while end < batch.count && segment.size + (end - offset) < segmentSize
                 failure = segment.write(batch[offset..<end])
                 offset = end
             }
@@ -209,18 +211,7 @@ public final class Journal: SpillSource {
             if done { break }
         }
         segment.close(sync: fsync != .never)
-        finished.withLock { writerDone = true }
-        finished.broadcast()
-    }
-
-    /// The length field of the record at `offset` in a batch: the bytes after the first eight.
-    private static func length(at offset: Int, in batch: [UInt8]) -> Int {
-        batch.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
-    }
-
-    /// The sequence number of the record at `offset` in a batch.
-    private static func sequence(at offset: Int, in batch: [UInt8]) -> UInt64 {
-        batch.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
+        writerDone.signal()
     }
 
     /// The newest segment, to append to, or none yet.

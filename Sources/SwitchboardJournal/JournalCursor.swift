@@ -53,9 +53,7 @@ struct JournalCursor: SpillCursor {
     private mutating func readRecord() -> JournalRecord? {
         guard let descriptor = segment?.descriptor else { return nil }
         guard fill(descriptor, upTo: offset + RecordFormat.headerSize) else { return nil }
-        let length = buffer.withUnsafeBytes {
-            Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset - bufferStart, as: UInt32.self)))
-        }
+        let length = buffer.withUnsafeBytes { RecordFormat.length(in: $0, at: offset - bufferStart) }
         guard fill(descriptor, upTo: offset + 8 + length) else { return nil }
         let owner = OwnedBytes(buffer[(offset - bufferStart)..<(offset - bufferStart + 8 + length)])
         guard let (record, _) = try? RecordFormat.record(in: owner.bytes, at: 0, owner: owner) else { return nil }

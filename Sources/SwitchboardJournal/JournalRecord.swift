@@ -81,6 +81,16 @@ enum RecordFormat {
         }
     }
 
+    /// The length field of the record at `offset`: the bytes that follow the first eight.
+    static func length(in bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
+        Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+    }
+
+    /// The sequence number of the record at `offset`.
+    static func sequence(in bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+    }
+
     /// Why a record could not be read.
     enum Problem: Error, CustomStringConvertible {
         case torn, checksum, malformed(String)
@@ -98,12 +108,12 @@ enum RecordFormat {
         -> (JournalRecord, next: Int)
     {
         guard offset + headerSize <= bytes.count else { throw .torn }
-        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let length = Self.length(in: bytes, at: offset)
         guard length >= 8 else { throw .malformed("length \(length)") }
         let end = offset + 8 + length
         guard end <= bytes.count else { throw .torn }
         let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-        let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+        let sequence = Self.sequence(in: bytes, at: offset)
         let body = UnsafeRawBufferPointer(rebasing: bytes[(offset + headerSize)..<end])
         guard sb_crc32c(0, body.baseAddress, body.count) == checksum else { throw .checksum }
         var cursor = 0
