@@ -110,16 +110,7 @@ struct JournalCommand: AsyncParsableCommand {
 
     /// Writes and empties `text`; a closed standard output ends the command quietly.
     private static func write(_ text: inout String) throws {
-        let ok = text.utf8.withContiguousStorageIfAvailable { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0, errno == EINTR { continue }
-                if written <= 0 { return false }
-                offset += written
-            }
-            return true
-        } ?? true
+        let ok = text.utf8.withContiguousStorageIfAvailable { writeAll(UnsafeRawBufferPointer($0), to: STDOUT_FILENO) } ?? true
         text = ""
         if !ok { throw ExitCode(0) }
     }

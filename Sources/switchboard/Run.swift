@@ -312,5 +312,4 @@ struct Run: AsyncParsableCommand {
         if let nats { document.append(("nats", nats)) }
         return .object(.init(document, uniquingKeysWith: { first, _ in first }))
     }
-
 }

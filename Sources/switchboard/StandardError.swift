@@ -29,15 +29,21 @@ enum StandardError {
     }
 
     private static func writeAll(_ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Foundation.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0, errno == EINTR { continue }
-            if written <= 0 { return }
-            offset += written
-        }
+        _ = Array(text.utf8).withUnsafeBytes { switchboard.writeAll($0, to: STDERR_FILENO) }
     }
+}
+
+/// Writes all of `bytes` to `descriptor`, retrying after interrupted and partial writes; false
+/// when the descriptor refuses them (a closed pipe).
+func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0, errno == EINTR { continue }
+        if written <= 0 { return false }
+        offset += written
+    }
+    return true
 }
 
 /// Writes a line to standard error.
