@@ -131,7 +131,7 @@ public final class Subscriber: Sendable {
                     if !mailbox.settle(failed: !handled) { break }
                 }
                 batch.removeAll()  // what a seal left: counted as abandoned
-                if let deadline, Clock.monotonicNanos() >= deadline { handler.fireTimers() }
+                fireDueTimers(handler)
             case .timedOut:
                 handler.fireTimers()
             case .control:
