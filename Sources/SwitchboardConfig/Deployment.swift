@@ -147,8 +147,6 @@ public final class Deployment: Sendable {
             if let current = running[subscriber.name], (current.configuration.overflow == .spill) != (subscriber.overflow == .spill) {
                 problems.append("\(path): subscriber '\(subscriber.name)': changing the overflow to or from spill takes a restart")
             }
-        }
-        for subscriber in toCheck {
             do { try subscriber.check(logger: logger) } catch {
                 problems.append("\(path): subscriber '\(subscriber.name)': \(error)")
             }
