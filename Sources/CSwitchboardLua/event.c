@@ -1,8 +1,12 @@
 // Event tables. `topic` and `time` are set at once; `id`, `headers` and a structured `data`
 // are built only when the plugin first reads them: many handlers never do (a counter, a
 // router on topic), and building strings and tables is most of what an event costs in
-// Lua. Until then the event holds one userdata, under a key no plugin can name, with the
-// id and copies of the tapes; __index, __pairs and the JSON encoder build from it.
+// Lua. Until then the event holds one userdata with the id and copies of the tapes, under
+// a key of the host's; __index, __pairs and the JSON encoder build from it. A plugin can
+// find that key with `next`, but what it stores there is used only if it is such a userdata
+// (it has the host's protected metatable), so it can move or drop the fields, never forge
+// them. A large payload's copy is charged to the state only while the plugin keeps it
+// (see sb_context.payload_held): a handler pays for what it reads or keeps.
 #include "internal.h"
 #include <string.h>
 
@@ -32,23 +36,61 @@ static void push_id(lua_State *L, uint64_t prefix, uint64_t sequence) {
     lua_pushlstring(L, out, (size_t)(17 + count));
 }
 
+/// Collects garbage when the unread payloads the state holds and its memory pass its cap,
+/// then fails the call (as a memory failure, so the state is rebuilt) if they still do:
+/// the plugin keeps more events than its memory allows. Pushes nothing.
+static void check_payload_cap(lua_State *L, sb_context *context) {
+    size_t cap = context->limits.memory;
+    if (!cap || context->memory_used + context->payload_held <= cap) return;
+    lua_gc(L, LUA_GCCOLLECT);
+    if (context->memory_used + context->payload_held <= cap) return;
+    context->memory_failed = 1;
+    luaL_error(L, "not enough memory: the plugin keeps events whose payloads (%d KiB) do not fit in its memory",
+               (int)(context->payload_held >> 10));
+}
+
 void sb_push_event(lua_State *L, const sb_event *event) {
+    sb_context *context = sb_context_of(L);
     lua_createtable(L, 0, 3);  // topic, time, the hidden fields; reading the lazy ones grows it
     lua_pushlstring(L, (const char *)event->topic.bytes, event->topic.length);
     lua_setfield(L, -2, "topic");
     lua_pushnumber(L, event->time);
     lua_setfield(L, -2, "time");
     size_t headers = event->headers_tape.length, data = event->data_tape.length;
+    if (headers + data >= SB_LARGE_PAYLOAD) {
+        check_payload_cap(L, context);
+        context->allocating_payload = 1;
+    }
     lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);
+    context->allocating_payload = 0;  // (already cleared unless the allocation failed)
     lazy->id_prefix = event->id_prefix;
     lazy->id_sequence = event->id_sequence;
     lazy->headers_length = headers;
     lazy->data_length = data;
     if (headers) memcpy(lazy->tapes, event->headers_tape.bytes, headers);
     if (data) memcpy(lazy->tapes + headers, event->data_tape.bytes, data);
-    lua_rawsetp(L, -2, &hidden_key);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->event_mt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context->lazy_mt);
     lua_setmetatable(L, -2);
+    lua_rawsetp(L, -2, &hidden_key);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context->event_mt);
+    lua_setmetatable(L, -2);
+}
+
+/// Pushes the unbuilt fields of the event table at `index` and returns them, or pushes
+/// nothing and returns NULL when it has none (built already, or a plugin's value there).
+static const lazy_fields *push_lazy(lua_State *L, int index) {
+    if (lua_rawgetp(L, index, &hidden_key) != LUA_TUSERDATA || !lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->lazy_mt);
+    int ours = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!ours) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    return lua_touserdata(L, -1);
 }
 
 /// Pushes event[key] without metamethods (a plain lua_getfield would call __index, which
@@ -81,11 +123,8 @@ static void build_field(lua_State *L, int index, const lazy_fields *lazy, const 
 
 void sb_event_materialize(lua_State *L, int index) {
     index = lua_absindex(L, index);
-    if (lua_rawgetp(L, index, &hidden_key) != LUA_TUSERDATA) {
-        lua_pop(L, 1);
-        return;
-    }
-    const lazy_fields *lazy = lua_touserdata(L, -1);
+    const lazy_fields *lazy = push_lazy(L, index);
+    if (!lazy) return;
     build_field(L, index, lazy, "id");
     build_field(L, index, lazy, "headers");
     build_field(L, index, lazy, "data");
@@ -101,29 +140,42 @@ static int event_index(lua_State *L) {
     if (lua_type(L, 2) != LUA_TSTRING) return 0;
     const char *key = lua_tostring(L, 2);
     if (strcmp(key, "data") != 0 && strcmp(key, "id") != 0 && strcmp(key, "headers") != 0) return 0;
-    if (lua_rawgetp(L, 1, &hidden_key) != LUA_TUSERDATA) return 0;
-    build_field(L, 1, lua_touserdata(L, -1), key);
+    const lazy_fields *lazy = push_lazy(L, 1);
+    if (!lazy) return 0;
+    build_field(L, 1, lazy, key);
     lua_pop(L, 1);
     lua_rawget(L, 1);
     return 1;
 }
 
+/// next(table, key) of the host's own, for __pairs: the plugin may replace the global `next`.
+static int event_next(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1)) return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
 /// __pairs(event): builds the lazy fields first, so iteration sees every field and no hidden one.
 static int event_pairs(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
     sb_event_materialize(L, 1);
-    lua_getglobal(L, "next");
+    lua_pushcfunction(L, event_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
 }
 
 void sb_event_install(lua_State *L) {
-    lua_createtable(L, 0, 3);
+    sb_context *context = sb_context_of(L);
+    context->event_mt = sb_new_metatable(L, SB_EVENT_MT);
     lua_pushcfunction(L, event_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, event_pairs);
     lua_setfield(L, -2, "__pairs");
-    lua_pushliteral(L, "switchboard.event");
+    lua_pushliteral(L, SB_EVENT_MT);
     lua_setfield(L, -2, "__name");
-    sb_context_of(L)->event_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+    context->lazy_mt = sb_new_metatable(L, "switchboard.event fields");
+    lua_pop(L, 2);
 }

@@ -3,6 +3,8 @@
 // Swift has returned.
 #include "internal.h"
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,24 +73,41 @@ static int l_log(lua_State *L) {
 }
 
 /// switchboard.every / switchboard.after (seconds, fn) → timer; `repeating` is upvalue 1.
+/// An interval must be positive and a delay zero or more (NaN is neither); the host caps
+/// very long ones. At most SB_MAX_TIMERS are pending per state, each charged to its memory.
 static int l_timer(lua_State *L) {
     int repeating = lua_toboolean(L, lua_upvalueindex(1));
     lua_Number seconds = luaL_checknumber(L, 1);
-    luaL_argcheck(L, seconds > 0 || (!repeating && seconds == 0), 1, "seconds must be positive");
+    luaL_argcheck(L, seconds > 0 || (!repeating && seconds == 0), 1,
+                  repeating ? "the interval must be a positive number of seconds"
+                            : "the delay must be zero or a positive number of seconds");
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    sb_context *context = sb_context_of(L);
+    if (context->timers >= SB_MAX_TIMERS)
+        return luaL_error(L, "too many timers: a plugin may have %d pending at once (cancel the ones it no longer needs)",
+                          SB_MAX_TIMERS);
     int64_t *timer = lua_newuserdatauv(L, sizeof(int64_t), 0);
-    luaL_setmetatable(L, SB_TIMER_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context->timer_mt);
+    lua_setmetatable(L, -2);
+    sb_charge(L, SB_TIMER_COST);
     lua_pushvalue(L, 2);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    *timer = sb_callbacks.timer_add(sb_context_of(L)->host, (double)seconds, repeating, ref);
+    context->timers++;
+    *timer = sb_callbacks.timer_add(context->host, (double)seconds, repeating, ref);
     return 1;
+}
+
+void sb_timer_released(lua_State *L, int ref) {
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    sb_context_of(L)->timers--;
+    sb_charge(L, -SB_TIMER_COST);
 }
 
 /// timer:cancel() → true if it was still pending.
 static int l_timer_cancel(lua_State *L) {
     int64_t *timer = luaL_checkudata(L, 1, SB_TIMER_MT);
     int ref = sb_callbacks.timer_cancel(sb_context_of(L)->host, *timer);
-    if (ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    if (ref != LUA_NOREF) sb_timer_released(L, ref);
     lua_pushboolean(L, ref != LUA_NOREF);
     return 1;
 }
@@ -129,11 +148,22 @@ static int l_json_decode(lua_State *L) {
     return 1;
 }
 
-/// json.array(t) / json.object(t): marks t and returns it; the metatable name is upvalue 1.
+/// json.array(t) / json.object(t): marks t and returns it; upvalue 1 is the mark's metatable.
+/// A table with another protected metatable (an event) keeps it.
 static int l_json_mark(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    luaL_setmetatable(L, lua_tostring(L, lua_upvalueindex(1)));
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) {
+        sb_context *context = sb_context_of(L);
+        lua_getmetatable(L, 1);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, context->array_mt);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, context->object_mt);
+        if (!lua_rawequal(L, -3, -2) && !lua_rawequal(L, -3, -1))
+            return luaL_error(L, "cannot mark a table whose metatable is protected (%s)", lua_tostring(L, 2));
+        lua_settop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, 1);
     return 1;
 }
 
@@ -169,14 +199,31 @@ static void set_function(lua_State *L, const char *name, lua_CFunction function)
     lua_setfield(L, -2, name);
 }
 
+int sb_new_metatable(lua_State *L, const char *name) {
+    luaL_newmetatable(L, name);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushvalue(L, -1);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+#define SB_SCRATCH_KEPT (64 * 1024)
+
+void sb_buffer_trim(lua_State *L, sb_buffer *buffer) {
+    if (buffer->capacity <= SB_SCRATCH_KEPT) return;
+    sb_charge(L, -(ptrdiff_t)buffer->capacity);
+    free(buffer->bytes);
+    buffer->bytes = NULL;
+    buffer->length = buffer->capacity = 0;
+}
+
 void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     sb_context *context = sb_context_of(L);
-    luaL_newmetatable(L, SB_ARRAY_MT);
-    context->array_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-    luaL_newmetatable(L, SB_OBJECT_MT);
-    context->object_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+    context->array_mt = sb_new_metatable(L, SB_ARRAY_MT);
+    context->object_mt = sb_new_metatable(L, SB_OBJECT_MT);
+    lua_pop(L, 2);
     sb_event_install(L);
-    luaL_newmetatable(L, SB_TIMER_MT);
+    context->timer_mt = sb_new_metatable(L, SB_TIMER_MT);
     lua_createtable(L, 0, 1);
     set_function(L, "cancel", l_timer_cancel);
     lua_setfield(L, -2, "__index");
@@ -197,6 +244,8 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     lua_setfield(L, -2, "name");
     const unsigned char *cursor = settings_tape.bytes;
     sb_push_tape(L, &cursor, cursor + settings_tape.length, 0);
+    lua_pushvalue(L, -1);
+    context->settings = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_setfield(L, -2, "settings");
 
     lua_createtable(L, 0, 4);  // switchboard.log
@@ -211,10 +260,10 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     lua_createtable(L, 0, 4);  // switchboard.json
     set_function(L, "encode", l_json_encode);
     set_function(L, "decode", l_json_decode);
-    lua_pushliteral(L, SB_ARRAY_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context->array_mt);
     lua_pushcclosure(L, l_json_mark, 1);
     lua_setfield(L, -2, "array");
-    lua_pushliteral(L, SB_OBJECT_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, context->object_mt);
     lua_pushcclosure(L, l_json_mark, 1);
     lua_setfield(L, -2, "object");
     lua_setfield(L, -2, "json");

@@ -8,9 +8,28 @@
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
 
+// Names of the host's metatables. Each one carries `__metatable` set to its name, so that
+// `getmetatable` shows a plugin the name and never the table: a plugin cannot add fields
+// (a `__gc`) to a metatable that C later gives to new objects.
 #define SB_ARRAY_MT "switchboard.array"
 #define SB_OBJECT_MT "switchboard.object"
 #define SB_TIMER_MT "switchboard.timer"
+#define SB_EVENT_MT "switchboard.event"
+
+/// Payloads of at least this many bytes are kept outside the memory cap while the plugin has
+/// not read them (see sb_context.payload_held), so that one large event does not cost a
+/// handler that never reads `event.data` its state.
+#define SB_LARGE_PAYLOAD (64 * 1024)
+
+/// The largest tape a plugin may publish or encode (`publish`, `json.encode`, log fields).
+#define SB_MAX_ENCODED (16u << 20)
+
+/// The most timers one state may have pending at once.
+#define SB_MAX_TIMERS 1000
+
+/// What one live timer costs against the memory cap, beyond its userdata and closure: the
+/// host's record of it.
+#define SB_TIMER_COST 64
 
 /// Small blocks (up to SB_SMALL_LIMIT bytes) come from per-state free lists, one per
 /// 16-byte size class, carved from 64 KiB slabs: a state is only used by one thread, so
@@ -42,10 +61,23 @@ typedef struct sb_context {
     _Atomic uint64_t deadline;  // monotonic ns when the call in progress must end; 0 outside calls
     int timed_out;       // the call in progress passed its deadline
     atomic_int interrupted;  // set from any thread by sb_interrupt
+    int memory_failed;   // the call in progress failed for the memory cap outside an allocation
     int output;          // where print writes
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
     int event_mt;        // registry reference of the event tables' metatable
+    int lazy_mt;         // registry reference of the metatable of an event's unbuilt fields
+    int timer_mt;        // registry reference of the timers' metatable
+    int settings;        // registry reference of the settings table, as `init` receives it
+    int timers;          // live timers, each charged SB_TIMER_COST
+    // Large payloads of unread events: their blocks, allocated by sb_alloc but charged to
+    // `payload_held` instead of `memory_used`. A dispatch collects garbage, then fails,
+    // when memory_used + payload_held is over the cap: a plugin that keeps unread events
+    // still pays for them, one that drops them does not.
+    size_t payload_held;
+    void **payload_blocks;
+    size_t payload_count, payload_capacity;
+    int allocating_payload;  // the next new block is a large payload
 } sb_context;
 
 extern sb_host_callbacks sb_callbacks;
@@ -69,18 +101,45 @@ void sb_event_materialize(lua_State *L, int index);
 /// Creates the event metatable and stores its reference in the context (pushes nothing).
 void sb_event_install(lua_State *L);
 
-// state.c
+// allocator.c
+/// lua_Alloc that keeps a state under its memory cap and serves small blocks from its pool;
+/// `ud` is the state's sb_context.
+void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/// Frees the pool's slabs and the payload list when the state has closed.
+void sb_allocator_release(sb_context *context);
+/// Charges `bytes` of memory that C holds for the plugin (timers, the encoder's buffer);
+/// raises "not enough memory" when that would pass the cap. A negative count releases.
+void sb_charge(lua_State *L, ptrdiff_t bytes);
+
+// budget.c
+/// Adds the state to the watchdog's list (starting the watchdog once per process).
+void sb_budget_watch(sb_context *context);
+/// Removes the state from the watchdog's list; after this the watchdog never touches it.
+void sb_budget_unwatch(sb_context *context);
+/// Starts the budget of a call on this thread; sb_budget_end ends it.
+void sb_budget_begin(sb_context *context);
+void sb_budget_end(sb_context *context);
 /// Sets the budget hook on a coroutine the plugin creates: the watchdog arms only main
-/// threads, so a coroutine checks its budget every few thousand instructions itself.
+/// threads, so a coroutine checks its budget every SB_HOOK_COUNT instructions itself.
 void sb_watch_coroutine(lua_State *co);
+/// Raises the budget's error when the call in progress is past its deadline or interrupted;
+/// otherwise returns (pushes nothing). For host functions that would start more plugin code.
+void sb_check_budget(lua_State *L);
 
 // sandbox.c
-/// Removes from the globals what a plugin may not reach unless `allow` names it, and
-/// limits `load` to text chunks (pushes nothing).
-void sb_sandbox(lua_State *L, int allow);
+/// Builds the globals a plugin sees from an allow-list (see CSwitchboardLua.h), with
+/// `require` limited to Lua modules in `directory` (pushes nothing).
+void sb_sandbox(lua_State *L, int allow, const char *directory);
 
 // host.c
-/// Pushes nothing; sets the global `switchboard` table and replaces `print`.
+/// Pushes nothing; sets the global `switchboard` table and `print`.
 void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape);
+/// Pushes a new metatable named `name`, protected by `__metatable` (see SB_ARRAY_MT), and
+/// leaves it on the stack; returns its registry reference.
+int sb_new_metatable(lua_State *L, const char *name);
+/// Releases a timer's registry reference `ref` and its charge (pushes nothing).
+void sb_timer_released(lua_State *L, int ref);
+/// Empties a buffer that grew past what the next call is likely to need, releasing its charge.
+void sb_buffer_trim(lua_State *L, sb_buffer *buffer);
 
 #endif

@@ -1,127 +1,260 @@
-// The sandbox: what a plugin cannot reach unless its configuration allows it. Plugins keep
-// the pure libraries (string, table, math, utf8, coroutine), os.clock, os.time, os.date and
-// `require` of Lua modules next to the plugin; they lose the file system, processes, the
-// environment, C modules and the debug library. A traceback comes with every error anyway.
+// The sandbox: the globals a plugin sees, built from an allow-list as Redis builds its
+// scripting environment. Nothing is opened and then taken away: a library that is not
+// listed here is never opened, so no table, metatable or `package.loaded` entry can lead
+// back to it. A plugin gets the base library (without dofile and loadfile; `load` for text
+// chunks only; `setmetatable` without finalizers), string (without dump), table, math, utf8,
+// coroutine (under the budget), an os with clock, time and date only, and a `require` of Lua
+// modules in its own folder. `allow` adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
+#include <lua5.4/lualib.h>
+#include <stdio.h>
+#include <string.h>
 
-static void remove_field(lua_State *L, const char *table, const char *field) {
-    if (lua_getglobal(L, table) == LUA_TTABLE) {
-        lua_pushnil(L);
-        lua_setfield(L, -2, field);
+/// Calls upvalue 1 (load or loadfile) with the same arguments, the one at the position in
+/// upvalue 2 (its mode) forced to "t": a malformed binary chunk can crash the VM. Returns
+/// what the original returns.
+static int text_only(lua_State *L) {
+    int mode = (int)lua_tointeger(L, lua_upvalueindex(2));
+    int count = lua_gettop(L) > mode ? lua_gettop(L) : mode;
+    lua_settop(L, count);  // pads with nil up to the mode; an `env` given stays, even nil
+    lua_pushliteral(L, "t");
+    lua_replace(L, mode);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, count, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/// dofile([filename]) for text chunks (with `allow: [io]` only). Returns what the chunk returns.
+static int text_dofile(lua_State *L) {
+    const char *name = luaL_optstring(L, 1, NULL);
+    lua_settop(L, 1);
+    if (luaL_loadfilex(L, name, "t") != LUA_OK) return lua_error(L);
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L) - 1;
+}
+
+/// setmetatable(t, mt), refusing a metatable with a `__gc` field: Lua runs finalizers with
+/// hooks off, and lua_close runs pending ones outside any call, so no budget could stop a
+/// finalizer that loops. Returns t.
+static int guarded_setmetatable(lua_State *L) {
+    int type = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, type == LUA_TNIL || type == LUA_TTABLE, 2, "nil or table");
+    if (type == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: a metatable with __gc is refused in the sandbox (finalizers run "
+                                 "outside the time budget); release resources explicitly, or use <close> variables");
+        lua_pop(L, 1);
     }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+/// The coroutine function in upvalue 1 (resume, close, or a wrapped coroutine) after a budget
+/// check: once the call is past its deadline no coroutine runs again. Returns its results.
+static int budgeted(lua_State *L) {
+    sb_check_budget(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/// coroutine.create(f) under the budget (upvalue 1 is the original). Returns the coroutine,
+/// whose count hook checks the deadline.
+static int watched_create(lua_State *L) {
+    sb_check_budget(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    sb_watch_coroutine(lua_tothread(L, -1));
+    return 1;
+}
+
+/// coroutine.wrap(f) under the budget (upvalue 1 is the original): the original's function,
+/// whose coroutine (its upvalue 1) is watched, behind a budget check. Returns the function.
+static int watched_wrap(lua_State *L) {
+    sb_check_budget(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (lua_getupvalue(L, -1, 1) == NULL || !lua_isthread(L, -1)) return luaL_error(L, "coroutine.wrap: unexpected closure");
+    sb_watch_coroutine(lua_tothread(L, -1));
+    lua_pop(L, 1);
+    lua_pushcclosure(L, budgeted, 1);
+    return 1;
+}
+
+/// Replaces table[name] (the table at -1) by `function` closed over the original (pushes nothing).
+static void wrap_field(lua_State *L, const char *name, lua_CFunction function) {
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, function, 1);
+    lua_setfield(L, -2, name);
+}
+
+/// Whether `name` is a module name a plugin may require: dot-separated parts of letters,
+/// digits, `_` and `-`; so no absolute path, no `/`, no `..`.
+static int valid_module_name(const char *name, size_t length) {
+    if (length == 0 || name[0] == '.' || name[length - 1] == '.') return 0;
+    for (size_t index = 0; index < length; index++) {
+        char c = name[index];
+        int part = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (c == '.' && name[index + 1] == '.') return 0;
+        if (!part && c != '.') return 0;
+    }
+    return 1;
+}
+
+/// Pushes the path of module `name` under `directory`, with dots as slashes, and `suffix`.
+static const char *push_module_path(lua_State *L, const char *directory, const char *name, const char *suffix) {
+    lua_pushstring(L, directory);
+    lua_pushliteral(L, "/");
+    luaL_gsub(L, name, ".", "/");
+    lua_pushstring(L, suffix);
+    lua_concat(L, 4);
+    return lua_tostring(L, -1);
+}
+
+static int readable(const char *path) {
+    FILE *file = fopen(path, "r");
+    if (file) fclose(file);
+    return file != NULL;
+}
+
+/// require(name): the module's value from `package.loaded` (upvalue 1, the table the plugin
+/// was given, whatever it later assigns to `package`), else the text chunk `name.lua` or
+/// `name/init.lua` under the plugin's folder (upvalue 2), run once with (name, path). Nothing
+/// the plugin changes in `package` changes where this looks. Returns the value and the path.
+static int sandboxed_require(lua_State *L) {
+    size_t length;
+    const char *name = luaL_checklstring(L, 1, &length);
+    lua_settop(L, 1);
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    if (strcmp(name, "io") == 0 || strcmp(name, "debug") == 0)
+        return luaL_error(L, "module '%s' is not available in the sandbox (a subscriber with `allow: [%s]` in its "
+                             "configuration gets it)", name, name);
+    if (!valid_module_name(name, length))
+        return luaL_error(L, "module name '%s' is refused: require loads Lua modules from the plugin's folder by a "
+                             "relative name such as 'lib.util' (no '/', no '..', no absolute path)", name);
+    const char *directory = lua_tostring(L, lua_upvalueindex(2));
+    const char *path = push_module_path(L, directory, name, ".lua");  // 2
+    if (!readable(path)) {
+        const char *other = push_module_path(L, directory, name, "/init.lua");
+        if (!readable(other))
+            return luaL_error(L, "module '%s' not found: no file '%s' or '%s' (modules are loaded from the plugin's "
+                                 "folder only; C modules never)", name, path, other);
+        lua_remove(L, 2);
+        path = other;
+    }
+    sb_callbacks.module_loaded(sb_context_of(L)->host, path);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK)  // 3
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, path, lua_tostring(L, -1));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);  // 3: what the module returned
+    if (!lua_isnil(L, -1)) {
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, lua_upvalueindex(1));
+    }
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL) {  // the module returned nothing and set nothing
+        lua_pop(L, 1);
+        lua_pushvalue(L, 1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, lua_upvalueindex(1));
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, 2);
+    return 2;
+}
+
+/// Opens library `name` with `open`, as a global when `global` (pushes nothing).
+static void open_library(lua_State *L, const char *name, lua_CFunction open, int global) {
+    luaL_requiref(L, name, open, global);
     lua_pop(L, 1);
 }
 
+/// Removes the global `name` (pushes nothing).
 static void remove_global(lua_State *L, const char *name) {
     lua_pushnil(L);
     lua_setglobal(L, name);
 }
 
-/// load(chunk [, chunkname [, mode [, env]]]) with the mode forced to text: a malformed
-/// binary chunk can crash the VM. The original load is upvalue 1.
-static int text_only_load(lua_State *L) {
-    int arguments = lua_gettop(L);
-    if (arguments < 1) return luaL_error(L, "bad argument #1 to 'load' (value expected)");
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    if (arguments >= 2) lua_pushvalue(L, 2); else lua_pushnil(L);
-    lua_pushliteral(L, "t");
-    if (arguments >= 4) lua_pushvalue(L, 4);
-    lua_call(L, arguments >= 4 ? 4 : 3, LUA_MULTRET);
-    return lua_gettop(L) - arguments;
+/// Replaces global `name` by `function` closed over the original and `mode` (see text_only).
+static void text_only_global(lua_State *L, const char *name, int mode) {
+    lua_getglobal(L, name);
+    lua_pushinteger(L, mode);
+    lua_pushcclosure(L, text_only, 2);
+    lua_setglobal(L, name);
 }
 
-/// package.searchers[2] with a record: when the original Lua searcher (upvalue 1) finds a
-/// module, the host learns its file, so that a reload can tell when a module changed.
-/// Returns what the original returns.
-static int recording_searcher(lua_State *L) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 2);  // loader and file name, or nil and a message
-    if (lua_isfunction(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
-        sb_callbacks.module_loaded(sb_context_of(L)->host, lua_tostring(L, -1));
-    }
-    return 2;
-}
-
-/// coroutine.create(f), with the budget hook set on the new coroutine (the original create
-/// is upvalue 1). Returns the coroutine.
-static int watched_create(lua_State *L) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    if (lua_isthread(L, -1)) sb_watch_coroutine(lua_tothread(L, -1));
-    return 1;
-}
-
-/// coroutine.wrap on top of the watched create: the original would make its coroutine out of
-/// the hook's reach.
-static const char watched_wrap[] =
-    "local create, resume, pack, unpack = ...\n"
-    "return function(f)\n"
-    "  local co = create(f)\n"
-    "  return function(...)\n"
-    "    local results = pack(resume(co, ...))\n"
-    "    if results[1] then return unpack(results, 2, results.n) end\n"
-    "    error(results[2], 0)\n"
-    "  end\n"
-    "end\n";
-
-/// Replaces coroutine.create and coroutine.wrap with their watched forms (pushes nothing).
-static void watch_coroutines(lua_State *L) {
-    if (lua_getglobal(L, "coroutine") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_getfield(L, -1, "create");
-    lua_pushcclosure(L, watched_create, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "create");  // coroutine table, watched create
-    if (luaL_loadbuffer(L, watched_wrap, sizeof(watched_wrap) - 1, "=coroutine.wrap") != LUA_OK) {
-        lua_pop(L, 3);
-        return;
-    }
-    lua_insert(L, -2);  // coroutine table, chunk, watched create
-    lua_getfield(L, -3, "resume");
-    lua_getglobal(L, "table");
-    lua_getfield(L, -1, "pack");
-    lua_getfield(L, -2, "unpack");
-    lua_remove(L, -3);  // coroutine table, chunk, create, resume, pack, unpack
-    lua_call(L, 4, 1);
-    lua_setfield(L, -2, "wrap");
-    lua_pop(L, 1);
-}
-
-void sb_sandbox(lua_State *L, int allow) {
-    int top = lua_gettop(L);
-    if (!(allow & SB_ALLOW_IO)) {
-        remove_global(L, "io");
+void sb_sandbox(lua_State *L, int allow, const char *directory) {
+    open_library(L, LUA_GNAME, luaopen_base, 1);
+    open_library(L, LUA_STRLIBNAME, luaopen_string, 1);
+    open_library(L, LUA_TABLIBNAME, luaopen_table, 1);
+    open_library(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    open_library(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    open_library(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+    text_only_global(L, "load", 3);
+    lua_pushcfunction(L, guarded_setmetatable);
+    lua_setglobal(L, "setmetatable");
+    if (allow & SB_ALLOW_IO) {
+        open_library(L, LUA_IOLIBNAME, luaopen_io, 1);
+        text_only_global(L, "loadfile", 2);
+        lua_pushcfunction(L, text_dofile);
+        lua_setglobal(L, "dofile");
+    } else {
         remove_global(L, "dofile");
         remove_global(L, "loadfile");
     }
-    if (!(allow & SB_ALLOW_OS)) {
-        static const char *const unsafe[] = {"execute", "exit", "remove", "rename", "tmpname", "getenv",
-                                             "setlocale"};
-        for (size_t index = 0; index < sizeof unsafe / sizeof *unsafe; index++) remove_field(L, "os", unsafe[index]);
-    }
-    if (!(allow & SB_ALLOW_DEBUG)) {
-        remove_global(L, "debug");
-        remove_field(L, "string", "dump");
-    }
-    // No C modules, whatever is allowed: no loadlib, and only the preload and Lua searchers.
-    remove_field(L, "package", "loadlib");
-    if (lua_getglobal(L, "package") == LUA_TTABLE && lua_getfield(L, -1, "searchers") == LUA_TTABLE) {
+    if (allow & SB_ALLOW_DEBUG) {
+        open_library(L, LUA_DBLIBNAME, luaopen_debug, 1);
+    } else {
+        lua_getglobal(L, LUA_STRLIBNAME);  // also the strings' __index
         lua_pushnil(L);
-        lua_rawseti(L, -2, 4);  // the all-in-one C searcher
-        lua_pushnil(L);
-        lua_rawseti(L, -2, 3);  // the C searcher
-        lua_rawgeti(L, -1, 2);  // the Lua searcher, recorded
-        lua_pushcclosure(L, recording_searcher, 1);
-        lua_rawseti(L, -2, 2);
+        lua_setfield(L, -2, "dump");
+        lua_pop(L, 1);
     }
-    lua_settop(L, top);
-    watch_coroutines(L);
-    lua_getglobal(L, "load");
-    lua_pushcclosure(L, text_only_load, 1);
-    lua_setglobal(L, "load");
+    if (allow & SB_ALLOW_OS) {
+        open_library(L, LUA_OSLIBNAME, luaopen_os, 1);
+    } else {
+        luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);  // the whole library, kept off the globals
+        lua_createtable(L, 0, 3);
+        static const char *const kept[] = {"clock", "time", "date"};
+        for (int index = 0; index < 3; index++) {
+            lua_getfield(L, -2, kept[index]);
+            lua_setfield(L, -2, kept[index]);
+        }
+        lua_setglobal(L, LUA_OSLIBNAME);
+        lua_pop(L, 1);
+    }
+    lua_getglobal(L, LUA_COLIBNAME);
+    wrap_field(L, "create", watched_create);
+    wrap_field(L, "wrap", watched_wrap);
+    wrap_field(L, "resume", budgeted);
+    wrap_field(L, "close", budgeted);
+    lua_pop(L, 1);
+
+    // package: a plain table with `loaded`, which starts with the libraries the plugin has.
+    lua_createtable(L, 0, 1);  // package
+    lua_createtable(L, 0, 8);  // package.loaded
+    static const char *const libraries[] = {LUA_GNAME,   LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME, LUA_UTF8LIBNAME,
+                                            LUA_COLIBNAME, LUA_OSLIBNAME, LUA_IOLIBNAME,  LUA_DBLIBNAME};
+    for (size_t index = 0; index < sizeof libraries / sizeof *libraries; index++) {
+        if (lua_getglobal(L, libraries[index]) == LUA_TTABLE) lua_setfield(L, -2, libraries[index]);
+        else lua_pop(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "loaded");
+    lua_pushstring(L, directory);
+    lua_pushcclosure(L, sandboxed_require, 2);
+    lua_setglobal(L, "require");
+    lua_setglobal(L, LUA_LOADLIBNAME);
 }

@@ -2,219 +2,17 @@
 // body under lua_pcall with `traceback` as message handler, and leaves on failure exactly one
 // value: the error message, which sb_error_message reads.
 #include "internal.h"
-#include <lua5.4/lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
-#include <signal.h>
-#include <string.h>
-#include <time.h>
 
 sb_host_callbacks sb_callbacks;
 
 void sb_set_host_callbacks(const sb_host_callbacks *callbacks) { sb_callbacks = *callbacks; }
 
-#define SB_SLAB_SIZE (64 * 1024)
-
-static size_t size_class(size_t size) { return (size - 1) / 16; }
-
-/// A block of `size` (1...SB_SMALL_LIMIT) bytes from the pool, or NULL when out of memory.
-static void *pool_take(sb_pool *pool, size_t size) {
-    size_t class = size_class(size);
-    void *block = pool->free[class];
-    if (block) {
-        pool->free[class] = *(void **)block;
-        return block;
-    }
-    size_t bytes = (class + 1) * 16;
-    if ((size_t)(pool->end - pool->cursor) < bytes) {
-        sb_slab *slab = malloc(SB_SLAB_SIZE);
-        if (!slab) return NULL;
-        slab->next = pool->slabs;
-        pool->slabs = slab;
-        pool->cursor = (char *)slab + 16;  // keep blocks 16-byte aligned past the header
-        pool->end = (char *)slab + SB_SLAB_SIZE;
-    }
-    block = pool->cursor;
-    pool->cursor += bytes;
-    return block;
-}
-
-static void pool_give(sb_pool *pool, void *block, size_t size) {
-    size_t class = size_class(size);
-    *(void **)block = pool->free[class];
-    pool->free[class] = block;
-}
-
-static void pool_release(sb_pool *pool) {
-    while (pool->slabs) {
-        sb_slab *next = pool->slabs->next;
-        free(pool->slabs);
-        pool->slabs = next;
-    }
-}
-
-/// lua_Alloc that counts the bytes each state holds and serves small blocks from its pool.
-/// Lua passes the block's old size in `osize` only when `ptr` is not NULL; for a new block
-/// `osize` is a type tag, not a size. Which allocator owns a block follows from its size.
-static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    sb_context *context = ud;
-    size_t old_size = ptr ? osize : 0;
-    int old_small = ptr && old_size <= SB_SMALL_LIMIT;
-    if (nsize == 0) {
-        if (old_small) pool_give(&context->pool, ptr, old_size);
-        else free(ptr);
-        context->memory_used -= old_size;
-        return NULL;
-    }
-    if (nsize > old_size && context->limits.memory && context->memory_used + (nsize - old_size) > context->limits.memory)
-        return NULL;  // over the cap: Lua raises a memory error (shrinking never gets here)
-    void *block;
-    if (old_small && size_class(nsize) == size_class(old_size)) {
-        block = ptr;  // the same size class: the block already fits
-    } else if (!ptr || old_small || nsize <= SB_SMALL_LIMIT) {
-        // Moving between pool and malloc, or a new block: take, copy, give back.
-        block = nsize <= SB_SMALL_LIMIT ? pool_take(&context->pool, nsize) : malloc(nsize);
-        if (!block) {
-            // Lua requires shrinking never to fail: keep the old block (its extra bytes are
-            // lost to the pool, a few bytes under memory exhaustion only).
-            return nsize <= old_size ? ptr : NULL;
-        }
-        if (ptr) {
-            memcpy(block, ptr, old_size < nsize ? old_size : nsize);
-            if (old_small) pool_give(&context->pool, ptr, old_size);
-            else free(ptr);
-        }
-    } else {
-        block = realloc(ptr, nsize);  // large to large
-        if (!block) return NULL;
-    }
-    context->memory_used += nsize - old_size;
-    return block;
-}
-
 /// Errors outside any lua_pcall would end here; the shim never makes one.
 static int sb_panic(lua_State *L) {
     fprintf(stderr, "switchboard: unprotected Lua error: %s\n", lua_tostring(L, -1));
     abort();
-}
-
-/// The coarse monotonic clock: a few nanoseconds to read instead of tens, at the kernel
-/// tick's resolution (1-4 ms), plenty for budgets of tens of milliseconds and up.
-static uint64_t monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
-/// How many VM instructions a coroutine runs between two deadline checks.
-#define SB_HOOK_COUNT 1000
-
-// Budgets. A count hook costs the VM a function call on every instruction once it is set
-// (plain loops ran 2.2 times slower with one), so a main thread runs without any: a watchdog
-// thread looks at every state's deadline every few milliseconds and, once it has passed, sets
-// the hook on that state's main thread from outside (lua_sethook is safe to call
-// asynchronously, as lua.c does from its SIGINT handler). Coroutines, whose running thread
-// the watchdog cannot know, keep a count hook of their own.
-
-/// The budget hook. Past the deadline (or once interrupted) it re-arms itself to run on every
-/// instruction and raises each time, so a pcall in the script cannot swallow the error: the
-/// next instruction after the pcall raises again. A stale arming of a main thread (its call
-/// ended in time) removes itself.
-static void budget_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    sb_context *context = sb_context_of(L);
-    int interrupted = atomic_load_explicit(&context->interrupted, memory_order_relaxed);
-    uint64_t deadline = atomic_load_explicit(&context->deadline, memory_order_relaxed);
-    if (!interrupted && (deadline == 0 || monotonic_ns() < deadline)) {
-        if (L == context->main) {
-            lua_sethook(L, NULL, 0, 0);
-            atomic_store_explicit(&context->armed, 0, memory_order_relaxed);
-        }
-        return;
-    }
-    context->timed_out = 1;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-    if (interrupted) luaL_error(L, "interrupted: the subscriber is shutting down");
-    luaL_error(L, "timeout: the call ran past its %d ms budget", (int)(context->limits.timeout_ns / 1000000));
-}
-
-void sb_watch_coroutine(lua_State *co) { lua_sethook(co, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT); }
-
-/// The context of the call in progress on this thread, for the signal handler.
-static __thread sb_context *calling;
-
-/// SIGURG from the watchdog: arms the budget hook of this thread's call, on this thread (lua_sethook
-/// walks the running thread's call frames, which only that thread may do, as lua.c does on SIGINT).
-static void on_budget_signal(int number) {
-    (void)number;
-    sb_context *context = calling;
-    if (context) lua_sethook(context->main, budget_hook, LUA_MASKCOUNT, 1);
-}
-
-/// The watchdog: every state, checked every SB_WATCH_PERIOD_NS.
-#define SB_WATCH_PERIOD_NS 5000000
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static sb_context *watched;
-static pthread_once_t watchdog_started = PTHREAD_ONCE_INIT;
-
-static void *watchdog(void *unused) {
-    (void)unused;
-    for (;;) {
-        struct timespec pause = {0, SB_WATCH_PERIOD_NS};
-        nanosleep(&pause, NULL);
-        uint64_t now = monotonic_ns();
-        pthread_mutex_lock(&watch_lock);
-        for (sb_context *context = watched; context; context = context->watched_next) {
-            uint64_t deadline = atomic_load_explicit(&context->deadline, memory_order_acquire);
-            int over = now >= deadline || atomic_load_explicit(&context->interrupted, memory_order_relaxed);
-            if (deadline != 0 && over && !atomic_exchange_explicit(&context->armed, 1, memory_order_relaxed))
-                pthread_kill(context->thread, SIGURG);
-        }
-        pthread_mutex_unlock(&watch_lock);
-    }
-    return NULL;
-}
-
-static void start_watchdog(void) {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = on_budget_signal;
-    action.sa_flags = SA_RESTART;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGURG, &action, NULL);
-    pthread_t thread;
-    pthread_attr_t attributes;
-    pthread_attr_init(&attributes);
-    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attributes, 64 * 1024);
-    if (pthread_create(&thread, &attributes, watchdog, NULL) != 0) {
-        fprintf(stderr, "switchboard: cannot start the Lua watchdog thread\n");
-        abort();  // budgets could not be enforced
-    }
-    pthread_attr_destroy(&attributes);
-}
-
-static void watch(sb_context *context) {
-    pthread_once(&watchdog_started, start_watchdog);
-    pthread_mutex_lock(&watch_lock);
-    context->watched_next = watched;
-    context->watched_previous = NULL;
-    if (watched) watched->watched_previous = context;
-    watched = context;
-    pthread_mutex_unlock(&watch_lock);
-}
-
-static void unwatch(sb_context *context) {
-    pthread_mutex_lock(&watch_lock);
-    if (context->watched_previous) context->watched_previous->watched_next = context->watched_next;
-    else watched = context->watched_next;
-    if (context->watched_next) context->watched_next->watched_previous = context->watched_previous;
-    pthread_mutex_unlock(&watch_lock);
-}
-
-void sb_interrupt(lua_State *L) {
-    atomic_store(&sb_context_of(L)->interrupted, 1);  // the watchdog signals a call in progress
 }
 
 lua_State *sb_state_new(void *host, int output, sb_limits limits) {
@@ -234,17 +32,25 @@ lua_State *sb_state_new(void *host, int output, sb_limits limits) {
     *(sb_context **)lua_getextraspace(L) = context;
     context->main = L;
     lua_atpanic(L, sb_panic);
-    watch(context);
+    sb_budget_watch(context);
     return L;
 }
 
 void sb_state_close(lua_State *L) {
     sb_context *context = sb_context_of(L);
-    unwatch(context);  // before the state goes: the watchdog never touches a closed one
+    sb_budget_unwatch(context);  // before the state goes: the watchdog never touches a closed one
     lua_close(L);
-    pool_release(&context->pool);
+    sb_allocator_release(context);
     free(context->tape.bytes);
     free(context);
+}
+
+/// Calls __tostring of the value at index 1 (pushes its result or an error message): run
+/// under lua_pcall by the message handler, so that a __tostring that raises cannot make
+/// the handler fail, and one that loops ends at the budget like any plugin code.
+static int error_tostring(lua_State *L) {
+    if (!luaL_callmeta(L, 1, "__tostring")) lua_pushnil(L);
+    return 1;
 }
 
 /// Message handler: turns any error value into a string and appends a traceback.
@@ -252,7 +58,9 @@ void sb_state_close(lua_State *L) {
 static int traceback(lua_State *L) {
     const char *message = lua_tostring(L, 1);
     if (message == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+        lua_pushcfunction(L, error_tostring);
+        lua_pushvalue(L, 1);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
             message = lua_tostring(L, -1);
         else
             message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -269,37 +77,24 @@ static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     lua_pushcfunction(L, traceback);
     lua_pushcfunction(L, body);
     lua_pushlightuserdata(L, ud);
-    context->timed_out = 0;
-    context->thread = pthread_self();
-    calling = context;
-    static __thread int listening;  // threads made from pool threads inherit a mask that blocks signals
-    if (!listening) {
-        sigset_t urgent;
-        sigemptyset(&urgent);
-        sigaddset(&urgent, SIGURG);
-        pthread_sigmask(SIG_UNBLOCK, &urgent, NULL);
-        listening = 1;
-    }
-    // Without a budget the watchdog still needs a deadline to see the call (for an interrupt).
-    uint64_t budget = context->limits.timeout_ns ? context->limits.timeout_ns : UINT64_MAX / 2;
-    atomic_store_explicit(&context->deadline, monotonic_ns() + budget, memory_order_release);
-    if (atomic_load_explicit(&context->interrupted, memory_order_relaxed)) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    context->memory_failed = 0;
+    sb_budget_begin(context);
     int status = lua_pcall(L, 1, 0, 1);
-    atomic_store_explicit(&context->deadline, 0, memory_order_relaxed);
-    calling = NULL;
-    if (context->timed_out || atomic_load_explicit(&context->armed, memory_order_relaxed)) {
-        lua_sethook(L, NULL, 0, 0);  // hook-free again until the next overrun
-        atomic_store_explicit(&context->armed, 0, memory_order_relaxed);
-    }
+    sb_budget_end(context);
+    sb_buffer_trim(L, &context->tape);
     if (status == LUA_OK) {
         lua_settop(L, 0);
     } else {
         lua_remove(L, 1);  // the handler; the message stays
+        if (context->memory_failed) status = LUA_ERRMEM;
     }
     return status;
 }
 
-size_t sb_memory_used(lua_State *L) { return sb_context_of(L)->memory_used; }
+size_t sb_memory_used(lua_State *L) {
+    sb_context *context = sb_context_of(L);
+    return context->memory_used + context->payload_held;
+}
 
 sb_bytes sb_error_message(lua_State *L) {
     size_t length = 0;
@@ -335,15 +130,8 @@ static int load_body(lua_State *L) {
     // Generational collection suits a stream of short-lived event tables: young garbage is
     // swept in minor collections instead of by full incremental cycles.
     lua_gc(L, LUA_GCGEN, 0, 0);
-    luaL_openlibs(L);
-    lua_getglobal(L, "package");  // require finds modules next to the plugin only
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", arguments->directory, arguments->directory);
-    lua_setfield(L, -2, "path");
-    lua_pushliteral(L, "");
-    lua_setfield(L, -2, "cpath");
-    lua_pop(L, 1);
+    sb_sandbox(L, arguments->allow, arguments->directory);
     sb_install_host_api(L, arguments->name, arguments->settings);
-    sb_sandbox(L, arguments->allow);
     if (luaL_loadfilex(L, arguments->path, "t") != LUA_OK) return lua_error(L);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
@@ -370,11 +158,7 @@ struct call_arguments {
 static int call_body(lua_State *L) {
     struct call_arguments *arguments = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
-    if (arguments->with_settings) {
-        lua_getglobal(L, "switchboard");
-        lua_getfield(L, -1, "settings");
-        lua_remove(L, -2);
-    }
+    if (arguments->with_settings) lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->settings);
     lua_call(L, arguments->with_settings, 0);
     return 0;
 }
@@ -416,7 +200,7 @@ struct timer_arguments {
 static int timer_body(lua_State *L) {
     struct timer_arguments *arguments = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, arguments->ref);
-    if (arguments->release) luaL_unref(L, LUA_REGISTRYINDEX, arguments->ref);
+    if (arguments->release) sb_timer_released(L, arguments->ref);
     lua_call(L, 0, 0);
     return 0;
 }

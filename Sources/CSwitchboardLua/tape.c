@@ -85,12 +85,23 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
 
 // ---- Lua → tape ------------------------------------------------------------------------
 
+/// Room for `count` more bytes at the end of `buffer`, which the state's memory cap pays for;
+/// raises past SB_MAX_ENCODED. Returns where they go.
 static unsigned char *reserve(lua_State *L, sb_buffer *buffer, size_t count) {
     if (buffer->capacity - buffer->length < count) {
+        if (count > SB_MAX_ENCODED - buffer->length)
+            luaL_error(L, "cannot encode: the value takes more than %d MiB, the most a plugin may publish or encode",
+                       (int)(SB_MAX_ENCODED >> 20));
         size_t capacity = buffer->capacity ? buffer->capacity : 256;
         while (capacity - buffer->length < count) capacity *= 2;
+        if (capacity > SB_MAX_ENCODED) capacity = SB_MAX_ENCODED;
+        ptrdiff_t growth = (ptrdiff_t)(capacity - buffer->capacity);
+        sb_charge(L, growth);
         unsigned char *bytes = realloc(buffer->bytes, capacity);
-        if (!bytes) luaL_error(L, "not enough memory");
+        if (!bytes) {
+            sb_charge(L, -growth);
+            luaL_error(L, "not enough memory");
+        }
         buffer->bytes = bytes;
         buffer->capacity = capacity;
     }
@@ -153,6 +164,7 @@ static void encode_object(lua_State *L, int index, size_t count, int integer_key
     lua_pushnil(L);
     while (lua_next(L, index) != 0) {
         lua_pop(L, 1);
+        if (found == count) luaL_error(L, "cannot encode: the table changed while it was being encoded");
         keys[found].is_integer = 0;
         if (lua_type(L, -1) == LUA_TSTRING) {
             keys[found].bytes = lua_tolstring(L, -1, &keys[found].length);
@@ -300,6 +312,7 @@ void sb_encode_headers(lua_State *L, int index, sb_buffer *buffer) {
     write_u32(L, buffer, count);
     lua_pushnil(L);
     while (lua_next(L, index) != 0) {
+        if (count-- == 0) luaL_error(L, "cannot encode: the headers changed while they were being encoded");
         size_t length;
         const char *key = lua_tolstring(L, -2, &length);
         write_bytes(L, buffer, key, length);

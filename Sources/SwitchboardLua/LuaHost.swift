@@ -118,11 +118,13 @@ struct ScratchBuffer {
         tape.withUnsafeBytes { lend($0) }
     }
 
-    /// Copies `bytes` in and returns a view of them for C.
+    /// Copies `bytes` in and returns a view of them for C. Past 1 MiB the buffer shrinks
+    /// again, so that one large value (a `json.encode` of 16 MiB) is not held for good.
     mutating func lend(_ bytes: some Collection<UInt8>) -> sb_bytes {
-        if storage.count < bytes.count {
+        let tooLarge = storage.count > 1 << 20 && storage.count > 4 * bytes.count
+        if storage.count < bytes.count || tooLarge {
             storage.deallocate()
-            storage = .allocate(byteCount: max(bytes.count, 2 * storage.count, 256), alignment: 1)
+            storage = .allocate(byteCount: max(bytes.count, tooLarge ? 256 : 2 * storage.count, 256), alignment: 1)
         }
         storage.copyBytes(from: bytes)
         return sb_bytes(bytes: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), length: bytes.count)

@@ -16,9 +16,13 @@ struct LuaTimers {
     /// When the next timer is due, on the monotonic clock.
     var nextDeadline: UInt64? { timers.lazy.map(\.deadline).min() }
 
-    /// Adds a timer for the function at registry reference `ref`; returns its id.
+    /// The longest delay kept as given, about 31 years: a longer one (up to infinity) waits that long.
+    private static let longestNanos: UInt64 = 1_000_000_000_000_000_000
+
+    /// Adds a timer for the function at registry reference `ref`; returns its id. C has
+    /// refused a delay that is negative or NaN.
     mutating func add(seconds: Double, repeating: Bool, ref: Int32) -> Int64 {
-        let nanos = UInt64(max(0, seconds) * 1e9)
+        let nanos = seconds * 1e9 < Double(Self.longestNanos) ? UInt64(max(0, seconds) * 1e9) : Self.longestNanos
         defer { nextID += 1 }
         timers.append(Timer(id: nextID, ref: ref, deadline: Clock.monotonicNanos() + nanos, interval: repeating ? max(nanos, 1) : nil))
         return nextID

@@ -157,7 +157,7 @@ import Testing
             """)
         try fixture.router.publish("in.x")
         let errors = await fixture.outputs(1)[0]
-        #expect(errors[0]?.stringValue?.contains("seconds must be positive") == true)
+        #expect(errors[0]?.stringValue?.contains("the interval must be a positive number of seconds") == true)
         #expect(errors[1]?.stringValue?.contains("function expected") == true)
         await fixture.router.shutdown()
     }

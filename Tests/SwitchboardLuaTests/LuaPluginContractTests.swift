@@ -140,13 +140,13 @@ import Testing
             local nested = require("lib.nested")
             local ok, err = pcall(require, "Package")  -- Package.swift's folder is the working directory
             return { handle = function(event)
-              switchboard.publish("out.r", {helper.twice(21), nested.name, ok, package.cpath,
-                                            select(2, package.path:gsub(";", ";")) + 1})
+              switchboard.publish("out.r", {helper.twice(21), nested.name, ok, package.loaded.helper == helper,
+                                            package.path == nil and package.cpath == nil})
             end }
             """, files: ["helper.lua": "return { twice = function(x) return 2 * x end }",
                          "lib/nested/init.lua": "return { name = 'nested' }"])
         try fixture.router.publish("in.go")
-        #expect(await fixture.outputs(1) == [[42, "nested", false, "", 2]])
+        #expect(await fixture.outputs(1) == [[42, "nested", false, true, true]])
         await fixture.router.shutdown()
     }
 }

@@ -82,6 +82,10 @@ lua_State *sb_state_new(void *host, int output, sb_limits limits);
 /// any thread: the way to stop a handler at the shutdown deadline.
 void sb_interrupt(lua_State *L);
 
+/// Undoes sb_interrupt for the calls that follow (pushes nothing): a call made after an
+/// interrupted one, such as `shutdown`, runs under its own budget again.
+void sb_clear_interrupt(lua_State *L);
+
 /// Libraries a plugin gets only when its configuration allows them (`allow: [io, os]`).
 enum {
     SB_ALLOW_IO = 1,     // the io library, dofile, loadfile
