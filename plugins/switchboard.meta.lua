@@ -88,16 +88,18 @@ switchboard = {}
 ---@param data any The payload; nil publishes JSON null.
 ---@param headers? table<string, string>
 ---@return integer|nil accepted How many subscribers accepted it, or nil on error.
----@return string? error Why it was refused: an invalid topic, data JSON cannot hold, "queue full".
+---@return string? error Why it was refused: an invalid topic, data JSON cannot hold or larger than 16 MiB, "queue full".
 function switchboard.publish(topic, data, headers) end
 
 ---Calls `fn` every `seconds` on this subscriber's own thread, never during `handle`.
+---`seconds` must be positive; at most 1,000 timers may be pending per plugin.
 ---@param seconds number
 ---@param fn fun()
 ---@return SwitchboardTimer
 function switchboard.every(seconds, fn) end
 
 ---Calls `fn` once after `seconds` on this subscriber's own thread, never during `handle`.
+---`seconds` must be zero or more; at most 1,000 timers may be pending per plugin.
 ---@param seconds number
 ---@param fn fun()
 ---@return SwitchboardTimer

@@ -42,13 +42,13 @@ public struct LuaSubscriberConfiguration: Sendable, Equatable {
     }
 }
 
-/// Libraries the sandbox removes unless a subscriber's `allow` names them.
+/// Libraries the sandbox opens only for a subscriber whose `allow` names them (docs/sandbox.md).
 public enum LuaLibrary: String, Sendable, CaseIterable {
-    /// The io library, `dofile` and `loadfile`.
+    /// The io library, `dofile` and `loadfile` (text chunks only).
     case io
-    /// `os.execute`, `os.exit`, `os.remove`, `os.rename`, `os.tmpname`, `os.getenv`, `os.setlocale`
-    /// (`os.clock`, `os.time` and `os.date` are always there).
+    /// The whole os library: `os.execute`, `os.exit`, `os.remove`, `os.rename`, `os.tmpname`,
+    /// `os.getenv`, `os.setlocale` (`os.clock`, `os.time` and `os.date` are always there).
     case os
-    /// The debug library and `string.dump`.
+    /// The debug library and `string.dump`: full trust, past every rule of the sandbox.
     case debug
 }
