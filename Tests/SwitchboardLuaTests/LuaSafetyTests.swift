@@ -105,6 +105,43 @@ import Testing
         #expect(outcome.published.filter { $0.topic == "out.ok" }.map(\.data) == [6, 6])
     }
 
+    @Test func nestedCoroutinesGetNoFreshAllowancePastTheDeadline() async throws {
+        // Each level made a new coroutine as the one inside it failed: before, every new one
+        // ran 1,000 instructions more, so five levels ran about 1,000^5 past the budget.
+        let outcome = try await run("""
+            local function nest(depth)
+              if depth == 0 then while true do end end
+              while true do pcall(coroutine.wrap(function() nest(depth - 1) end)) end
+            end
+            return { handle = function() pcall(nest, 5) end }
+            """, events: 3)
+        #expect(outcome.hostile.failed == 3)  // the budget error that pcall caught fails the call anyway
+        #expect(outcome.shutdownSeconds < 1)
+    }
+
+    @Test func aLargePayloadCostsOnlyTheHandlerThatKeepsIt() async throws {
+        // A 70 MB payload through two plugins under a 16 MiB cap: one that never reads
+        // `event.data`, and one that keeps every event it gets.
+        let folder = try PluginFolder()
+        let counter = try folder.write("counter.lua", "local n = 0\nreturn { handle = function() n = n + 1 end }")
+        let keeper = try folder.write("keeper.lua", "local kept = {}\nreturn { handle = function(e) kept[#kept + 1] = e end }")
+        let router = Router()
+        for (name, script) in [("counter", counter), ("keeper", keeper)] {
+            try router.subscribe(lua: LuaSubscriberConfiguration(
+                name: name, script: script, topics: ["big"], capacity: 8, memory: 16 << 20))
+        }
+        let blob = JSON.string(String(repeating: "x", count: 70_000_000))
+        for _ in 0..<3 { try router.publish("big", data: ["blob": blob]) }
+        #expect(await eventually(within: 30) {
+            let stats = router.stats()
+            return stats["counter"]!.handled == 3 && stats["keeper"]!.handled + stats["keeper"]!.failed == 3
+        })
+        await router.shutdown()
+        let stats = router.stats()
+        #expect((stats["counter"]!.failed, stats["counter"]!.restarts) == (0, 0))
+        #expect(stats["keeper"]!.failed >= 1 && stats["keeper"]!.restarts >= 1)  // it kept more than its cap allows
+    }
+
     @Test func unboundedGrowthHitsTheMemoryCapAndTheStateIsRebuilt() async throws {
         let outcome = try await run("""
             local inits = 0
