@@ -78,18 +78,22 @@ void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         context->memory_used -= old_size;
         return NULL;
     }
-    if (!ptr && context->allocating_payload) {  // an unread payload's userdata (event.c)
-        context->allocating_payload = 0;
-        return payload_take(context, nsize);
-    }
-    if (nsize > old_size && context->limits.memory && context->memory_used + (nsize - old_size) > context->limits.memory)
+    if (nsize > old_size && context->limits.memory && context->memory_used + (nsize - old_size) > context->limits.memory &&
+        !context->allocating_payload)
         return NULL;  // over the cap: Lua raises a memory error (shrinking never gets here)
     void *block;
     if (old_small && size_class(nsize) == size_class(old_size)) {
         block = ptr;  // the same size class: the block already fits
     } else if (!ptr || old_small || nsize <= SB_SMALL_LIMIT) {
         // Moving between pool and malloc, or a new block: take, copy, give back.
-        block = nsize <= SB_SMALL_LIMIT ? pool_take(&context->pool, nsize) : malloc(nsize);
+        if (nsize <= SB_SMALL_LIMIT) {
+            block = pool_take(&context->pool, nsize);
+        } else if (!ptr && context->allocating_payload) {  // an unread payload's userdata (event.c)
+            context->allocating_payload = 0;
+            return payload_take(context, nsize);
+        } else {
+            block = malloc(nsize);
+        }
         if (!block) {
             // Lua requires shrinking never to fail: keep the old block (its extra bytes are
             // lost to the pool, a few bytes under memory exhaustion only).

@@ -4,8 +4,8 @@
 // Lua. Until then the event holds one userdata with the id and copies of the tapes, under
 // a key of the host's; __index, __pairs and the JSON encoder build from it. A plugin can
 // find that key with `next`, but what it stores there is used only if it is such a userdata
-// (it has the host's protected metatable), so it can move or drop the fields, never forge
-// them. A large payload's copy is charged to the state only while the plugin keeps it
+// (large enough, and tagged with the state's context, which no plugin can write: sandboxed
+// code creates no userdata), so it can move or drop the fields, never forge them. A large payload's copy is charged to the state only while the plugin keeps it
 // (see sb_context.payload_held): a handler pays for what it reads or keeps.
 #include "internal.h"
 #include <string.h>
@@ -14,6 +14,7 @@ static const char hidden_key = 0;  // its address is the key
 
 /// The hidden userdata: the id, then the headers tape and the data tape, back to back.
 typedef struct lazy_fields {
+    const sb_context *owner;  // the tag that tells the host's userdata from any other
     uint64_t id_prefix;
     uint64_t id_sequence;
     size_t headers_length;
@@ -63,14 +64,13 @@ void sb_push_event(lua_State *L, const sb_event *event) {
     }
     lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);
     context->allocating_payload = 0;  // (already cleared unless the allocation failed)
+    lazy->owner = context;
     lazy->id_prefix = event->id_prefix;
     lazy->id_sequence = event->id_sequence;
     lazy->headers_length = headers;
     lazy->data_length = data;
     if (headers) memcpy(lazy->tapes, event->headers_tape.bytes, headers);
     if (data) memcpy(lazy->tapes + headers, event->data_tape.bytes, data);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, context->lazy_mt);
-    lua_setmetatable(L, -2);
     lua_rawsetp(L, -2, &hidden_key);
     lua_rawgeti(L, LUA_REGISTRYINDEX, context->event_mt);
     lua_setmetatable(L, -2);
@@ -79,18 +79,12 @@ void sb_push_event(lua_State *L, const sb_event *event) {
 /// Pushes the unbuilt fields of the event table at `index` and returns them, or pushes
 /// nothing and returns NULL when it has none (built already, or a plugin's value there).
 static const lazy_fields *push_lazy(lua_State *L, int index) {
-    if (lua_rawgetp(L, index, &hidden_key) != LUA_TUSERDATA || !lua_getmetatable(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->lazy_mt);
-    int ours = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (!ours) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    return lua_touserdata(L, -1);
+    const lazy_fields *lazy = NULL;
+    if (lua_rawgetp(L, index, &hidden_key) == LUA_TUSERDATA && lua_rawlen(L, -1) >= sizeof(lazy_fields))
+        lazy = lua_touserdata(L, -1);
+    if (lazy && lazy->owner == sb_context_of(L)) return lazy;
+    lua_pop(L, 1);
+    return NULL;
 }
 
 /// Pushes event[key] without metamethods (a plain lua_getfield would call __index, which
@@ -176,6 +170,5 @@ void sb_event_install(lua_State *L) {
     lua_setfield(L, -2, "__pairs");
     lua_pushliteral(L, SB_EVENT_MT);
     lua_setfield(L, -2, "__name");
-    context->lazy_mt = sb_new_metatable(L, "switchboard.event fields");
-    lua_pop(L, 2);
+    lua_pop(L, 1);
 }

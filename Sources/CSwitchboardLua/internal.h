@@ -66,7 +66,6 @@ typedef struct sb_context {
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
     int event_mt;        // registry reference of the event tables' metatable
-    int lazy_mt;         // registry reference of the metatable of an event's unbuilt fields
     int timer_mt;        // registry reference of the timers' metatable
     int settings;        // registry reference of the settings table, as `init` receives it
     int timers;          // live timers, each charged SB_TIMER_COST
