@@ -2,17 +2,28 @@
 ///
 /// Each token of a topic is looked up in a hash map per level, so the cost of a
 /// match grows with the number of tokens and of patterns that could match, not
-/// with the number of patterns in the trie. A trie is a value: build it, then
-/// share it read-only between threads.
+/// with the number of patterns in the trie. A trie is a value, copied on write: build it,
+/// then share it read-only between threads.
 public struct TopicTrie<Value: AnyObject & Sendable>: Sendable {
-    private final class Node: @unchecked Sendable {  // immutable once the trie is shared
+    private final class Node: @unchecked Sendable {  // only mutated through a uniquely referenced root
         var literals: [Substring: Node] = [:]
         var single: Node?
         var rest: [Int] = []      // entries whose pattern ends in `>` here
         var terminal: [Int] = []  // entries whose pattern ends exactly here
+
+        /// A copy of this node and of every node below it.
+        func deepCopy() -> Node {
+            let copy = Node()
+            copy.literals = literals.mapValues { $0.deepCopy() }
+            copy.single = single?.deepCopy()
+            copy.rest = rest
+            copy.terminal = terminal
+            return copy
+        }
     }
 
-    private let root = Node()
+    /// Only ever reached through the root, so copies of a trie share either all nodes or none.
+    private var root = Node()
     private var values: [Value] = []
 
     /// An empty trie.
@@ -21,6 +32,7 @@ public struct TopicTrie<Value: AnyObject & Sendable>: Sendable {
     /// Adds a pattern; `value` is returned by every match of a topic the pattern covers.
     /// The pattern must already be valid (``Topic/validatePattern(_:)``).
     public mutating func insert(_ pattern: String, _ value: Value) {
+        if !isKnownUniquelyReferenced(&root) { root = root.deepCopy() }
         let entry = values.count
         values.append(value)
         var node = root
