@@ -94,10 +94,10 @@ struct Feeder {
             filled -= start
             if start > 0, filled > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: filled) }
             if filled == capacity {  // no newline in a whole buffer: the line is too long
-                lineNumber += 1
-                guard reject(line: lineNumber, "longer than \(Self.maximumLine) bytes") else { return false }
-                lineNumber -= 1  // counted again when its end is found
-                skipping = true
+                if !skipping {  // rejected once, however many buffers it fills
+                    guard reject(line: lineNumber + 1, "longer than \(Self.maximumLine) bytes") else { return false }
+                    skipping = true  // its number is counted when its end is found
+                }
                 filled = 0
             }
         }

@@ -34,6 +34,23 @@ import Testing
         }
     }
 
+    @Test func anOversizedLineIsOneRejectionWhateverItsLength() async throws {
+        let folder = try PluginFolder(files: ["r.json": ""])
+        let input = [
+            #"{"topic": "user.created", "data": "a@x"}"#, String(repeating: "x", count: 5 << 20), "not json",
+            #"{"topic": "user.created", "data": "b@x"}"#,
+        ].joined(separator: "\n")
+        let result = try await switchboard(["run", "--report", folder.path("r.json")], input: Data(input.utf8))
+        #expect(result.status == 0)
+        let rejections = lines(of: result.errors, startingWith: "line ")
+        #expect(rejections.count == 2, "\(rejections)")
+        #expect(rejections.first == "line 2: longer than 1048576 bytes")
+        #expect(rejections.last?.hasPrefix("line 3: invalid literal") == true)  // the line after it, read as usual
+        let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
+        #expect(report["published"] == 2)
+        #expect(report["rejected"] == 2)
+    }
+
     @Test func noInputRunsForTheDuration() async throws {
         let start = Date()
         let result = try await switchboard("run", "--input", "none", "--duration", "300ms")
