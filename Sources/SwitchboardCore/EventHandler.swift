@@ -13,13 +13,14 @@ public protocol EventHandler: AnyObject {
     var nextTimerDeadline: UInt64? { get }
     /// Runs the timers that are due.
     func fireTimers()
-    /// Runs once after the last event, when the queue has drained or the subscriber was removed.
+    /// Runs once after the last event, when the queue has drained or the subscriber was removed,
+    /// also after an interrupted call, unless that call outlasted ``Router/interruptGrace``.
     func stop()
     /// Rebuilds the handler after repeated failures (``FailurePolicy/restartAfter``). Throwing
     /// means the rebuild failed; it is tried again after a backoff.
     func restart() throws
-    /// Asks a call in progress to end now. Called from another thread when the subscriber's
-    /// drain deadline has passed; the handler will not be called again.
+    /// Asks a call in progress to end now, and any later call but `stop`, which runs as usual.
+    /// Called from another thread, when the subscriber's drain deadline has passed.
     func interrupt()
     /// Bytes the handler holds, if it knows; read from any thread (for stats).
     var memoryInUse: Int? { get }

@@ -422,19 +422,24 @@ final class Mailbox: @unchecked Sendable {
         }
     }
 
-    /// Stops everything now: what is queued or taken but unsettled counts as abandoned.
-    func seal() {
+    /// Stops everything now: what is queued or taken but unsettled counts as abandoned. True
+    /// when the consumer had taken events it had not settled: a handler call under way, or
+    /// about to begin.
+    @discardableResult
+    func seal() -> Bool {
         lock.lock()
         guard guarded.pointee.state != .stopped else {
             lock.unlock()
-            return
+            return false
         }
         guarded.pointee.state = .stopped
         let settledBefore = consumer.pointee.settled.bitwiseOr(Self.sealBit, ordering: .acquiringAndReleasing).oldValue
         guarded.pointee.settledAtSeal = settledBefore
-        guarded.pointee.abandoned += removeAllQueued() + (guarded.pointee.taken - settledBefore)
+        let inHand = guarded.pointee.taken - settledBefore
+        guarded.pointee.abandoned += removeAllQueued() + inHand
         unlockWakingEveryone()
         onStreamEnd?()
+        return inHand > 0
     }
 
     /// A consistent snapshot of the counters.

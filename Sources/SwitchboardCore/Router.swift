@@ -148,7 +148,8 @@ public final class Router: Sendable {
     }
 
     /// Lets subscribers removed by a commit drain their queues until the deadline, then stops
-    /// them (a plugin's `shutdown` runs); what is still queued then counts as abandoned.
+    /// them (a plugin's `shutdown` runs); what is still queued then counts as abandoned. Returns
+    /// as ``shutdown(drainTimeout:)`` does.
     public func retire(_ subscribers: [Subscriber], drainTimeout: Duration) async {
         await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
     }
@@ -416,6 +417,12 @@ public final class Router: Sendable {
     /// from subscribers themselves: what they publish while draining is still routed, so a
     /// chain of subscribers loses nothing. Timers stop. Once every queue is empty and idle,
     /// each subscriber's handler is stopped (a plugin's `shutdown` runs).
+    ///
+    /// At the deadline, every subscriber not yet stopped is sealed: what it still holds counts
+    /// as abandoned, a call in progress is interrupted, and then its handler is stopped, so one
+    /// stuck subscriber costs no other its `shutdown`. Returns once every handler has stopped,
+    /// except a subscriber whose interrupted call has not ended within ``interruptGrace`` (a
+    /// long call in C): its handler's `stop` is skipped, with a log line.
     public func shutdown(drainTimeout: Duration = .seconds(5)) async {
         accepting.store(false, ordering: .releasing)
         let subscribers = state.withLock { state in
@@ -427,8 +434,11 @@ public final class Router: Sendable {
         await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
     }
 
-    /// Waits for draining subscribers to go quiet, then finishes them; at the deadline,
-    /// seals what is left (counted as abandoned) and interrupts calls in progress.
+    /// How long a subscriber interrupted at the drain deadline may take to leave its call.
+    public static let interruptGrace = Duration.seconds(1)
+
+    /// Waits for draining subscribers to go quiet, then finishes them; at the deadline, ends
+    /// each one still running (see ``shutdown(drainTimeout:)``).
     private static func drain(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -440,9 +450,10 @@ public final class Router: Sendable {
             await group.next()
             group.cancelAll()
         }
-        for subscriber in subscribers where !subscriber.finished.isDone {
-            subscriber.mailbox.seal()
-            subscriber.interrupt()
+        await withTaskGroup(of: Void.self) { group in
+            for subscriber in subscribers where !subscriber.finished.isDone {
+                group.addTask { await subscriber.end(grace: interruptGrace) }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,8 @@ public final class Subscriber: Sendable {
     /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
     private let busySince = Atomic<UInt64>(0)
     private let rebuilding = Atomic<Bool>(false)
+    /// Taken once: by its thread, to stop the handler, or by ``end(grace:)``, giving up on that.
+    private let stopClaimed = Atomic<Bool>(false)
 
     init(
         name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router,
@@ -67,6 +70,25 @@ public final class Subscriber: Sendable {
     /// Stops the handler's call in progress: the drain deadline has passed.
     func interrupt() {
         handler.withLock { $0?.value.interrupt() }
+    }
+
+    /// Ends the subscriber at its drain deadline: seals its mailbox (what it holds counts as
+    /// abandoned), interrupts a call in progress, and waits for its handler's `stop`. A call
+    /// that has not ended `grace` after its interrupt (a long call in C) is left behind: the
+    /// handler's `stop` is skipped, and this returns.
+    func end(grace: Duration) async {
+        guard mailbox.seal() else { return await finished.wait() }  // no call in progress
+        interrupt()
+        if await finished.wait(timeout: grace) { return }
+        guard claimStop() else { return await finished.wait() }  // it left the call meanwhile
+        var logger = Logger(label: "switchboard")
+        logger[metadataKey: "subscriber"] = .string(name)
+        logger.error("shutdown skipped: still in a call that cannot be interrupted, \(grace) after the drain deadline")
+    }
+
+    /// True for the first caller only: the subscriber's thread before it stops the handler, or ``end(grace:)``.
+    private func claimStop() -> Bool {
+        stopClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
     /// Starts the consumer thread, runs the handler's `start` there and waits for it; the
@@ -103,7 +125,7 @@ public final class Subscriber: Sendable {
                 return control.pending
             }
             for request in unrun { request.done.signal() }  // never run: the subscriber has stopped
-            handler.stop()
+            if claimStop() { handler.stop() }
             self.handler.withLock { $0 = nil }
             finished.signal()
         }

@@ -98,6 +98,10 @@ final class LuaHandler: EventHandler {
 
     func stop() {
         guard let state = current.pointee else { return }
+        // `shutdown` runs under its own budget, even after an interrupted call: from here on
+        // `interrupt` no longer reaches the state.
+        interruptible.withLock { $0.state = nil }
+        sb_clear_interrupt(state)
         if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
             logger.error("shutdown failed: \(errorMessage())")
         }
