@@ -20,7 +20,8 @@ public protocol EventHandler: AnyObject {
     /// means the rebuild failed; it is tried again after a backoff.
     func restart() throws
     /// Asks a call in progress to end now, and any later call but `stop`, which runs as usual.
-    /// Called from another thread, when the subscriber's drain deadline has passed.
+    /// Called from another thread, when the subscriber's drain deadline has passed or while
+    /// it starts, when start-up is stopping.
     func interrupt()
     /// Bytes the handler holds, if it knows; read from any thread (for stats).
     var memoryInUse: Int? { get }

@@ -11,6 +11,10 @@ public final class Router: Sendable {
         var subscribers: [Subscriber] = []
         /// Removed by ``Router/commit(adding:removing:)``: still counted in stats.
         var retired: [Subscriber] = []
+        /// In ``Router/prepare(_:name:capacity:overflow:failurePolicy:queue:handler:)``, their handlers starting.
+        var starting: [Subscriber] = []
+        /// Set by ``Router/interruptStarts()``: no handler starts any more.
+        var startsInterrupted = false
         var hooks: [@Sendable (Event) -> Void] = []
         var makeObserver: (@Sendable (String) -> (any HandlerObserver)?)?
         var spillSource: (any SpillSource)?
@@ -85,10 +89,26 @@ public final class Router: Sendable {
     ) throws(RouterError) -> Subscriber {
         let subscriber = try makeSubscriber(
             patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
+        let admitted = state.withLock { state in
+            if !state.startsInterrupted { state.starting.append(subscriber) }
+            return !state.startsInterrupted
+        }
+        guard admitted else { throw .startFailed(subscriber: subscriber.name, reason: "start-up was interrupted") }
+        defer { state.withLock { $0.starting.removeAll { $0 === subscriber } } }
         if let error = subscriber.startWorker(handler: handler) {
             throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
         return subscriber
+    }
+
+    /// Interrupts every handler `start` under way in ``prepare(_:name:capacity:overflow:failurePolicy:queue:handler:)``
+    /// (a plugin's `init`), and refuses those asked for later: for stopping during start-up.
+    public func interruptStarts() {
+        let starting = state.withLock { state in
+            state.startsInterrupted = true
+            return state.starting
+        }
+        for subscriber in starting { subscriber.interrupt() }
     }
 
     /// Changes a subscriber's patterns, queue capacity, overflow policy and failure policy.

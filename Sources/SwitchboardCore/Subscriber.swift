@@ -35,6 +35,8 @@ public final class Subscriber: Sendable {
     /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
     private let busySince = Atomic<UInt64>(0)
     private let rebuilding = Atomic<Bool>(false)
+    /// Set by ``interrupt()``, with `handler` locked: a handler set later is interrupted at once.
+    private let interrupted = Atomic<Bool>(false)
     /// Taken once: by its thread, to stop the handler, or by ``end(grace:)``, giving up on that.
     private let stopClaimed = Atomic<Bool>(false)
 
@@ -67,9 +69,13 @@ public final class Subscriber: Sendable {
     /// True when called from this subscriber's own thread.
     var isOnOwnThread: Bool { OSThread.isCurrent(thread.withLock { $0 }) }
 
-    /// Stops the handler's call in progress: the drain deadline has passed.
+    /// Stops the handler's call in progress (the drain deadline has passed, or start-up is
+    /// stopping), and that of a handler set after this.
     func interrupt() {
-        handler.withLock { $0?.value.interrupt() }
+        handler.withLock { handler in
+            interrupted.store(true, ordering: .relaxed)
+            handler?.value.interrupt()
+        }
     }
 
     /// Ends the subscriber at its drain deadline: seals its mailbox (what it holds counts as
@@ -97,7 +103,10 @@ public final class Subscriber: Sendable {
     func startWorker(handler: any EventHandler) -> (any Error)? {
         let started = Completion()
         let startError = Mutex<(any Error)?>(nil)
-        self.handler.withLock { $0 = UncheckedTransfer(handler) }
+        self.handler.withLock { current in
+            current = UncheckedTransfer(handler)
+            if interrupted.load(ordering: .relaxed) { handler.interrupt() }
+        }
         let transfer = UncheckedTransfer(handler)
         // A spilling subscriber reads from here on: nothing after this can have been routed to it yet.
         let spillHead = mailbox.spillSource?.nextSequence

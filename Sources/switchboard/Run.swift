@@ -74,6 +74,7 @@ struct Run: AsyncParsableCommand {
         let signals = await Signals()
         let loaded = try loadConfiguration(config)
         let router = Router()
+        signals.interruptStartUp { router.interruptStarts() }
         let rejected = Tally()
         let health = Health(router: router, budgets: Self.budgets(loaded))
         var metricsServer: Task<Void, Never>?
@@ -116,15 +117,17 @@ struct Run: AsyncParsableCommand {
             metrics?.addReadings { Self.readings(bridge.stats()) }
             health.addComponent("nats") { bridge.stats().state }
         }
-        let deployment: Deployment
-        do {
-            deployment = try Deployment(router: router, configuration: loaded)
+        let started = Result { () throws -> Deployment in
+            let deployment = try Deployment(router: router, configuration: loaded)
             try bridge?.startImports()
-        } catch {
-            printDiagnostic("\(config): \(error)")
+            return deployment
+        }
+        let stopSignal = signals.startedUp()  // then a failure to start is the interruption's
+        guard stopSignal == nil, case .success(let deployment) = started else {
+            if stopSignal == nil, case .failure(let error) = started { printDiagnostic("\(config): \(error)") }
             await router.shutdown(drainTimeout: .zero)
             await bridge?.close(timeout: Duration.seconds(1))
-            throw ExitCode(2)
+            throw ExitCode(stopSignal.map { 128 + $0 } ?? 2)
         }
         health.phase = .running
         let flagDrainTimeout = drainTimeout.flatMap(ConfigValue.duration)

@@ -3,8 +3,8 @@ import Switchboard
 import SwitchboardTestSupport
 import Testing
 
-/// A subscriber stuck in a call at the drain deadline costs no other its `shutdown` and does
-/// not hold the process.
+/// A subscriber stuck in a call, at the drain deadline or in start-up, costs no other its
+/// `shutdown` and does not hold the process.
 @Suite struct ShutdownIsolationTests {
     @Test(.exclusive) func aCallStuckAtTheDrainDeadlineCostsNoOtherSubscriberItsShutdown() async throws {
         let folder = try PluginFolder(files: [
@@ -55,5 +55,31 @@ import Testing
         #expect(report["subscribers"]?["counter"]?["handled"] == .int(Int64(events)))
         #expect(report["subscribers"]?["looper"]?["abandoned"] == .int(Int64(events)))  // the one in hand too
         #expect(report["subscribers"]?["stuck"]?["abandoned"] == .int(Int64(events)))
+    }
+
+    @Test func aSignalDuringStartUpInterruptsItAndExits() async throws {
+        let folder = try PluginFolder(files: [
+            "ok.lua": "return { handle = function() end }",
+            "slow.lua": """
+                return { init = function() switchboard.log.info("init begins") while true do end end,
+                  handle = function() end }
+                """,
+            "c.yaml": """
+                subscribers:
+                  - { name: ok, plugin: ok.lua, topics: [a] }
+                  - { name: slow, plugin: slow.lua, topics: [a], timeout: 60s }
+                """,
+        ])
+        let run = try await LiveRun(
+            ["run", "--config", folder.path("c.yaml"), "--input", "none"], in: folder, ready: "init begins")
+        defer { if run.process.isRunning { run.signal(SIGKILL) } }
+        #expect(run.errors.contains("init begins"))
+        let start = Date()
+        run.signal(SIGTERM)
+        let status = await run.exitStatus(within: 10)
+        #expect(status == 128 + SIGTERM, "\(run.errors)")
+        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(run.errors.contains("signal 15 during start-up"), "\(run.errors)")
+        #expect(!run.errors.contains("draining"))
     }
 }

@@ -3,8 +3,8 @@ import Switchboard
 import Synchronization
 import Testing
 
-/// A handler that logs `<name> interrupted` and `<name> stopped`, and whose `handle` calls
-/// take as long as its ``Call`` says.
+/// A handler that logs `<name> interrupted` and `<name> stopped`, and whose `start` and
+/// `handle` calls take as long as their ``Call`` says.
 private final class Probe: EventHandler {
     enum Call {
         case quick
@@ -16,13 +16,15 @@ private final class Probe: EventHandler {
 
     let name: String
     let log: Recorder<String>
+    let starts: Call
     let handles: Call
     private let interrupted = Atomic<Bool>(false)
 
-    init(_ name: String, log: Recorder<String>, handles: Call = .quick) {
-        (self.name, self.log, self.handles) = (name, log, handles)
+    init(_ name: String, log: Recorder<String>, starts: Call = .quick, handles: Call = .quick) {
+        (self.name, self.log, self.starts, self.handles) = (name, log, starts, handles)
     }
 
+    func start(_ context: SubscriberContext) throws { try run(starts, "start") }
     func handle(_ event: Event) throws { try run(handles, "handle") }
     func interrupt() {
         interrupted.store(true, ordering: .relaxed)
@@ -66,5 +68,21 @@ private final class Probe: EventHandler {
         gate.open()
         router.unsubscribe(deaf)  // waits for its thread, which left the call: its stop stays skipped
         #expect(!log.all.contains("deaf stopped"))
+    }
+
+    @Test func interruptingStartsEndsTheOneUnderWayAndRefusesLaterOnes() async throws {
+        let router = Router()
+        let log = Recorder<String>()
+        let first = Task.detached {  // `prepare` blocks until the start ends
+            Result { try router.prepare(["a"], name: "slow", handler: Probe("slow", log: log, starts: .untilInterrupted)) }
+        }
+        #expect(await eventually { log.all.contains("slow in start") })
+        router.interruptStarts()
+        let outcome = await first.value
+        #expect(throws: RouterError.self) { try outcome.get() }
+        #expect {
+            try router.prepare(["a"], name: "late", handler: Probe("late", log: log))
+        } throws: { "\($0)".contains("subscriber 'late'") && "\($0)".contains("interrupted") }
+        #expect(!log.all.contains("late in start"))
     }
 }
