@@ -25,7 +25,7 @@ static uint64_t monotonic_ns(void) {
 #define SB_HOOK_COUNT 1000
 
 /// True when the call in progress must end: past its deadline, or interrupted.
-static int over_budget(sb_context *context) {
+static int over_budget(const sb_context *context) {
     if (atomic_load_explicit(&context->interrupted, memory_order_relaxed)) return 1;
     uint64_t deadline = atomic_load_explicit(&context->deadline, memory_order_relaxed);
     return deadline != 0 && monotonic_ns() >= deadline;
@@ -65,6 +65,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 }
 
 void sb_watch_coroutine(lua_State *co) { lua_sethook(co, budget_hook, LUA_MASKCOUNT, SB_HOOK_COUNT); }
+
+int sb_over_budget(lua_State *L) { return over_budget(sb_context_of(L)); }
 
 void sb_check_budget(lua_State *L) {
     sb_context *context = sb_context_of(L);

@@ -121,6 +121,8 @@ void sb_budget_end(sb_context *context);
 /// Sets the budget hook on a coroutine the plugin creates: the watchdog arms only main
 /// threads, so a coroutine checks its budget every SB_HOOK_COUNT instructions itself.
 void sb_watch_coroutine(lua_State *co);
+/// True when the call in progress is past its deadline or interrupted (pushes nothing).
+int sb_over_budget(lua_State *L);
 /// Raises the budget's error when the call in progress is past its deadline or interrupted;
 /// otherwise returns (pushes nothing). For host functions that would start more plugin code.
 void sb_check_budget(lua_State *L);

@@ -2,7 +2,8 @@
 // scripting environment. Nothing is opened and then taken away: a library that is not
 // listed here is never opened, so no table, metatable or `package.loaded` entry can lead
 // back to it. A plugin gets the base library (without dofile and loadfile; `load` for text
-// chunks only; `setmetatable` without finalizers), string (without dump), table, math, utf8,
+// chunks only; `setmetatable` without finalizers; `xpcall` whose handler keeps to the
+// budget), string (without dump), table, math, utf8,
 // coroutine (under the budget), an os with clock, time and date only, and a `require` of Lua
 // modules in its own folder. `allow` adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
@@ -52,6 +53,44 @@ static int guarded_setmetatable(lua_State *L) {
     lua_settop(L, 2);
     lua_setmetatable(L, 1);
     return 1;
+}
+
+/// The message handler of a plugin's xpcall (upvalue 1), called only within the budget:
+/// when the error is the budget's own, Lua runs the handler with hooks off (the error came
+/// from the hook), so a handler that looped then would never be stopped. Returns one value:
+/// the handler's result, or past the deadline the error as it is.
+static int budgeted_message_handler(lua_State *L) {
+    lua_settop(L, 1);
+    if (sb_over_budget(L)) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/// Returns xpcall's results once its protected call ended (the continuation of guarded_xpcall).
+static int finish_xpcall(lua_State *L, int status, lua_KContext extra) {
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;  // false, the handler's result
+    }
+    return lua_gettop(L) - (int)extra;  // true and f's results
+}
+
+/// xpcall(f, handler, ...) as Lua's own (yieldable), with the handler behind
+/// budgeted_message_handler.
+static int guarded_xpcall(lua_State *L) {
+    int arguments = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, budgeted_message_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);  // the first result
+    lua_pushvalue(L, 1);    // f
+    lua_rotate(L, 3, 2);    // below f's arguments: f, handler, true, f, arguments...
+    int status = lua_pcallk(L, arguments - 2, LUA_MULTRET, 2, 2, finish_xpcall);
+    return finish_xpcall(L, status, 2);
 }
 
 /// The coroutine function in upvalue 1 (resume, close, or a wrapped coroutine) after a budget
@@ -205,6 +244,8 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
     text_only_global(L, "load", 3);
     lua_pushcfunction(L, guarded_setmetatable);
     lua_setglobal(L, "setmetatable");
+    lua_pushcfunction(L, guarded_xpcall);
+    lua_setglobal(L, "xpcall");
     if (allow & SB_ALLOW_IO) {
         open_library(L, LUA_IOLIBNAME, luaopen_io, 1);
         text_only_global(L, "loadfile", 2);
