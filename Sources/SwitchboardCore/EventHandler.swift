@@ -14,7 +14,7 @@ public protocol EventHandler: AnyObject {
     /// Runs the timers that are due.
     func fireTimers()
     /// Runs once after the last event, when the queue has drained or the subscriber was removed,
-    /// also after an interrupted call, unless that call outlasted ``Router/interruptGrace``.
+    /// also after an interrupted call, unless that call outlasted ``Router/stopGrace``.
     func stop()
     /// Rebuilds the handler after repeated failures (``FailurePolicy/restartAfter``). Throwing
     /// means the rebuild failed; it is tried again after a backoff.

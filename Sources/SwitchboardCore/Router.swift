@@ -441,8 +441,9 @@ public final class Router: Sendable {
     /// At the deadline, every subscriber not yet stopped is sealed: what it still holds counts
     /// as abandoned, a call in progress is interrupted, and then its handler is stopped, so one
     /// stuck subscriber costs no other its `shutdown`. Returns once every handler has stopped,
-    /// except a subscriber whose interrupted call has not ended within ``interruptGrace`` (a
-    /// long call in C): its handler's `stop` is skipped, with a log line.
+    /// or ``stopGrace`` after the deadline: what still runs then is left behind, with a log
+    /// line. A call that has not ended (a long call in C) has its handler's `stop` skipped; a
+    /// `stop` still running (a `shutdown` within a long budget) goes on without being waited for.
     public func shutdown(drainTimeout: Duration = .seconds(5)) async {
         accepting.store(false, ordering: .releasing)
         let subscribers = state.withLock { state in
@@ -454,8 +455,9 @@ public final class Router: Sendable {
         await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
     }
 
-    /// How long a subscriber interrupted at the drain deadline may take to leave its call.
-    public static let interruptGrace = Duration.seconds(1)
+    /// How long after the drain deadline handlers may take to stop: to leave an interrupted
+    /// call and run `stop` (a plugin's `shutdown`).
+    public static let stopGrace = Duration.seconds(2)
 
     /// Waits for draining subscribers to go quiet, then finishes them; at the deadline, ends
     /// each one still running (see ``shutdown(drainTimeout:)``).
@@ -472,7 +474,7 @@ public final class Router: Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             for subscriber in subscribers where !subscriber.finished.isDone {
-                group.addTask { await subscriber.end(grace: interruptGrace) }
+                group.addTask { await subscriber.end(grace: stopGrace) }
             }
         }
     }

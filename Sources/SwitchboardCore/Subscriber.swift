@@ -79,17 +79,19 @@ public final class Subscriber: Sendable {
     }
 
     /// Ends the subscriber at its drain deadline: seals its mailbox (what it holds counts as
-    /// abandoned), interrupts a call in progress, and waits for its handler's `stop`. A call
-    /// that has not ended `grace` after its interrupt (a long call in C) is left behind: the
-    /// handler's `stop` is skipped, and this returns.
+    /// abandoned), interrupts a call in progress, and waits for its handler's `stop`, at most
+    /// `grace`. What still runs then is left behind, with a log line: a call that has not
+    /// ended (a long call in C) has the handler's `stop` skipped; a `stop` goes on, unwaited.
     func end(grace: Duration) async {
-        guard mailbox.seal() else { return await finished.wait() }  // no call in progress
-        interrupt()
+        if mailbox.seal() { interrupt() }  // a call in progress
         if await finished.wait(timeout: grace) { return }
-        guard claimStop() else { return await finished.wait() }  // it left the call meanwhile
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
-        logger.error("shutdown skipped: still in a call that cannot be interrupted, \(grace) after the drain deadline")
+        if claimStop() {
+            logger.error("shutdown skipped: still in a call that cannot be interrupted, \(grace) after the drain deadline")
+        } else {
+            logger.error("shutdown still running \(grace) after the drain deadline: not waited for")
+        }
     }
 
     /// True for the first caller only: the subscriber's thread before it stops the handler, or ``end(grace:)``.

@@ -3,8 +3,8 @@ import Switchboard
 import Synchronization
 import Testing
 
-/// A handler that logs `<name> interrupted` and `<name> stopped`, and whose `start` and
-/// `handle` calls take as long as their ``Call`` says.
+/// A handler that logs `<name> interrupted` and `<name> stopped`, and whose `start`, `handle`
+/// and `stop` calls take as long as their ``Call`` says.
 private final class Probe: EventHandler {
     enum Call {
         case quick
@@ -18,10 +18,11 @@ private final class Probe: EventHandler {
     let log: Recorder<String>
     let starts: Call
     let handles: Call
+    let stops: Call
     private let interrupted = Atomic<Bool>(false)
 
-    init(_ name: String, log: Recorder<String>, starts: Call = .quick, handles: Call = .quick) {
-        (self.name, self.log, self.starts, self.handles) = (name, log, starts, handles)
+    init(_ name: String, log: Recorder<String>, starts: Call = .quick, handles: Call = .quick, stops: Call = .quick) {
+        (self.name, self.log, self.starts, self.handles, self.stops) = (name, log, starts, handles, stops)
     }
 
     func start(_ context: SubscriberContext) throws { try run(starts, "start") }
@@ -30,7 +31,10 @@ private final class Probe: EventHandler {
         interrupted.store(true, ordering: .relaxed)
         log.append("\(name) interrupted")
     }
-    func stop() { log.append("\(name) stopped") }
+    func stop() {
+        try? run(stops, "stop")
+        log.append("\(name) stopped")
+    }
 
     private func run(_ call: Call, _ what: String) throws {
         log.append("\(name) in \(what)")
@@ -50,24 +54,28 @@ private final class Probe: EventHandler {
         let log = Recorder<String>()
         let gate = Gate()
         try router.subscribe(["work"], name: "idle", handler: Probe("idle", log: log))
+        try router.subscribe(["work"], name: "lingering", handler: Probe("lingering", log: log, stops: .deaf(gate)))
         try router.subscribe(["work"], name: "busy", handler: Probe("busy", log: log, handles: .untilInterrupted))
         let deaf = try router.subscribe(["work"], name: "deaf", handler: Probe("deaf", log: log, handles: .deaf(gate)))
         try router.publish("work")
-        #expect(await eventually { Set(log.all).isSuperset(of: ["idle in handle", "busy in handle", "deaf in handle"]) })
+        #expect(await eventually { Set(log.all).isSuperset(of: ["idle in handle", "lingering in handle", "busy in handle", "deaf in handle"]) })
         let start = Date()
         await router.shutdown(drainTimeout: .milliseconds(100))
-        // The deaf call is left behind after the grace; a loaded machine may add a little.
-        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.interruptGrace.components.seconds) + 3)
+        // The deaf call and the lingering stop are left behind after the grace; a loaded machine may add a little.
+        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.stopGrace.components.seconds) + 3)
         let ended = Set(log.all)
         #expect(ended.isSuperset(of: ["idle stopped", "busy interrupted", "busy stopped", "deaf interrupted"]), "\(ended)")
-        #expect(!ended.contains("idle interrupted"))
+        #expect(ended.contains("lingering in stop") && !ended.contains("lingering stopped"))
+        #expect(!ended.contains("idle interrupted") && !ended.contains("lingering interrupted"))
         #expect(!ended.contains("deaf stopped"))
         let stats = router.stats()
         #expect(stats.subscribers.allSatisfy { $0.addsUp }, "\(stats.subscribers)")
-        #expect(stats["idle"]?.handled == 1 && stats["busy"]?.abandoned == 1 && stats["deaf"]?.abandoned == 1)
+        #expect(stats["idle"]?.handled == 1 && stats["lingering"]?.handled == 1)
+        #expect(stats["busy"]?.abandoned == 1 && stats["deaf"]?.abandoned == 1)
         gate.open()
         router.unsubscribe(deaf)  // waits for its thread, which left the call: its stop stays skipped
         #expect(!log.all.contains("deaf stopped"))
+        #expect(await eventually { log.all.contains("lingering stopped") })  // its stop went on, unwaited
     }
 
     @Test func interruptingStartsEndsTheOneUnderWayAndRefusesLaterOnes() async throws {
