@@ -49,7 +49,7 @@ private final class Probe: EventHandler {
 }
 
 @Suite struct RouterDeadlineTests {
-    @Test func theDeadlineInterruptsOnlyCallsInProgressAndStopsEveryOtherHandler() async throws {
+    @Test(.exclusive) func theDeadlineInterruptsOnlyCallsInProgressAndStopsEveryOtherHandler() async throws {
         let router = Router()
         let log = Recorder<String>()
         let gate = Gate()
@@ -61,8 +61,10 @@ private final class Probe: EventHandler {
         #expect(await eventually { Set(log.all).isSuperset(of: ["idle in handle", "lingering in handle", "busy in handle", "deaf in handle"]) })
         let start = Date()
         await router.shutdown(drainTimeout: .milliseconds(100))
-        // The deaf call and the lingering stop are left behind after the grace; a loaded machine may add a little.
-        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.stopGrace.components.seconds) + 3)
+        // The deaf call and the lingering stop are left behind after the grace (waiting for them
+        // would never end: the gate opens below). Generous: the drain's waits run on the test
+        // process's two-thread concurrency pool, which other suites' blocking calls can hold.
+        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.stopGrace.components.seconds) + 8)
         let ended = Set(log.all)
         #expect(ended.isSuperset(of: ["idle stopped", "busy interrupted", "busy stopped", "deaf interrupted"]), "\(ended)")
         #expect(ended.contains("lingering in stop") && !ended.contains("lingering stopped"))
