@@ -15,8 +15,10 @@ final class LuaHandler: EventHandler {
     // Behind pointers, so that the per-event path pays no dynamic exclusivity checks.
     private let current = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: 1)
     private let refs = UnsafeMutablePointer<sb_plugin_refs>.allocate(capacity: 1)
-    /// The state `interrupt` may reach from another thread, and whether it was interrupted.
-    private let interruptible = Mutex<(state: UncheckedState?, interrupted: Bool)>((nil, false))
+    /// The states `interrupt` may reach from another thread (the current one, and one being
+    /// built, whose `init` may run), and whether it was interrupted.
+    private let interruptible = Mutex<(state: UncheckedState?, building: UncheckedState?, interrupted: Bool)>(
+        (nil, nil, false))
     /// Bytes lent to C by the host callbacks, valid until the next callback.
     var scratch = ScratchBuffer()
     /// Pending `every` and `after` timers.
@@ -117,7 +119,7 @@ final class LuaHandler: EventHandler {
     func interrupt() {
         interruptible.withLock { shared in
             shared.interrupted = true
-            if let state = shared.state { sb_interrupt(state.pointer) }
+            for state in [shared.state, shared.building] { if let state { sb_interrupt(state.pointer) } }
         }
     }
 
@@ -130,6 +132,10 @@ final class LuaHandler: EventHandler {
             timeout_ns: Clock.nanoseconds(configuration.timeout), memory: max(0, configuration.memory))
         guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output, limits) else {
             throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
+        }
+        interruptible.withLock { shared in  // a signal during start-up stops `init`
+            shared.building = UncheckedState(pointer: state)
+            if shared.interrupted { sb_interrupt(state) }
         }
         let previousTimers = timers
         timers = LuaTimers()
@@ -160,6 +166,7 @@ final class LuaHandler: EventHandler {
             failure = "\(configuration.script): init failed: \(Self.message(of: state))"
         }
         if let failure {
+            interruptible.withLock { $0.building = nil }
             sb_state_close(state)
             timers = previousTimers
             throw LuaError(failure)
@@ -179,6 +186,7 @@ final class LuaHandler: EventHandler {
         let old = current.pointee
         interruptible.withLock { shared in
             shared.state = state.map(UncheckedState.init)
+            shared.building = nil
             if shared.interrupted, let state { sb_interrupt(state) }
         }
         current.pointee = state
