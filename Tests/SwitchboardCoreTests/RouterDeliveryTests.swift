@@ -91,7 +91,7 @@ import Testing
         #expect(router.stats()["sleepy"]!.handled == 0)
         #expect(await eventually { fast.count == 100 })
         #expect(fast.all == (0..<100).map { Int64($0) })
-        #expect(router.stats()["sleepy"]!.handled <= 1)
+        #expect(router.stats()["sleepy"]!.handled < 10)  // a second each: far from done (10x margin for a loaded host)
         #expect(await eventually { router.stats()["thrower"]!.failed == 100 })
         await router.shutdown(drainTimeout: .milliseconds(100))
         let stats = router.stats()
