@@ -68,6 +68,11 @@ void sb_watch_coroutine(lua_State *co) { lua_sethook(co, budget_hook, LUA_MASKCO
 
 int sb_over_budget(lua_State *L) { return over_budget(sb_context_of(L)); }
 
+int sb_stopped_by_budget(lua_State *co) {
+    int status = lua_status(co);
+    return status != LUA_OK && status != LUA_YIELD && lua_gethook(co) == budget_hook && lua_gethookcount(co) == 1;
+}
+
 void sb_check_budget(lua_State *L) {
     sb_context *context = sb_context_of(L);
     if (over_budget(context)) raise_budget_error(L, context);
@@ -157,6 +162,9 @@ void sb_clear_interrupt(lua_State *L) { atomic_store(&sb_context_of(L)->interrup
 
 void sb_budget_begin(sb_context *context) {
     context->timed_out = 0;
+    // An arming of an earlier call that came too late to matter must not keep the watchdog
+    // from arming this one; a stale hook it left removes itself.
+    atomic_store_explicit(&context->armed, 0, memory_order_relaxed);
     context->thread = pthread_self();
     calling = context;
     static __thread int listening;  // threads made from pool threads inherit a mask that blocks signals

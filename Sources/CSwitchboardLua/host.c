@@ -3,7 +3,6 @@
 // Swift has returned.
 #include "internal.h"
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,9 +88,13 @@ static int l_timer(lua_State *L) {
     int64_t *timer = lua_newuserdatauv(L, sizeof(int64_t), 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, context->timer_mt);
     lua_setmetatable(L, -2);
-    sb_charge(L, SB_TIMER_COST);
     lua_pushvalue(L, 2);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (context->limits.memory && context->memory_used + SB_TIMER_COST > context->limits.memory) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        return luaL_error(L, "not enough memory");
+    }
+    sb_charge(L, SB_TIMER_COST);  // within the cap, as just checked: does not raise
     context->timers++;
     *timer = sb_callbacks.timer_add(context->host, (double)seconds, repeating, ref);
     return 1;

@@ -123,6 +123,10 @@ void sb_budget_end(sb_context *context);
 void sb_watch_coroutine(lua_State *co);
 /// True when the call in progress is past its deadline or interrupted (pushes nothing).
 int sb_over_budget(lua_State *L);
+/// True when coroutine `co` died of an error the budget's hook raised. Lua leaves such a
+/// coroutine's hooks off (the error left the hook before Lua turned them back on), so its
+/// to-be-closed variables must never run.
+int sb_stopped_by_budget(lua_State *co);
 /// Raises the budget's error when the call in progress is past its deadline or interrupted;
 /// otherwise returns (pushes nothing). For host functions that would start more plugin code.
 void sb_check_budget(lua_State *L);

@@ -93,8 +93,8 @@ static int guarded_xpcall(lua_State *L) {
     return finish_xpcall(L, status, 2);
 }
 
-/// The coroutine function in upvalue 1 (resume, close, or a wrapped coroutine) after a budget
-/// check: once the call is past its deadline no coroutine runs again. Returns its results.
+/// The coroutine function in upvalue 1 (coroutine.resume) after a budget check: once the
+/// call is past its deadline no coroutine runs again. Returns its results.
 static int budgeted(lua_State *L) {
     sb_check_budget(L);
     lua_pushvalue(L, lua_upvalueindex(1));
@@ -114,18 +114,67 @@ static int watched_create(lua_State *L) {
     return 1;
 }
 
-/// coroutine.wrap(f) under the budget (upvalue 1 is the original): the original's function,
-/// whose coroutine (its upvalue 1) is watched, behind a budget check. Returns the function.
+/// A function made by coroutine.wrap: resumes its coroutine (upvalue 1) as Lua's own does,
+/// after a budget check, and on an error closes the coroutine's to-be-closed variables, unless
+/// the budget stopped it (they would run with hooks off, see sb_stopped_by_budget), and
+/// raises the error. Returns what the coroutine yields or returns.
+static int wrapped_resume(lua_State *L) {
+    sb_check_budget(L);
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int arguments = lua_gettop(L), results;
+    if (!lua_checkstack(co, arguments)) return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, arguments);
+    int status = lua_resume(co, L, arguments, &results);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, results + 1)) {
+            lua_pop(co, results);
+            return luaL_error(L, "too many results to resume");
+        }
+        lua_xmove(co, L, results);
+        return results;
+    }
+    lua_xmove(co, L, 1);  // the error
+    status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD && !sb_stopped_by_budget(co)) {
+        lua_pop(L, 1);
+        status = lua_resetthread(co);  // closes its to-be-closed variables; leaves the error
+        lua_xmove(co, L, 1);
+    }
+    if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {  // where the wrapped function was called
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+/// coroutine.wrap(f) under the budget (upvalue 1 is coroutine.create): a new, watched
+/// coroutine behind wrapped_resume. Returns the function.
 static int watched_wrap(lua_State *L) {
     sb_check_budget(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 1);
-    if (lua_getupvalue(L, -1, 1) == NULL || !lua_isthread(L, -1)) return luaL_error(L, "coroutine.wrap: unexpected closure");
     sb_watch_coroutine(lua_tothread(L, -1));
-    lua_pop(L, 1);
-    lua_pushcclosure(L, budgeted, 1);
+    lua_pushcclosure(L, wrapped_resume, 1);
     return 1;
+}
+
+/// coroutine.close(co) under the budget (upvalue 1 is the original). A coroutine the budget
+/// stopped is not closed (its to-be-closed variables would run with hooks off): returns
+/// false and why; otherwise what the original returns.
+static int guarded_close(lua_State *L) {
+    sb_check_budget(L);
+    lua_State *co = lua_tothread(L, 1);
+    if (co && sb_stopped_by_budget(co)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "the coroutine was stopped by the time budget; its to-be-closed variables do not run");
+        return 2;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
 }
 
 /// Replaces table[name] (the table at -1) by `function` closed over the original (pushes nothing).
@@ -248,6 +297,10 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
     lua_setglobal(L, "xpcall");
     if (allow & SB_ALLOW_IO) {
         open_library(L, LUA_IOLIBNAME, luaopen_io, 1);
+        luaL_getmetatable(L, LUA_FILEHANDLE);  // protected, so that no file handle gets a __gc
+        lua_pushliteral(L, LUA_FILEHANDLE);
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
         text_only_global(L, "loadfile", 2);
         lua_pushcfunction(L, text_dofile);
         lua_setglobal(L, "dofile");
@@ -277,10 +330,12 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
         lua_pop(L, 1);
     }
     lua_getglobal(L, LUA_COLIBNAME);
+    lua_getfield(L, -1, "create");
+    lua_pushcclosure(L, watched_wrap, 1);
+    lua_setfield(L, -2, "wrap");
     wrap_field(L, "create", watched_create);
-    wrap_field(L, "wrap", watched_wrap);
     wrap_field(L, "resume", budgeted);
-    wrap_field(L, "close", budgeted);
+    wrap_field(L, "close", guarded_close);
     lua_pop(L, 1);
 
     // package: a plain table with `loaded`, which starts with the libraries the plugin has.

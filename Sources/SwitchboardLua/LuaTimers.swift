@@ -16,6 +16,9 @@ struct LuaTimers {
     /// When the next timer is due, on the monotonic clock.
     var nextDeadline: UInt64? { timers.lazy.map(\.deadline).min() }
 
+    /// The shortest interval of `every`: 1 ms (a shorter one, such as 1e-12, would spin).
+    private static let shortestIntervalNanos: UInt64 = 1_000_000
+
     /// The longest delay kept as given, about 31 years: a longer one (up to infinity) waits that long.
     private static let longestNanos: UInt64 = 1_000_000_000_000_000_000
 
@@ -24,7 +27,9 @@ struct LuaTimers {
     mutating func add(seconds: Double, repeating: Bool, ref: Int32) -> Int64 {
         let nanos = seconds * 1e9 < Double(Self.longestNanos) ? UInt64(max(0, seconds) * 1e9) : Self.longestNanos
         defer { nextID += 1 }
-        timers.append(Timer(id: nextID, ref: ref, deadline: Clock.monotonicNanos() + nanos, interval: repeating ? max(nanos, 1) : nil))
+        timers.append(Timer(
+            id: nextID, ref: ref, deadline: Clock.monotonicNanos() + nanos,
+            interval: repeating ? max(nanos, Self.shortestIntervalNanos) : nil))
         return nextID
     }
 
