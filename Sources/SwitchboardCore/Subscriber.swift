@@ -39,6 +39,9 @@ public final class Subscriber: Sendable {
     private let interrupted = Atomic<Bool>(false)
     /// Taken once: by its thread, to stop the handler, or by ``end(grace:)``, giving up on that.
     private let stopClaimed = Atomic<Bool>(false)
+    /// Set while its handler runs timer callbacks: a call that ``end(grace:)`` interrupts
+    /// although the mailbox holds no event in hand.
+    private let firingTimers = Atomic<Bool>(false)
 
     init(
         name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router,
@@ -83,7 +86,9 @@ public final class Subscriber: Sendable {
     /// `grace`. What still runs then is left behind, with a log line: a call that has not
     /// ended (a long call in C) has the handler's `stop` skipped; a `stop` goes on, unwaited.
     func end(grace: Duration) async {
-        if mailbox.seal() { interrupt() }  // a call in progress
+        // A call in progress: an event in hand, or timer callbacks (read after the seal, which
+        // stops the run loop from firing more).
+        if mailbox.seal() || firingTimers.load(ordering: .acquiring) { interrupt() }
         if await finished.wait(timeout: grace) { return }
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
@@ -166,7 +171,7 @@ public final class Subscriber: Sendable {
                 batch.removeAll()  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
-                handler.fireTimers()
+                fireTimers(handler)
             case .control:
                 runControlRequests(&handler)
             case .finished:
@@ -254,8 +259,15 @@ public final class Subscriber: Sendable {
     /// Runs the handler's timers that are due, unless the subscriber is draining.
     private func fireDueTimers(_ handler: any EventHandler) {
         if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= deadline {
-            handler.fireTimers()
+            fireTimers(handler)
         }
+    }
+
+    /// Runs the handler's due timers, marked as a call that the drain deadline interrupts.
+    private func fireTimers(_ handler: any EventHandler) {
+        firingTimers.store(true, ordering: .releasing)
+        handler.fireTimers()
+        firingTimers.store(false, ordering: .releasing)
     }
 
     /// Runs the pending control requests with the handler (which they may replace).

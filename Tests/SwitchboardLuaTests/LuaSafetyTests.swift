@@ -119,6 +119,49 @@ import Testing
         #expect(outcome.shutdownSeconds < 1)
     }
 
+    @Test func aCoroutineStoppedByTheBudgetNeverRunsItsCloseHandlers() async throws {
+        // Lua leaves hooks off in a coroutine that the budget's hook stopped: closing it then
+        // (coroutine.wrap does at once, coroutine.close later) would run `__close` unbudgeted.
+        let outcome = try await run("""
+            local stopped
+            local function spinning()
+              local x <close> = setmetatable({}, {__close = function() while true do end end})
+              while true do end
+            end
+            return { handle = function(e)
+              if e.data == 0 then
+                pcall(coroutine.wrap(spinning))
+              elseif e.data == 1 then
+                stopped = coroutine.create(spinning)
+                coroutine.resume(stopped)
+              else
+                switchboard.publish("out.close", {coroutine.close(stopped)})
+              end
+            end }
+            """, events: 3)
+        #expect(outcome.hostile.failed == 2)
+        #expect(outcome.published.first?.data[1]?.stringValue?.contains("stopped by the time budget") == true)
+    }
+
+    @Test func aTimerCallbackRunningAtTheDrainDeadlineIsInterruptedAndShutdownStillRuns() async throws {
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        let fixture = try LuaFixture("""
+            return {
+              init = function()
+                switchboard.after(0, function() switchboard.publish("out.spinning", true) while true do end end)
+              end,
+              handle = function() end,
+              shutdown = function() print("shutdown ran") end,
+            }
+            """, output: pipe[1], timeout: .seconds(60))
+        _ = await fixture.outputs(1)  // the callback is spinning, with no event in hand
+        await fixture.router.shutdown(drainTimeout: .milliseconds(100))
+        close(pipe[1])
+        let printed = FileHandle(fileDescriptor: pipe[0], closeOnDealloc: true).readDataToEndOfFile()
+        #expect(String(decoding: printed, as: UTF8.self) == "shutdown ran\n")
+    }
+
     @Test func aLargePayloadCostsOnlyTheHandlerThatKeepsIt() async throws {
         // A 70 MB payload through two plugins under a 16 MiB cap: one that never reads
         // `event.data`, and one that keeps every event it gets.

@@ -14,15 +14,16 @@ struct LuaFixture {
 
     init(_ source: String, topics: [String] = ["in.>"], settings: JSON = [:], capacity: Int = 1024,
          overflow: OverflowPolicy = .block, logger: Logger = Logger(label: "test"),
-         files: [String: String] = [:], output: Int32 = 1, onFailure: FailurePolicy = FailurePolicy()) throws {
+         files: [String: String] = [:], output: Int32 = 1, onFailure: FailurePolicy = FailurePolicy(),
+         timeout: Duration = .seconds(1)) throws {
         folder = try PluginFolder()
         for (name, source) in files { try folder.write(name, source) }
         let path = try folder.write("plugin.lua", source)
         let published = self.published
         try router.subscribe("out.>", name: "recorder", capacity: 100_000) { published.append($0) }
         let configuration = LuaSubscriberConfiguration(
-            name: "plugin", script: path, topics: topics, capacity: capacity, overflow: overflow, onFailure: onFailure,
-            settings: settings)
+            name: "plugin", script: path, topics: topics, capacity: capacity, overflow: overflow, timeout: timeout,
+            onFailure: onFailure, settings: settings)
         try router.subscribe(
             topics, name: "plugin", capacity: capacity, overflow: overflow, failurePolicy: onFailure,
             handler: LuaHandler(configuration: configuration, logger: logger, output: output))
