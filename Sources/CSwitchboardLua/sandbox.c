@@ -184,17 +184,18 @@ static void wrap_field(lua_State *L, const char *name, lua_CFunction function) {
     lua_setfield(L, -2, name);
 }
 
-/// Whether `name` is a module name a plugin may require: dot-separated parts of letters,
-/// digits, `_` and `-`; so no absolute path, no `/`, no `..`.
+/// Whether `name` is a module name a plugin may require: parts of letters, digits, `_` and
+/// `-`, separated by `.` or `/`; so no absolute path, no empty part, no `..`.
 static int valid_module_name(const char *name, size_t length) {
-    if (length == 0 || name[0] == '.' || name[length - 1] == '.') return 0;
+    int previous_separator = 1;  // the start counts as one: no leading separator
     for (size_t index = 0; index < length; index++) {
         char c = name[index];
+        int separator = c == '.' || c == '/';
         int part = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        if (c == '.' && name[index + 1] == '.') return 0;
-        if (!part && c != '.') return 0;
+        if ((separator && previous_separator) || (!separator && !part)) return 0;
+        previous_separator = separator;
     }
-    return 1;
+    return length > 0 && !previous_separator;
 }
 
 /// Pushes the path of module `name` under `directory`, with dots as slashes, and `suffix`.
@@ -229,7 +230,7 @@ static int sandboxed_require(lua_State *L) {
                              "configuration gets it)", name, name);
     if (!valid_module_name(name, length))
         return luaL_error(L, "module name '%s' is refused: require loads Lua modules from the plugin's folder by a "
-                             "relative name such as 'lib.util' (no '/', no '..', no absolute path)", name);
+                             "relative name such as 'lib.util' (no '..', no absolute path)", name);
     const char *directory = lua_tostring(L, lua_upvalueindex(2));
     const char *path = push_module_path(L, directory, name, ".lua");  // 2
     if (!readable(path)) {
