@@ -148,14 +148,10 @@ static int wrapped_resume(lua_State *L) {
     return lua_error(L);
 }
 
-/// coroutine.wrap(f) under the budget (upvalue 1 is coroutine.create): a new, watched
-/// coroutine behind wrapped_resume. Returns the function.
+/// coroutine.wrap(f) under the budget (upvalue 1 is the original coroutine.create, as
+/// watched_create's): a new, watched coroutine behind wrapped_resume. Returns the function.
 static int watched_wrap(lua_State *L) {
-    sb_check_budget(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
-    sb_watch_coroutine(lua_tothread(L, -1));
+    watched_create(L);  // leaves just the coroutine
     lua_pushcclosure(L, wrapped_resume, 1);
     return 1;
 }

@@ -42,9 +42,11 @@ import Testing
         await router.shutdown(drainTimeout: drain)
         let seconds = Date().timeIntervalSince(start)
         let (drainSeconds, drainAttoseconds) = drain.components
-        // Ends by its drain deadline, give or take the test process's two-thread concurrency
-        // pool, which other suites' blocking calls (a Lua init, a full `block` queue) can hold.
-        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + 3)
+        // Ends by its drain deadline and the grace for a call that cannot be interrupted, give
+        // or take the test process's two-thread concurrency pool, which other suites' blocking
+        // calls (a Lua init, a full `block` queue) can hold.
+        let grace = Double(Router.stopGrace.components.seconds)
+        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + grace + 3)
         let stats = router.stats()
         #expect(healthy.all == (0..<Int64(events)).map { $0 })
         #expect(stats.subscribers.allSatisfy { $0.addsUp }, "\(stats.subscribers)")
@@ -116,7 +118,6 @@ import Testing
             return { handle = function() pcall(nest, 5) end }
             """, events: 3)
         #expect(outcome.hostile.failed == 3)  // the budget error that pcall caught fails the call anyway
-        #expect(outcome.shutdownSeconds < 1)
     }
 
     @Test func aCoroutineStoppedByTheBudgetNeverRunsItsCloseHandlers() async throws {
