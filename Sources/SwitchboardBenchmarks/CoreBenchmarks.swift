@@ -29,10 +29,10 @@ enum CoreBenchmarks {
             }
         }
         let data: JSON = 42
-        let start = Clock.monotonicNanos()
+        let start = SystemClock.monotonicNanos()
         for _ in 0..<publishes { try router.publish("user.created", data: data) }
         await router.shutdown(drainTimeout: .seconds(60))
-        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
+        let seconds = Double(SystemClock.monotonicNanos() - start) / 1e9
         let dropped = router.stats().subscribers.reduce(0) { $0 + $1.dropped }
         print("fanout: published=\(publishes) delivered=\(received.load(ordering: .relaxed)) dropped=\(dropped)"
             + " elapsed=\(format(seconds))s rate=\(Int(Double(publishes) / seconds)) pub/s")
@@ -60,9 +60,9 @@ enum CoreBenchmarks {
         try router.subscribe("metrics.>", name: "healthy", capacity: 65_536) { _ in }
         var samples = [UInt64](repeating: 0, count: publishes)
         for index in 0..<publishes {
-            let start = Clock.monotonicNanos()
+            let start = SystemClock.monotonicNanos()
             try router.publish("metrics.cpu", data: .int(Int64(index)))
-            samples[index] = Clock.monotonicNanos() - start
+            samples[index] = SystemClock.monotonicNanos() - start
             if index % 64 == 0 { spin(microseconds: 2) }  // an uneven feed, so the healthy subscriber sleeps and wakes
         }
         samples.sort()
@@ -97,9 +97,9 @@ enum CoreBenchmarks {
         for round in 0..<rounds {
             for (slot, router) in routers.enumerated() {
                 let topics = (0..<perRound).map { "orders.\(round * perRound + $0)" }
-                let start = Clock.monotonicNanos()
+                let start = SystemClock.monotonicNanos()
                 for topic in topics { try router.publish(topic) }
-                costs[slot] = min(costs[slot], Double(Clock.monotonicNanos() - start) / Double(perRound))
+                costs[slot] = min(costs[slot], Double(SystemClock.monotonicNanos() - start) / Double(perRound))
             }
         }
         for router in routers { await router.shutdown(drainTimeout: .seconds(1)) }
@@ -114,8 +114,8 @@ func format(_ value: Double) -> String {
 }
 
 func spin(microseconds: Int) {
-    let end = Clock.monotonicNanos() + UInt64(microseconds) * 1000
-    while Clock.monotonicNanos() < end {}
+    let end = SystemClock.monotonicNanos() + UInt64(microseconds) * 1000
+    while SystemClock.monotonicNanos() < end {}
 }
 
 extension CoreBenchmarks {
@@ -123,9 +123,9 @@ extension CoreBenchmarks {
     static func idleCost(count: Int = 10_000) async throws {
         let before = residentBytes()
         let router = Router()
-        let start = Clock.monotonicNanos()
+        let start = SystemClock.monotonicNanos()
         for index in 0..<count { try router.subscribe("idle.\(index)", name: "i\(index)", capacity: 1024) { _ in } }
-        let seconds = Double(Clock.monotonicNanos() - start) / 1e9
+        let seconds = Double(SystemClock.monotonicNanos() - start) / 1e9
         try await Task.sleep(for: .milliseconds(500))  // let every consumer park
         let perSubscriber = Double(residentBytes() - before) / Double(count)
         print("idle subscribers: \(count) started in \(format(seconds))s, \(format(perSubscriber / 1024)) KiB resident each"

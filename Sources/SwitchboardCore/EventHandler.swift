@@ -9,7 +9,7 @@ public protocol EventHandler: AnyObject {
     func start(_ context: SubscriberContext) throws
     /// Handles one event, in publish order. Throwing counts the event as failed.
     func handle(_ event: Event) throws
-    /// When the next timer is due, in ``Clock/monotonicNanos()``; nil when none is set.
+    /// When the next timer is due, in ``SystemClock/monotonicNanos()``; nil when none is set.
     var nextTimerDeadline: UInt64? { get }
     /// Runs the timers that are due.
     func fireTimers()

@@ -11,13 +11,13 @@ package struct LogThrottle {
     /// More distinct messages than this, and the oldest knowledge is dropped.
     private static let limit = 1000
 
-    package init(interval: Duration = .seconds(10)) { self.interval = Clock.nanoseconds(interval) }
+    package init(interval: Duration = .seconds(10)) { self.interval = SystemClock.nanoseconds(interval) }
 
     /// Logs `message` at `level` unless the same message was logged less than an interval
     /// ago, in which case it only counts it. A line that follows repeats says how many.
     package mutating func log(_ message: String, level: Logger.Level, metadata: Logger.Metadata = [:], to logger: Logger) {
         let key = Self.masked(message)
-        let now = Clock.monotonicNanos()
+        let now = SystemClock.monotonicNanos()
         if let entry = seen[key], now &- entry.loggedAt < interval {
             seen[key]!.repeats += 1
             return

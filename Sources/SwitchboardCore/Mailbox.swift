@@ -239,7 +239,7 @@ final class Mailbox: @unchecked Sendable {
             if !lingered {
                 lingered = true
                 guarded.pointee.consumerNapping = true
-                _ = lock.wait(Self.workCondition, untilMonotonic: min(deadline ?? .max, Clock.monotonicNanos() + Self.lingerNanos))
+                _ = lock.wait(Self.workCondition, untilMonotonic: min(deadline ?? .max, SystemClock.monotonicNanos() + Self.lingerNanos))
                 guarded.pointee.consumerNapping = false
                 continue
             }
@@ -362,11 +362,11 @@ final class Mailbox: @unchecked Sendable {
     /// Waits `nanoseconds` on the consumer's thread (a retry's backoff); false, at once, when
     /// the mailbox is or becomes sealed meanwhile.
     func pause(nanoseconds: UInt64) -> Bool {
-        let end = Clock.monotonicNanos() &+ nanoseconds
+        let end = SystemClock.monotonicNanos() &+ nanoseconds
         lock.lock()
         defer { lock.unlock() }
         while guarded.pointee.state != .stopped {
-            if Clock.monotonicNanos() >= end { return true }
+            if SystemClock.monotonicNanos() >= end { return true }
             _ = lock.wait(Self.roomCondition, untilMonotonic: end)
         }
         return false
@@ -374,7 +374,7 @@ final class Mailbox: @unchecked Sendable {
 
     /// Records the lag of the first event of a batch whose handling starts now: the oldest one waiting.
     func recordStart(of event: Event) {
-        consumer.pointee.lagNanos.store(Int(max(0, Clock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
+        consumer.pointee.lagNanos.store(Int(max(0, SystemClock.unixSeconds() - event.time) * 1e9), ordering: .relaxed)
     }
 
     /// With the lock held: releases it, then wakes the consumer, every blocked publisher and a

@@ -60,7 +60,7 @@ public final class Subscriber: Sendable {
         stats.deadLettered = deadLettered.load(ordering: .relaxed)
         stats.restarts = context.restarts.load(ordering: .relaxed)
         let since = busySince.load(ordering: .relaxed)
-        if since != 0 { stats.busyFor = .nanoseconds(Int64(Clock.monotonicNanos() &- since)) }
+        if since != 0 { stats.busyFor = .nanoseconds(Int64(SystemClock.monotonicNanos() &- since)) }
         stats.isRebuilding = rebuilding.load(ordering: .relaxed)
         stats.memoryInUse = handler.withLock { $0?.value.memoryInUse }
         return stats
@@ -189,7 +189,7 @@ public final class Subscriber: Sendable {
         var saved = next
         var cursor = source.cursor(from: next)
         var consecutiveFailures = 0
-        var lastSave = Clock.monotonicNanos()
+        var lastSave = SystemClock.monotonicNanos()
         var patterns = self.patterns
         var matching = PatternSet(patterns)
 
@@ -197,7 +197,7 @@ public final class Subscriber: Sendable {
             guard next != saved else { return }
             source.savePosition(next - 1, of: name)
             saved = next
-            lastSave = Clock.monotonicNanos()
+            lastSave = SystemClock.monotonicNanos()
         }
         /// Reads and handles what is written; false once the mailbox was sealed.
         func readAll() -> Bool {
@@ -210,7 +210,7 @@ public final class Subscriber: Sendable {
                     next = sequence  // sealed in hand: it counts as not handled, and comes again
                     return false
                 }
-                if Clock.monotonicNanos() &- lastSave >= 100_000_000 { save() }
+                if SystemClock.monotonicNanos() &- lastSave >= 100_000_000 { save() }
                 fireDueTimers(handler)
             }
             return !mailbox.isSealed
@@ -223,7 +223,7 @@ public final class Subscriber: Sendable {
                 patterns = self.patterns
                 matching = PatternSet(patterns)
             }
-            let poll = Clock.monotonicNanos() + 5_000_000  // the journal writes every 5 ms
+            let poll = SystemClock.monotonicNanos() + 5_000_000  // the journal writes every 5 ms
             let deadline = mailbox.isDraining ? poll : min(poll, handler.nextTimerDeadline ?? .max)
             switch mailbox.waitToSpill(until: deadline) {
             case .finished:
@@ -258,7 +258,7 @@ public final class Subscriber: Sendable {
 
     /// Runs the handler's timers that are due, unless the subscriber is draining.
     private func fireDueTimers(_ handler: any EventHandler) {
-        if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, Clock.monotonicNanos() >= deadline {
+        if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, SystemClock.monotonicNanos() >= deadline {
             fireTimers(handler)
         }
     }
@@ -284,8 +284,8 @@ public final class Subscriber: Sendable {
     /// call starts when the one before it ended), and one wall clock read per batch to turn
     /// them into lags.
     private struct BatchClock {
-        let wallNanos = Int64(Clock.unixSeconds() * 1e9)
-        let monotonicAtWall = Clock.monotonicNanos()
+        let wallNanos = Int64(SystemClock.unixSeconds() * 1e9)
+        let monotonicAtWall = SystemClock.monotonicNanos()
         private var last: UInt64
 
         init() { last = monotonicAtWall }
@@ -296,7 +296,7 @@ public final class Subscriber: Sendable {
         }
 
         mutating func end(_ subscriber: Subscriber, event: borrowing Event, started: UInt64) {
-            last = Clock.monotonicNanos()
+            last = SystemClock.monotonicNanos()
             subscriber.busySince.store(0, ordering: .relaxed)
             let startWall = wallNanos + Int64(bitPattern: started &- monotonicAtWall)
             subscriber.observer?.observe(
@@ -366,7 +366,7 @@ public final class Subscriber: Sendable {
     ) -> Bool {
         var lastError = error
         var attempts = 1
-        var pause = Clock.nanoseconds(failurePolicy.backoff)
+        var pause = SystemClock.nanoseconds(failurePolicy.backoff)
         while attempts <= failurePolicy.retries, mailbox.pause(nanoseconds: pause) {
             attempts += 1
             do {
@@ -410,7 +410,7 @@ public final class Subscriber: Sendable {
     private func restart(_ handler: any EventHandler) {
         rebuilding.store(true, ordering: .relaxed)
         defer { rebuilding.store(false, ordering: .relaxed) }
-        var pause = Clock.nanoseconds(failurePolicy.backoff)
+        var pause = SystemClock.nanoseconds(failurePolicy.backoff)
         while !mailbox.isSealed {
             do {
                 try handler.restart()

@@ -151,8 +151,8 @@ public final class Journal: SpillSource {
 
     private func writeLoop() {
         var segment = openLastSegment()
-        var lastSync = Clock.monotonicNanos()
-        let interval = Clock.nanoseconds(Self.interval)
+        var lastSync = SystemClock.monotonicNanos()
+        let interval = SystemClock.nanoseconds(Self.interval)
         var events: [Event] = []  // handed back and forth with `pending`, keeping its capacity
         var batch: [UInt8] = []
         while true {
@@ -162,8 +162,8 @@ public final class Journal: SpillSource {
                     if !state.pending.isEmpty { break }
                     lock.wait(0)
                 } else {
-                    _ = lock.wait(0, untilMonotonic: Clock.monotonicNanos() + Self.writePeriod)
-                    if !state.pending.isEmpty || (segment.dirty && Clock.monotonicNanos() &- lastSync >= interval) { break }
+                    _ = lock.wait(0, untilMonotonic: SystemClock.monotonicNanos() + Self.writePeriod)
+                    if !state.pending.isEmpty || (segment.dirty && SystemClock.monotonicNanos() &- lastSync >= interval) { break }
                 }
             }
             events.removeAll(keepingCapacity: true)
@@ -192,7 +192,7 @@ public final class Journal: SpillSource {
                 failure = segment.write(batch[offset..<end])
                 offset = end
             }
-            let now = Clock.monotonicNanos()
+            let now = SystemClock.monotonicNanos()
             if failure == nil, fsync == .always || (fsync == .interval && (now &- lastSync >= interval || closing)) {
                 failure = segment.sync()
                 lastSync = now

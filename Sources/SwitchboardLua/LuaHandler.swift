@@ -86,7 +86,7 @@ final class LuaHandler: EventHandler {
 
     func fireTimers() {
         guard let state = current.pointee else { return }
-        let now = Clock.monotonicNanos()
+        let now = SystemClock.monotonicNanos()
         while let (ref, release) = timers.takeDue(now: now) {
             let status = sb_fire_timer(state, ref, release ? 1 : 0)
             guard status != LUA_OK else { continue }
@@ -129,7 +129,7 @@ final class LuaHandler: EventHandler {
     /// current state (and its timers), otherwise the current one stays and this throws.
     private func build() throws {
         let limits = sb_limits(
-            timeout_ns: Clock.nanoseconds(configuration.timeout), memory: max(0, configuration.memory))
+            timeout_ns: SystemClock.nanoseconds(configuration.timeout), memory: max(0, configuration.memory))
         guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output, limits) else {
             throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
         }

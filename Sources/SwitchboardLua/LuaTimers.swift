@@ -28,7 +28,7 @@ struct LuaTimers {
         let nanos = seconds * 1e9 < Double(Self.longestNanos) ? UInt64(max(0, seconds) * 1e9) : Self.longestNanos
         defer { nextID += 1 }
         timers.append(Timer(
-            id: nextID, ref: ref, deadline: Clock.monotonicNanos() + nanos,
+            id: nextID, ref: ref, deadline: SystemClock.monotonicNanos() + nanos,
             interval: repeating ? max(nanos, Self.shortestIntervalNanos) : nil))
         return nextID
     }

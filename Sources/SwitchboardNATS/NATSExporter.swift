@@ -35,7 +35,7 @@ final class NATSExporter: EventHandler {
 
     init(link: NATSLink) {
         self.link = link
-        interval = Clock.nanoseconds(link.settings.flushInterval)
+        interval = SystemClock.nanoseconds(link.settings.flushInterval)
     }
 
     deinit { natsStatistics_Destroy(statistics) }
@@ -43,7 +43,7 @@ final class NATSExporter: EventHandler {
     func start(_ context: SubscriberContext) throws {
         self.context = context
         try check(natsStatistics_Create(&statistics), "cannot create NATS statistics")
-        nextFlush = Clock.monotonicNanos() + interval
+        nextFlush = SystemClock.monotonicNanos() + interval
     }
 
     func handle(_ event: Event) throws {
@@ -88,7 +88,7 @@ final class NATSExporter: EventHandler {
         while natsConnection_Status(link.connection) != NATS_CONN_STATUS_CONNECTED {
             if natsConnection_IsClosed(link.connection) { throw NATSError("the NATS connection is closed for good") }
             if interrupted.load(ordering: .relaxed) { throw NATSError("shut down while NATS was unreachable") }
-            if Clock.monotonicNanos() >= nextFlush { fireTimers() }
+            if SystemClock.monotonicNanos() >= nextFlush { fireTimers() }
             usleep(10_000)
         }
     }
@@ -98,7 +98,7 @@ final class NATSExporter: EventHandler {
     func fireTimers() {
         confirm(final: false)
         reportDrops(final: false)
-        nextFlush = Clock.monotonicNanos() + interval
+        nextFlush = SystemClock.monotonicNanos() + interval
     }
 
     /// Confirms what was written since the last time with a flush: confirmed if the connection
@@ -120,7 +120,7 @@ final class NATSExporter: EventHandler {
 
     /// Logs the export queue's drops since the last line, at most once per 10 s and at the end.
     private func reportDrops(final: Bool) {
-        let now = Clock.monotonicNanos()
+        let now = SystemClock.monotonicNanos()
         guard final || now &- droppedLogged.at >= 10_000_000_000, let context,
               let stats = context.router?.subscriber(named: context.name)?.stats(), stats.dropped > droppedLogged.count
         else { return }

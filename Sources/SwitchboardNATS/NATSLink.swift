@@ -171,5 +171,5 @@ final class NATSLink: @unchecked Sendable {  // `connection` is set once in init
 
 /// A duration in whole milliseconds, as the C client takes them.
 func milliseconds(_ duration: Duration) -> Int64 {
-    Int64(Clock.nanoseconds(duration) / 1_000_000)
+    Int64(SystemClock.nanoseconds(duration) / 1_000_000)
 }

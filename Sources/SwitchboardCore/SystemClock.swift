@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Cheap clock reads (vDSO, no system call) for the hot path.
-public enum Clock {
+/// Cheap clock reads (vDSO, no system call) for the hot path. (Not named `Clock`, which would
+/// shadow `Swift.Clock` for every client that imports the router.)
+public enum SystemClock {
     /// Nanoseconds on the monotonic clock: for deadlines and durations.
     @inline(__always) public static func monotonicNanos() -> UInt64 {
         var time = timespec()
