@@ -25,25 +25,25 @@ package final class ConditionLock: @unchecked Sendable {
     private let conditionCount: Int
 
     package init(conditions count: Int = 1) {
-        pthread_mutex_init(parking, nil)
+        check(pthread_mutex_init(parking, nil), "pthread_mutex_init")
         conditionCount = count
         conditions = .allocate(capacity: count)
         generations = .allocate(capacity: count)
         generations.initialize(repeating: 0, count: count)
         var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
+        check(pthread_condattr_init(&attributes), "pthread_condattr_init")
         #if !canImport(Darwin)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        check(pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC), "pthread_condattr_setclock")
         #endif
-        for index in 0..<count { pthread_cond_init(conditions + index, &attributes) }
-        pthread_condattr_destroy(&attributes)
+        for index in 0..<count { check(pthread_cond_init(conditions + index, &attributes), "pthread_cond_init") }
+        check(pthread_condattr_destroy(&attributes), "pthread_condattr_destroy")
     }
 
     deinit {
-        for index in 0..<conditionCount { pthread_cond_destroy(conditions + index) }
+        for index in 0..<conditionCount { check(pthread_cond_destroy(conditions + index), "pthread_cond_destroy") }
         conditions.deallocate()
         generations.deallocate()
-        pthread_mutex_destroy(parking)
+        check(pthread_mutex_destroy(parking), "pthread_mutex_destroy")
         parking.deallocate()
     }
 
@@ -75,7 +75,7 @@ package final class ConditionLock: @unchecked Sendable {
 
     /// Waits on condition `index`; the lock must be held, and is held again on return.
     package func wait(_ index: Int = 0) {
-        _ = park(index) { pthread_cond_wait(conditions + index, parking) }
+        _ = park(index) { pthread_cond_wait(conditions + index, parking) }  // checked in park
     }
 
     /// Waits on condition `index` until the monotonic deadline (nanoseconds); false when it timed out.
@@ -87,17 +87,19 @@ package final class ConditionLock: @unchecked Sendable {
     /// With the lock held: lets go of it, sleeps with `sleep` until condition `index` is
     /// signalled (true) or `sleep` reports a timeout (false), and takes the lock again.
     private func park(_ index: Int, _ sleep: () -> Int32) -> Bool {
-        pthread_mutex_lock(parking)
+        check(pthread_mutex_lock(parking), "pthread_mutex_lock")
         let seen = generations[index]
         unlock()
         var signalled = true
         while generations[index] == seen {
-            if sleep() == ETIMEDOUT {
+            let code = sleep()
+            if code == ETIMEDOUT {
                 signalled = generations[index] != seen
                 break
             }
+            check(code, "pthread_cond_wait")
         }
-        pthread_mutex_unlock(parking)
+        check(pthread_mutex_unlock(parking), "pthread_mutex_unlock")
         lock()
         return signalled
     }
@@ -106,9 +108,16 @@ package final class ConditionLock: @unchecked Sendable {
     package func broadcast(_ index: Int = 0) { wake(index) { pthread_cond_broadcast($0) } }
 
     private func wake(_ index: Int, _ notify: (UnsafeMutablePointer<pthread_cond_t>) -> Int32) {
-        pthread_mutex_lock(parking)
+        check(pthread_mutex_lock(parking), "pthread_mutex_lock")
         generations[index] &+= 1
-        _ = notify(conditions + index)
-        pthread_mutex_unlock(parking)
+        check(notify(conditions + index), "pthread_cond_signal")
+        check(pthread_mutex_unlock(parking), "pthread_mutex_unlock")
     }
+}
+
+/// Stops the process when a pthread call failed, as swift-nio's NIOLock does: a lock or a
+/// condition that does not work would lose wakeups or corrupt what it guards.
+@inline(__always)
+private func check(_ code: Int32, _ call: StaticString) {
+    precondition(code == 0, "\(call) failed with error \(code)")
 }
