@@ -86,11 +86,11 @@ void sb_interrupt(lua_State *L);
 /// interrupted one, such as `shutdown`, runs under its own budget again.
 void sb_clear_interrupt(lua_State *L);
 
-/// Libraries a plugin gets only when its configuration allows them (`allow: [io, os]`).
+/// Libraries opened on top of the allow-list only when a configuration names them (`allow: [io, os]`).
 enum {
-    SB_ALLOW_IO = 1,     // the io library, dofile, loadfile
-    SB_ALLOW_OS = 2,     // os.execute, os.exit, os.remove, os.rename, os.tmpname, os.getenv
-    SB_ALLOW_DEBUG = 4,  // the debug library, string.dump
+    SB_ALLOW_IO = 1,     // the io library, dofile, loadfile (text chunks only)
+    SB_ALLOW_OS = 2,     // the whole os library (os.clock, os.time and os.date are always there)
+    SB_ALLOW_DEBUG = 4,  // the debug library, string.dump: full trust
 };
 
 /// Closes the state and frees what C kept for it.
@@ -103,12 +103,11 @@ typedef struct sb_plugin_refs {
     int shutdown;
 } sb_plugin_refs;
 
-/// Opens the libraries, installs the `switchboard` table (with `name` and `settings`, a
-/// tape), points `require` at `directory`, then loads and runs the plugin file, which must
-/// return a table. LUA_OK, or an error status with the message (and traceback) left for
-/// sb_error_message.
-/// The sandbox removes what reaches outside (see SB_ALLOW_*) unless `allow` names it;
-/// `load` accepts text chunks only, whatever is allowed.
+/// Builds the sandbox's globals from the allow-list (plus the SB_ALLOW_* libraries in
+/// `allow`; see docs/sandbox.md), with `require` limited to Lua modules in `directory`,
+/// installs the `switchboard` table (with `name` and `settings`, a tape), then loads and runs
+/// the plugin file, which must return a table. LUA_OK, or an error status with the message
+/// (and traceback) left for sb_error_message. Text chunks only, whatever is allowed.
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
                    int allow, sb_plugin_refs *refs);
 
