@@ -121,9 +121,10 @@ void sb_allocator_release(sb_context *context) {
     free(context->payload_blocks);
 }
 
-void sb_charge(lua_State *L, ptrdiff_t bytes) {
-    sb_context *context = sb_context_of(L);
-    if (bytes > 0 && context->limits.memory && context->memory_used + (size_t)bytes > context->limits.memory)
-        luaL_error(L, "not enough memory");
-    context->memory_used += (size_t)bytes;
+int sb_charge(sb_context *context, size_t bytes) {
+    if (context->limits.memory && context->memory_used + bytes > context->limits.memory) return 0;
+    context->memory_used += bytes;
+    return 1;
 }
+
+void sb_uncharge(sb_context *context, size_t bytes) { context->memory_used -= bytes; }

@@ -5,8 +5,9 @@
 // a key of the host's; __index, __pairs and the JSON encoder build from it. A plugin can
 // find that key with `next`, but what it stores there is used only if it is such a userdata
 // (large enough, and tagged with the state's context, which no plugin can write: sandboxed
-// code creates no userdata), so it can move or drop the fields, never forge them. A large payload's copy is charged to the state only while the plugin keeps it
-// (see sb_context.payload_held): a handler pays for what it reads or keeps.
+// code creates no userdata), so it can move or drop the fields, never forge them. A large
+// payload's copy is charged to the state only while the plugin keeps it (see
+// sb_context.payload_held): a handler pays for what it reads or keeps.
 #include "internal.h"
 #include <string.h>
 
@@ -62,8 +63,7 @@ void sb_push_event(lua_State *L, const sb_event *event) {
         check_payload_cap(L, context);
         context->allocating_payload = 1;
     }
-    lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);
-    context->allocating_payload = 0;  // (already cleared unless the allocation failed)
+    lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);  // clears the flag
     lazy->owner = context;
     lazy->id_prefix = event->id_prefix;
     lazy->id_sequence = event->id_sequence;

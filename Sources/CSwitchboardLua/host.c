@@ -3,7 +3,6 @@
 // Swift has returned.
 #include "internal.h"
 #include <errno.h>
-#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,11 +89,10 @@ static int l_timer(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_pushvalue(L, 2);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (context->limits.memory && context->memory_used + SB_TIMER_COST > context->limits.memory) {
+    if (!sb_charge(context, SB_TIMER_COST)) {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
         return luaL_error(L, "not enough memory");
     }
-    sb_charge(L, SB_TIMER_COST);  // within the cap, as just checked: does not raise
     context->timers++;
     *timer = sb_callbacks.timer_add(context->host, (double)seconds, repeating, ref);
     return 1;
@@ -103,7 +101,7 @@ static int l_timer(lua_State *L) {
 void sb_timer_released(lua_State *L, int ref) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
     sb_context_of(L)->timers--;
-    sb_charge(L, -SB_TIMER_COST);
+    sb_uncharge(sb_context_of(L), SB_TIMER_COST);
 }
 
 /// timer:cancel() → true if it was still pending.
@@ -208,16 +206,6 @@ int sb_new_metatable(lua_State *L, const char *name) {
     lua_setfield(L, -2, "__metatable");
     lua_pushvalue(L, -1);
     return luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-#define SB_SCRATCH_KEPT (64 * 1024)
-
-void sb_buffer_trim(lua_State *L, sb_buffer *buffer) {
-    if (buffer->capacity <= SB_SCRATCH_KEPT) return;
-    sb_charge(L, -(ptrdiff_t)buffer->capacity);
-    free(buffer->bytes);
-    buffer->bytes = NULL;
-    buffer->length = buffer->capacity = 0;
 }
 
 void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {

@@ -88,6 +88,10 @@ static inline sb_context *sb_context_of(lua_State *L) { return *(sb_context **)l
 void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned char *end, int depth);
 /// Appends the value at `index` to `buffer` as a tape. Raises on a value JSON cannot hold.
 void sb_encode_value(lua_State *L, int index, sb_buffer *buffer);
+/// What the context's tape buffer may keep from call to call; one that grew past it is freed.
+#define SB_SCRATCH_KEPT (64 * 1024)
+/// Frees `buffer` (the context's tape, grown past SB_SCRATCH_KEPT) and releases its charge.
+void sb_buffer_release(sb_context *context, sb_buffer *buffer);
 /// Appends the table at `index`, which must map strings to strings, as an object tape. Raises otherwise.
 void sb_encode_headers(lua_State *L, int index, sb_buffer *buffer);
 
@@ -106,9 +110,10 @@ void sb_event_install(lua_State *L);
 void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /// Frees the pool's slabs and the payload list when the state has closed.
 void sb_allocator_release(sb_context *context);
-/// Charges `bytes` of memory that C holds for the plugin (timers, the encoder's buffer);
-/// raises "not enough memory" when that would pass the cap. A negative count releases.
-void sb_charge(lua_State *L, ptrdiff_t bytes);
+/// Charges `bytes` of memory that C holds for the plugin (timers, the encoder's buffer) to
+/// its cap: 1, or 0 (and nothing charged) when they do not fit. sb_uncharge gives them back.
+int sb_charge(sb_context *context, size_t bytes);
+void sb_uncharge(sb_context *context, size_t bytes);
 
 // budget.c
 /// Adds the state to the watchdog's list (starting the watchdog once per process).
@@ -144,7 +149,6 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape);
 int sb_new_metatable(lua_State *L, const char *name);
 /// Releases a timer's registry reference `ref` and its charge (pushes nothing).
 void sb_timer_released(lua_State *L, int ref);
-/// Empties a buffer that grew past what the next call is likely to need, releasing its charge.
-void sb_buffer_trim(lua_State *L, sb_buffer *buffer);
+
 
 #endif

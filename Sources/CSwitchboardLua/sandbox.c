@@ -3,27 +3,32 @@
 // listed here is never opened, so no table, metatable or `package.loaded` entry can lead
 // back to it. A plugin gets the base library (without dofile and loadfile; `load` for text
 // chunks only; `setmetatable` without finalizers; `xpcall` whose handler keeps to the
-// budget), string (without dump), table, math, utf8,
-// coroutine (under the budget), an os with clock, time and date only, and a `require` of Lua
-// modules in its own folder. `allow` adds whole libraries on top (SB_ALLOW_*), nothing more.
+// budget), string (without dump), table, math, utf8, coroutine (under the budget), an os
+// with clock, time and date only, and a `require` of Lua modules in its own folder. `allow`
+// adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
 #include <lua5.4/lualib.h>
 #include <stdio.h>
 #include <string.h>
+
+/// Calls the original function in upvalue 1 with every value on the stack as its arguments
+/// (pops them), leaving `results` results (LUA_MULTRET: all); returns how many there are.
+static int call_original(lua_State *L, int results) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, results);
+    return lua_gettop(L);
+}
 
 /// Calls upvalue 1 (load or loadfile) with the same arguments, the one at the position in
 /// upvalue 2 (its mode) forced to "t": a malformed binary chunk can crash the VM. Returns
 /// what the original returns.
 static int text_only(lua_State *L) {
     int mode = (int)lua_tointeger(L, lua_upvalueindex(2));
-    int count = lua_gettop(L) > mode ? lua_gettop(L) : mode;
-    lua_settop(L, count);  // pads with nil up to the mode; an `env` given stays, even nil
+    lua_settop(L, lua_gettop(L) > mode ? lua_gettop(L) : mode);  // pads with nil up to the mode; an `env` stays
     lua_pushliteral(L, "t");
     lua_replace(L, mode);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, count, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_original(L, LUA_MULTRET);
 }
 
 /// dofile([filename]) for text chunks (with `allow: [io]` only). Returns what the chunk returns.
@@ -97,19 +102,14 @@ static int guarded_xpcall(lua_State *L) {
 /// call is past its deadline no coroutine runs again. Returns its results.
 static int budgeted(lua_State *L) {
     sb_check_budget(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_original(L, LUA_MULTRET);
 }
 
 /// coroutine.create(f) under the budget (upvalue 1 is the original). Returns the coroutine,
 /// whose count hook checks the deadline.
 static int watched_create(lua_State *L) {
     sb_check_budget(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    call_original(L, 1);
     sb_watch_coroutine(lua_tothread(L, -1));
     return 1;
 }
@@ -167,10 +167,7 @@ static int guarded_close(lua_State *L) {
         lua_pushliteral(L, "the coroutine was stopped by the time budget; its to-be-closed variables do not run");
         return 2;
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return call_original(L, LUA_MULTRET);
 }
 
 /// Replaces table[name] (the table at -1) by `function` closed over the original (pushes nothing).
@@ -327,7 +324,7 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
         lua_pop(L, 1);
     }
     lua_getglobal(L, LUA_COLIBNAME);
-    lua_getfield(L, -1, "create");
+    lua_getfield(L, -1, "create");  // the original, before watched_create replaces it
     lua_pushcclosure(L, watched_wrap, 1);
     lua_setfield(L, -2, "wrap");
     wrap_field(L, "create", watched_create);

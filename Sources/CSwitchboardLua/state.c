@@ -81,7 +81,7 @@ static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     sb_budget_begin(context);
     int status = lua_pcall(L, 1, 0, 1);
     sb_budget_end(context);
-    sb_buffer_trim(L, &context->tape);
+    if (context->tape.capacity > SB_SCRATCH_KEPT) sb_buffer_release(context, &context->tape);
     if (status == LUA_OK) {
         lua_settop(L, 0);
     } else {

@@ -95,11 +95,12 @@ static unsigned char *reserve(lua_State *L, sb_buffer *buffer, size_t count) {
         size_t capacity = buffer->capacity ? buffer->capacity : 256;
         while (capacity - buffer->length < count) capacity *= 2;
         if (capacity > SB_MAX_ENCODED) capacity = SB_MAX_ENCODED;
-        ptrdiff_t growth = (ptrdiff_t)(capacity - buffer->capacity);
-        sb_charge(L, growth);
+        size_t growth = capacity - buffer->capacity;
+        sb_context *context = sb_context_of(L);
+        if (!sb_charge(context, growth)) luaL_error(L, "not enough memory");
         unsigned char *bytes = realloc(buffer->bytes, capacity);
         if (!bytes) {
-            sb_charge(L, -growth);
+            sb_uncharge(context, growth);
             luaL_error(L, "not enough memory");
         }
         buffer->bytes = bytes;
@@ -108,6 +109,13 @@ static unsigned char *reserve(lua_State *L, sb_buffer *buffer, size_t count) {
     unsigned char *slot = buffer->bytes + buffer->length;
     buffer->length += count;
     return slot;
+}
+
+void sb_buffer_release(sb_context *context, sb_buffer *buffer) {
+    sb_uncharge(context, buffer->capacity);
+    free(buffer->bytes);
+    buffer->bytes = NULL;
+    buffer->length = buffer->capacity = 0;
 }
 
 static void write_tag(lua_State *L, sb_buffer *buffer, unsigned char tag) { *reserve(L, buffer, 1) = tag; }
