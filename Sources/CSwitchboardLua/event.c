@@ -13,13 +13,14 @@
 
 static const char hidden_key = 0;  // its address is the key
 
-/// The hidden userdata: the id, then the headers tape and the data tape, back to back.
+/// The hidden userdata: the id, then the headers tape and the data tape, back to back. 32
+/// bytes before the tapes, so that a small event's block stays in the state's pool.
 typedef struct lazy_fields {
     const sb_context *owner;  // the tag that tells the host's userdata from any other
     uint64_t id_prefix;
     uint64_t id_sequence;
-    size_t headers_length;
-    size_t data_length;
+    uint32_t headers_length;  // tapes count in uint32 themselves
+    uint32_t data_length;
     unsigned char tapes[];
 } lazy_fields;
 
@@ -59,6 +60,7 @@ void sb_push_event(lua_State *L, const sb_event *event) {
     lua_pushnumber(L, event->time);
     lua_setfield(L, -2, "time");
     size_t headers = event->headers_tape.length, data = event->data_tape.length;
+    if (headers > UINT32_MAX || data > UINT32_MAX) luaL_error(L, "switchboard: an event over 4 GiB");
     if (headers + data >= SB_LARGE_PAYLOAD) {
         check_payload_cap(L, context);
         context->allocating_payload = 1;
@@ -67,8 +69,8 @@ void sb_push_event(lua_State *L, const sb_event *event) {
     lazy->owner = context;
     lazy->id_prefix = event->id_prefix;
     lazy->id_sequence = event->id_sequence;
-    lazy->headers_length = headers;
-    lazy->data_length = data;
+    lazy->headers_length = (uint32_t)headers;
+    lazy->data_length = (uint32_t)data;
     if (headers) memcpy(lazy->tapes, event->headers_tape.bytes, headers);
     if (data) memcpy(lazy->tapes + headers, event->data_tape.bytes, data);
     lua_rawsetp(L, -2, &hidden_key);
