@@ -32,7 +32,6 @@ let package = Package(
             name: "SwitchboardCore",
             dependencies: [
                 "SwitchboardJSON", "SwitchboardTopics", "CSwitchboardCore",
-                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -111,7 +110,7 @@ let package = Package(
         .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
         .testTarget(
             name: "SwitchboardCoreTests",
-            dependencies: ["Switchboard", "SwitchboardTestSupport", .product(name: "DequeModule", package: "swift-collections")]),
+            dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
             name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardNATS", "SwitchboardTestSupport"]),

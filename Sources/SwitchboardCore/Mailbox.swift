@@ -1,4 +1,3 @@
-import DequeModule
 import Synchronization
 
 /// The locked front of a subscriber's queue: capacity, overflow policy, wakeups and the
@@ -19,17 +18,12 @@ final class Mailbox: @unchecked Sendable {
     private static let sealBit = 1 << 62
 
     private let lock = ConditionLock(conditions: 2)
-    /// Another kind of queue than the built-in ring (``Guarded/events``). A strong `let`: calls
-    /// through it are borrowed.
-    private let custom: (any EventQueue)?
 
     /// What `lock` guards. Reached through a pointer: a class's stored `var`s would cost a
     /// dynamic exclusivity check (with a thread-local lookup) on every access, several per offer.
     private struct Guarded: ~Copyable {
         var capacity: Int
-        /// The waiting events, unless the subscriber has a ``custom`` queue. Kept here rather
-        /// than behind `any EventQueue`: a fan-out publish cost a sixth more through the
-        /// protocol's witness calls.
+        /// The waiting events.
         var events: EventRing
         var policy: OverflowPolicy
         /// The consumer is asked to run its subscriber's pending control requests.
@@ -77,18 +71,16 @@ final class Mailbox: @unchecked Sendable {
     /// The journal a ``OverflowPolicy/spill`` mailbox's consumer reads; nil for the other policies.
     let spillSource: (any SpillSource)?
 
-    /// A mailbox of `capacity` events; `queue` keeps them instead of the built-in ring, under its own bound.
-    init(capacity: Int, policy: OverflowPolicy, queue: (any EventQueue)?, spillSource: (any SpillSource)? = nil) {
-        custom = queue
+    /// A mailbox of `capacity` events.
+    init(capacity: Int, policy: OverflowPolicy, spillSource: (any SpillSource)? = nil) {
         self.spillSource = policy == .spill ? spillSource : nil
-        let events = EventRing(capacity: queue == nil ? min(capacity, 1024) : 0)
+        let events = EventRing(capacity: min(capacity, 1024))
         guarded.initialize(to: Guarded(capacity: capacity, events: events, policy: policy))
         streamWaiter.initialize(to: nil)
     }
 
     /// Changes the capacity and the overflow policy; what is queued stays. Lowering the
     /// capacity below what waits drops nothing: no more is taken until the queue is below it.
-    /// A custom queue keeps its own bound.
     func reconfigure(capacity: Int, policy: OverflowPolicy) {
         lock.lock()
         guarded.pointee.capacity = capacity
@@ -118,23 +110,13 @@ final class Mailbox: @unchecked Sendable {
 
     // MARK: The queue, with the lock held
 
-    @inline(__always) private var queuedCount: Int { custom?.count ?? guarded.pointee.events.count }
-    @inline(__always) private var hasRoom: Bool {
-        custom?.hasRoom ?? (guarded.pointee.events.count < guarded.pointee.capacity)
-    }
-    @inline(__always) private func enqueue(_ event: consuming Event) {
-        if let custom { custom.append(event) } else { guarded.pointee.events.append(consume event) }
-    }
-    private func dequeue() -> Event? { custom?.removeFirst() ?? guarded.pointee.events.popFirst() }
-    /// Moves the waiting events into the empty `batch`; the built-in ring swaps storage with it.
-    @inline(__always) private func takeQueued(into batch: inout EventRing) {
-        guard let custom else { return swap(&guarded.pointee.events, &batch) }
-        var taken = Deque<Event>()
-        custom.take(into: &taken)
-        while let event = taken.popFirst() { batch.append(event) }
-    }
+    @inline(__always) private var queuedCount: Int { guarded.pointee.events.count }
+    @inline(__always) private var hasRoom: Bool { guarded.pointee.events.count < guarded.pointee.capacity }
+    @inline(__always) private func enqueue(_ event: consuming Event) { guarded.pointee.events.append(consume event) }
+    private func dequeue() -> Event? { guarded.pointee.events.popFirst() }
+    /// Moves the waiting events into the empty `batch`, swapping storage with it.
+    @inline(__always) private func takeQueued(into batch: inout EventRing) { swap(&guarded.pointee.events, &batch) }
     private func removeAllQueued() -> Int {
-        if let custom { return custom.removeAll() }
         defer { guarded.pointee.events.removeAll() }
         return guarded.pointee.events.count
     }

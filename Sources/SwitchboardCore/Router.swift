@@ -11,7 +11,7 @@ public final class Router: Sendable {
         var subscribers: [Subscriber] = []
         /// Removed by ``Router/commit(adding:removing:)``: still counted in stats.
         var retired: [Subscriber] = []
-        /// In ``Router/prepare(_:name:capacity:overflow:failurePolicy:queue:handler:)``, their handlers starting.
+        /// In ``Router/prepare(_:name:capacity:overflow:failurePolicy:handler:)``, their handlers starting.
         var starting: [Subscriber] = []
         /// Set by ``Router/interruptStarts()``: no handler starts any more.
         var startsInterrupted = false
@@ -54,20 +54,18 @@ public final class Router: Sendable {
         handler: @escaping @Sendable (Event) throws -> Void
     ) throws(RouterError) -> Subscriber {
         try subscribe(
-            patterns, name: name, capacity: capacity, overflow: overflow, queue: nil, handler: ClosureHandler(handler))
+            patterns, name: name, capacity: capacity, overflow: overflow, handler: ClosureHandler(handler))
     }
 
     /// Subscribes any ``EventHandler``. Its `start` runs on the new subscriber's thread before
     /// this returns; the subscriber is routed to only once it has started.
-    ///
-    /// - Parameter queue: where waiting events are kept; by default a built-in ring of `capacity` events.
     @discardableResult
     public func subscribe(
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
-        failurePolicy: FailurePolicy = FailurePolicy(), queue: (any EventQueue)? = nil, handler: some EventHandler
+        failurePolicy: FailurePolicy = FailurePolicy(), handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
         let subscriber = try prepare(
-            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue,
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy,
             handler: handler)
         do {
             try commit(adding: [subscriber])
@@ -85,10 +83,10 @@ public final class Router: Sendable {
     /// first step of changing a running set of subscribers in one switch (a reload).
     public func prepare(
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
-        failurePolicy: FailurePolicy = FailurePolicy(), queue: (any EventQueue)? = nil, handler: some EventHandler
+        failurePolicy: FailurePolicy = FailurePolicy(), handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
         let subscriber = try makeSubscriber(
-            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy, queue: queue)
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy)
         let admitted = state.withLock { state in
             if !state.startsInterrupted { state.starting.append(subscriber) }
             return !state.startsInterrupted
@@ -101,7 +99,7 @@ public final class Router: Sendable {
         return subscriber
     }
 
-    /// Interrupts every handler `start` under way in ``prepare(_:name:capacity:overflow:failurePolicy:queue:handler:)``
+    /// Interrupts every handler `start` under way in ``prepare(_:name:capacity:overflow:failurePolicy:handler:)``
     /// (a plugin's `init`), and refuses those asked for later: for stopping during start-up.
     public func interruptStarts() {
         let starting = state.withLock { state in
@@ -180,7 +178,7 @@ public final class Router: Sendable {
         matching pattern: String, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest
     ) throws(RouterError) -> EventStream {
         let subscriber = try makeSubscriber(
-            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy(), queue: nil)
+            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy())
         subscriber.mailbox.onStreamEnd = { [finished = subscriber.finished] in finished.signal() }
         try commit(adding: [subscriber])
         return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
@@ -221,8 +219,7 @@ public final class Router: Sendable {
     }
 
     private func makeSubscriber(
-        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy,
-        queue: (any EventQueue)?
+        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy
     ) throws(RouterError) -> Subscriber {
         guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
         guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
@@ -233,7 +230,7 @@ public final class Router: Sendable {
         guard overflow != .spill || spillSource != nil else {
             throw .invalidArgument("overflow spill needs a journal to read from (Router.spill(to:))")
         }
-        let mailbox = Mailbox(capacity: capacity, policy: overflow, queue: queue, spillSource: spillSource)
+        let mailbox = Mailbox(capacity: capacity, policy: overflow, spillSource: spillSource)
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }

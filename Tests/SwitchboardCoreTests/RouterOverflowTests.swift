@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Switchboard
 import Testing
@@ -61,31 +60,6 @@ import Testing
         #expect(handled.all == Array(0...100))
         let stats = router.stats()["held"]!
         #expect((stats.received, stats.handled, stats.dropped) == (101, 101, 0))
-    }
-
-    /// A custom queue holds the waiting events under its own bound, and the mailbox's policy applies at that bound.
-    @Test func aCustomQueueKeepsTheEventsUnderItsOwnBound() async throws {
-        let router = Router()
-        let gate = Gate()
-        let handled = Recorder<Int64>()
-        let queue = ArrayQueue(bound: 5)
-        try router.subscribe(
-            ["n"], name: "custom", capacity: 1000, overflow: .dropNewest, queue: queue,
-            handler: Handler { event in
-                gate.pass()
-                handled.append(event.data.intValue!)
-            })
-        try router.publish("n", data: 0)
-        #expect(await eventually { gate.waiting == 1 })
-        var dropped = 0
-        for index in 1...20 { dropped += try router.publish("n", data: .int(Int64(index))).dropped }
-        #expect(dropped == 15)
-        #expect(router.stats()["custom"]!.queueDepth == 5)
-        gate.open()
-        await router.shutdown()
-        #expect(handled.all == Array(0...5))
-        #expect(queue.appended == 6)
-        #expect(router.stats()["custom"]!.addsUp)
     }
 
     @Test func publishFromAHandlerNeverBlocks() async throws {
@@ -165,31 +139,6 @@ import Testing
         #expect(try router.publish("n", data: 2).matched == 0)
         await router.shutdown()
         #expect(handled.all == [1])
-    }
-}
-
-/// A queue in an array, with a bound of its own, that counts what it was given.
-private final class ArrayQueue: EventQueue, @unchecked Sendable {
-    private let bound: Int
-    private var events: [Event] = []
-    private(set) var appended = 0  // read once the router has shut down
-
-    init(bound: Int) { self.bound = bound }
-
-    var count: Int { events.count }
-    var hasRoom: Bool { events.count < bound }
-    func append(_ event: Event) {
-        events.append(event)
-        appended += 1
-    }
-    func removeFirst() -> Event? { events.isEmpty ? nil : events.removeFirst() }
-    func take(into batch: inout Deque<Event>) {
-        batch.append(contentsOf: events)
-        events.removeAll()
-    }
-    func removeAll() -> Int {
-        defer { events.removeAll() }
-        return events.count
     }
 }
 
