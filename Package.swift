@@ -80,21 +80,29 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // A running instance: a configuration as services in a ServiceGroup, reload, the input feeder.
+        .target(
+            name: "SwitchboardRuntime",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardLua", "SwitchboardConfig", "SwitchboardJournal",
+                "SwitchboardNATS", "SwitchboardMetrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
         .target(
             name: "Switchboard",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
-                "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS",
+                "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS", "SwitchboardRuntime",
             ]
         ),
-        // The command line: `switchboard run`, `check`, `journal` and `replay`.
+        // The command line: `switchboard run`, `check`, `journal` and `replay`: flags, printing, exit codes.
         .executableTarget(
             name: "switchboard",
-            dependencies: [
-                "Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
@@ -114,6 +122,7 @@ let package = Package(
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
             name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardNATS", "SwitchboardTestSupport"]),
+        .testTarget(name: "SwitchboardRuntimeTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),

@@ -6,3 +6,4 @@
 @_exported import SwitchboardMetrics
 @_exported import SwitchboardJournal
 @_exported import SwitchboardNATS
+@_exported import SwitchboardRuntime

@@ -1,6 +1,5 @@
 import Hummingbird
 import Logging
-import ServiceLifecycle
 
 /// Serves `GET /metrics` (Prometheus text) and `GET /healthz` (JSON) over HTTP/1.1 with
 /// Hummingbird. It has no authentication: keep it on loopback or behind a proxy.
@@ -20,7 +19,8 @@ public struct MetricsServer: Sendable {
         self.logger = logger
     }
 
-    /// Serves until the task is cancelled; `onListening` gets the bound port once it listens.
+    /// Serves until the service group it runs in shuts down gracefully, or the task is
+    /// cancelled; `onListening` gets the bound port once it listens.
     public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let router = Hummingbird.Router()
         router.get("metrics") { [metrics] _, _ in
@@ -37,7 +37,6 @@ public struct MetricsServer: Sendable {
         let application = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "switchboard"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
-        try await group.run()
+        try await application.run()
     }
 }

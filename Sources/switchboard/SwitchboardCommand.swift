@@ -59,14 +59,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfiguration(config)
-        var problems: [String] = []
-        for subscriber in loaded.subscribers {
-            do {
-                try subscriber.check()
-            } catch {
-                problems.append("\(config): subscriber '\(subscriber.name)': \(error)")
-            }
-        }
+        let problems = loaded.pluginProblems()
         guard problems.isEmpty else {
             printDiagnostic(problems.joined(separator: "\n"))
             throw ExitCode(2)

@@ -187,26 +187,6 @@ import Testing
         #expect { try Configuration.load(path: folder.path("nowhere.yaml")) } throws: { "\($0)".contains("cannot read the file") }
     }
 
-    @Test func aWholeConfigurationStartsThroughTheEmbeddedAPI() async throws {
-        let folder = try PluginFolder(files: [
-            "count.lua": "local n = 0\nreturn { handle = function() n = n + 1 end, shutdown = function() end }",
-            "broken.lua": "return {",
-            "good.yaml": "subscribers:\n  - {name: one, plugin: count.lua, topics: [a]}\n  - {name: two, plugin: count.lua, topics: [a, b]}\n",
-            "bad.yaml": "subscribers:\n  - {name: one, plugin: count.lua, topics: [a]}\n  - {name: two, plugin: broken.lua, topics: [b]}\n",
-        ])
-        let router = Router()
-        let deployment = try Deployment(router: router, configuration: Configuration.load(path: folder.path("good.yaml")))
-        #expect(deployment.configuration.subscribers.map(\.name) == ["one", "two"])
-        #expect(try router.publish("a").accepted == 2)
-        await router.shutdown()
-        let other = Router()
-        #expect {
-            try Deployment(router: other, configuration: Configuration.load(path: folder.path("bad.yaml")))
-        } throws: { "\($0)".contains("subscriber 'two'") && "\($0)".contains("broken.lua:1:") }
-        #expect(other.stats().subscribers.isEmpty)  // 'one' was never routed to, and is gone
-        await other.shutdown()
-    }
-
     @Test func jsonIsAcceptedBeingYAML() throws {
         let folder = try PluginFolder(files: [
             "p.lua": "return { handle = function() end }",

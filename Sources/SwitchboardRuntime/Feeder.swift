@@ -1,63 +1,90 @@
-import ArgumentParser
 import Foundation
-import Switchboard
+import ServiceLifecycle
+import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 
-/// A count that one thread adds to and any thread reads.
-final class Tally: Sendable {
-    private let count = Atomic<Int>(0)
-    var value: Int { count.load(ordering: .relaxed) }
-    func add(_ amount: Int) { count.wrappingAdd(amount, ordering: .relaxed) }
-}
-
-/// Reads event lines and publishes them: JSON lines, `{"topic": ..., "data": ..., "headers": {...}}`,
-/// or `topic payload` lines. A bad line is rejected on its own, with its line number and the
-/// reason, and reading goes on (unless `strict`).
-struct Feeder {
+/// Reads event lines from a file descriptor and publishes them, as a service: JSON lines,
+/// `{"topic": ..., "data": ..., "headers": {...}}`, or `topic payload` lines. A bad line is
+/// rejected on its own, counted and handed to the caller's sink with its number and the
+/// reason, and reading goes on (unless ``strict``).
+///
+/// ``run()`` reads on a thread of its own, because reads block, until the input ends, a bad
+/// line stops it (``strict``) or the group shuts down; then it returns, which ends the run.
+/// A read blocked on an idle input is left behind: it stops at its next publish, once the
+/// router shuts down, or with the process.
+public struct Feeder: Service {
     /// How input lines are written.
-    enum Format: String, CaseIterable, ExpressibleByArgument {
+    public enum Format: String, Sendable, CaseIterable {
         /// `{"topic": ..., "data": ..., "headers": {...}}`
         case json
         /// `topic payload`: the payload is JSON when it parses as JSON, a string otherwise.
         case line
     }
 
+    /// A line that was not published.
+    public struct Rejection: Sendable, Equatable {
+        /// Its number, from 1.
+        public var line: Int
+        /// Why, in words.
+        public var reason: String
+    }
+
     /// The longest line accepted.
-    static let maximumLine = 1 << 20
+    public static let maximumLine = 1 << 20
 
-    let router: Router
-    let format: Format
-    /// Stop at the first bad line.
-    let strict: Bool
-    /// Lines rejected, readable while feeding (for metrics).
-    let rejected: Tally
+    private let router: Router
+    private let descriptor: Int32
+    private let format: Format
+    private let strict: Bool
+    private let onRejected: @Sendable (Rejection) -> Void
+    private let counts = Counts()
 
-    init(router: Router, format: Format = .json, strict: Bool = false, rejected: Tally = Tally()) {
+    /// What the reading thread counts, readable from any thread while it reads.
+    private final class Counts: Sendable {
+        let rejected = Atomic<Int>(0)
+        let stoppedAtBadLine = Atomic<Bool>(false)
+    }
+
+    /// A feeder of the lines read from `descriptor` (which the caller keeps open and closes),
+    /// handing each rejected line to `onRejected`.
+    public init(
+        router: Router, descriptor: Int32, format: Format = .json, strict: Bool = false,
+        onRejected: @escaping @Sendable (Rejection) -> Void
+    ) {
         self.router = router
+        self.descriptor = descriptor
         self.format = format
         self.strict = strict
-        self.rejected = rejected
+        self.onRejected = onRejected
     }
 
-    /// What a feed came to.
-    struct Outcome: Sendable {
-        /// Lines rejected.
-        var rejected = 0
-        /// It stopped at a bad line (`strict`).
-        var stoppedAtBadLine = false
+    /// Lines rejected so far.
+    public var rejected: Int { counts.rejected.load(ordering: .relaxed) }
+    /// True once it stopped at a bad line (``strict``).
+    public var stoppedAtBadLine: Bool { counts.stoppedAtBadLine.load(ordering: .relaxed) }
+
+    /// Reads until the input ends, a bad line stops it, or graceful shutdown.
+    public func run() async {
+        let (done, finish) = AsyncStream.makeStream(of: Void.self)
+        Thread.detachNewThread { [self] in
+            feed()
+            finish.finish()
+        }
+        await cancelWhenGracefulShutdown {
+            for await _ in done {}
+        }
     }
 
-    /// Reads `descriptor` to its end in 1 MiB chunks, or until the router shuts down or, when
-    /// strict, a line is bad.
-    mutating func feed(descriptor: Int32) -> Outcome {
-        let before = rejected.value
+    /// Reads the input to its end in 1 MiB chunks, on the calling thread, or until the router
+    /// shuts down or, when strict, a line is bad.
+    public func feed() {
         _ = readLines(from: descriptor)
-        let count = rejected.value - before
-        return Outcome(rejected: count, stoppedAtBadLine: strict && count > 0)
+        if strict && rejected > 0 { counts.stoppedAtBadLine.store(true, ordering: .relaxed) }
     }
 
-    /// The reading loop of ``feed(descriptor:)``; false if it stopped early.
-    private mutating func readLines(from descriptor: Int32) -> Bool {
+    /// The reading loop of ``feed()``; false if it stopped early.
+    private func readLines(from descriptor: Int32) -> Bool {
         let capacity = Self.maximumLine + 1
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
         defer { buffer.deallocate() }
@@ -104,7 +131,7 @@ struct Feeder {
     }
 
     /// Publishes one line; false to stop reading.
-    private mutating func handle(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
+    private func handle(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }  // blank
         switch format {
         case .json: return handleJSON(line, line: number)
@@ -112,7 +139,7 @@ struct Feeder {
         }
     }
 
-    private mutating func handleJSON(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
+    private func handleJSON(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         let envelope: JSONTape
         do {
             envelope = try JSONTape(parsing: line)
@@ -157,7 +184,7 @@ struct Feeder {
     }
 
     /// `topic payload`, split at the first space or tab; no payload is null.
-    private mutating func handleTopicAndPayload(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
+    private func handleTopicAndPayload(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         guard let text = String(validating: line, as: UTF8.self) else { return reject(line: number, "invalid UTF-8") }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let topic = String(trimmed.prefix { $0 != " " && $0 != "\t" })
@@ -172,7 +199,7 @@ struct Feeder {
     }
 
     /// Runs one publish; a refusal rejects the line. False to stop reading.
-    private mutating func publish(line number: Int, _ body: (Router) throws(RouterError) -> Void) -> Bool {
+    private func publish(line number: Int, _ body: (Router) throws(RouterError) -> Void) -> Bool {
         do {
             try body(router)
             return true
@@ -184,9 +211,9 @@ struct Feeder {
     }
 
     /// Counts and reports a bad line; false when that ends the reading (`strict`).
-    private mutating func reject(line: Int, _ reason: String) -> Bool {
-        rejected.add(1)
-        printDiagnostic("line \(line): \(reason)")
+    private func reject(line: Int, _ reason: String) -> Bool {
+        counts.rejected.add(1, ordering: .relaxed)
+        onRejected(Rejection(line: line, reason: reason))
         return !strict
     }
 }

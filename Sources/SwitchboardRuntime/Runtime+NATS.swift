@@ -1,7 +1,8 @@
-import Switchboard
+import SwitchboardMetrics
+import SwitchboardNATS
 
-/// How `switchboard run` shows the NATS bridge: at start, in the summary, the report and the metrics.
-extension Run {
+/// How a run shows the NATS bridge: the line printed once it is up, and its series in `/metrics`.
+extension Runtime {
     /// The line printed once the bridge is up.
     static func describe(_ settings: NATSSettings, instance: String) -> String {
         var parts = ["NATS at \(settings.url) as '\(instance)'"]
@@ -11,22 +12,6 @@ extension Run {
             parts.append("importing \(settings.import.joined(separator: ", "))\(group)")
         }
         return parts.joined(separator: ", ")
-    }
-
-    /// The bridge's line under the summary table.
-    static func summary(_ stats: NATSBridgeStats) -> String {
-        "nats: \(stats.state), exported \(stats.exported), possibly lost \(stats.possiblyLost), dropped \(stats.dropped), "
-            + "imported \(stats.imported), import dropped \(stats.importDropped), reconnects \(stats.reconnects)"
-    }
-
-    /// The `nats` entry of the `--report` document.
-    static func reportDocument(_ stats: NATSBridgeStats, instance: String) -> JSON {
-        [
-            "instance": .string(instance), "state": .string(stats.state), "exported": .int(Int64(stats.exported)),
-            "possibly_lost": .int(Int64(stats.possiblyLost)), "dropped": .int(Int64(stats.dropped)),
-            "imported": .int(Int64(stats.imported)), "import_dropped": .int(Int64(stats.importDropped)),
-            "reconnects": .int(Int64(stats.reconnects)),
-        ]
     }
 
     /// The bridge's series in `/metrics`.

@@ -1,0 +1,69 @@
+import SwitchboardCore
+import SwitchboardJSON
+import SwitchboardNATS
+
+/// What a run came to, once it ended: the router's counts, the input's rejected lines and the
+/// NATS bridge's counts; as the summary table on standard error and the `--report` document.
+public struct RunReport: Sendable {
+    /// The router's counts at the end.
+    public var stats: RouterStats
+    /// Input lines rejected.
+    public var rejected: Int
+    /// The input stopped at a bad line (`strict`).
+    public var stoppedAtBadLine: Bool
+    /// The NATS bridge's counts and the instance's name there, when there was a bridge.
+    public var nats: (stats: NATSBridgeStats, instance: String)?
+
+    /// The table written at exit: a line per subscriber, the totals, the bridge's line.
+    public var summary: String {
+        let columns = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
+        let width = max(10, stats.subscribers.map(\.name.count).max() ?? 0)
+        func pad(_ text: String, _ count: Int, left: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, count - text.count))
+            return left ? text + fill : fill + text
+        }
+        var lines = [pad("subscriber", width, left: true) + columns.map { pad($0, 10) }.joined()]
+        for subscriber in stats.subscribers {
+            let values = [
+                subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
+                subscriber.pending,
+            ]
+            lines.append(pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined())
+        }
+        lines.append("published \(stats.published), rejected \(rejected)")
+        if let nats {
+            let bridge = nats.stats
+            lines.append(
+                "nats: \(bridge.state), exported \(bridge.exported), possibly lost \(bridge.possiblyLost), "
+                    + "dropped \(bridge.dropped), imported \(bridge.imported), import dropped \(bridge.importDropped), "
+                    + "reconnects \(bridge.reconnects)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The `--report` document: one entry per subscriber name (see ``RouterStats/byName``), and
+    /// the NATS bridge's counts when there was one.
+    public var document: JSON {
+        let subscribers = stats.byName.map { subscriber -> (String, JSON) in
+            (subscriber.name, [
+                "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
+                "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
+                "abandoned": .int(Int64(subscriber.abandoned)), "pending": .int(Int64(subscriber.pending)),
+            ])
+        }
+        var document: [(String, JSON)] = [
+            ("published", .int(Int64(stats.published))), ("rejected", .int(Int64(rejected))),
+            ("subscribers", .object(.init(subscribers, uniquingKeysWith: { first, _ in first }))),
+        ]
+        if let nats {
+            let bridge = nats.stats
+            document.append(("nats", [
+                "instance": .string(nats.instance), "state": .string(bridge.state), "exported": .int(Int64(bridge.exported)),
+                "possibly_lost": .int(Int64(bridge.possiblyLost)), "dropped": .int(Int64(bridge.dropped)),
+                "imported": .int(Int64(bridge.imported)), "import_dropped": .int(Int64(bridge.importDropped)),
+                "reconnects": .int(Int64(bridge.reconnects)),
+            ]))
+        }
+        return .object(.init(document, uniquingKeysWith: { first, _ in first }))
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SwitchboardConfig
+import SwitchboardCore
+import SwitchboardJournal
+import SwitchboardMetrics
+import SwitchboardNATS
+
+/// A running instance of a configuration: the journal, the NATS bridge, the metrics and health
+/// listener, the subscribers and the input, as services of one `ServiceGroup`.
+///
+/// ``run()`` starts them in dependency order, each once the one before it is ready: journal,
+/// NATS export, metrics and health (so that `/healthz` says `starting` meanwhile), subscribers,
+/// NATS import, then the input. The group stops them in reverse order: the input stops, imports
+/// stop, subscribers drain, the listener closes, the bridge closes, the journal closes. A run
+/// ends at the end of its input, after its ``Options-swift.struct/duration``, at ``shutDown()``
+/// or, when it ``Options-swift.struct/handlesSignals``, at SIGINT or SIGTERM.
+public final class Runtime: Sendable {
+    /// Where events come from.
+    public enum Input: Sendable, Equatable {
+        /// Nowhere: the run ends at its duration, a signal or ``Runtime/shutDown()``.
+        case none
+        /// Standard input, one event per line.
+        case standardInput
+        /// A file, one event per line.
+        case file(String)
+    }
+
+    /// How to run, beyond the configuration: what the command line's flags set.
+    public struct Options: Sendable {
+        /// Where events come from.
+        public var input = Input.none
+        /// How input lines are written.
+        public var format = Feeder.Format.json
+        /// Stop at the first bad input line.
+        public var strict = false
+        /// Stop after this long, once started.
+        public var duration: Duration?
+        /// How long subscribers may drain at exit; overrides the configuration's `drain_timeout`.
+        public var drainTimeout: Duration?
+        /// Where to serve metrics and health; overrides the configuration's `metrics.listen`.
+        public var metricsListen: String?
+        /// Trap SIGINT, SIGTERM (graceful shutdown, a second one exits at once) and SIGHUP (reload).
+        public var handlesSignals = false
+
+        /// Standard options: no input, no signals, everything else from the configuration.
+        public init() {}
+    }
+
+    /// The router every part runs on.
+    public let router = Router()
+    /// The configuration it started with (``reload()`` may change what runs).
+    public let configuration: Configuration
+    private let options: Options
+    private let say: @Sendable (String) -> Void
+    private let onRejected: @Sendable (Feeder.Rejection) -> Void
+    private let environment: [String: String]
+    private let health: Health
+    private let metrics: RouterMetrics?
+
+    /// The parts that exist once their stage started.
+    private struct Parts {
+        var deployment: Deployment?
+        var bridge: NATSBridge?
+        var feeder: Feeder?
+        var group: ServiceGroup?
+        var shutDownEarly = false
+    }
+
+    private let parts = Mutex(Parts())
+
+    /// An instance of `configuration`, not yet started. `say` gets what the instance says to its
+    /// operator (where it listens, how many subscribers run, reload results: the command line
+    /// prints it to standard error); `onRejected` gets each rejected input line.
+    public init(
+        configuration: Configuration, options: Options = Options(),
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        say: @escaping @Sendable (String) -> Void = { _ in },
+        onRejected: @escaping @Sendable (Feeder.Rejection) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.options = options
+        self.environment = environment
+        self.say = say
+        self.onRejected = onRejected
+        let router = self.router
+        health = Health(router: router, budgets: Self.budgets(configuration))
+        metrics = (options.metricsListen ?? configuration.metricsListen).map { _ in RouterMetrics(router: router) }
+        metrics?.addReadings { [unowned self] in
+            [MetricReading(.counter, "switchboard_input_rejected_total", value: parts.withLock { $0.feeder?.rejected ?? 0 })]
+        }
+    }
+
+    /// Runs until the input ends, the duration passes, ``shutDown()`` or a signal; then stops
+    /// every part, in reverse order, and returns the counts. Throws ``RuntimeError`` when the
+    /// instance could not start: the parts that had started are stopped first.
+    public func run() async throws -> RunReport {
+        let signals = options.handlesSignals
+            ? await Signals(say: say) { [self] duringStartUp in
+                if duringStartUp { router.interruptStarts() }
+                await shutDown()
+            } : nil
+        let group = ServiceGroup(
+            configuration: .init(
+                services: stages(signals: signals).map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
+                logger: Logger(label: "switchboard.lifecycle")))
+        let early = parts.withLock { parts in
+            parts.group = group
+            return parts.shutDownEarly
+        }
+        if early { await group.triggerGracefulShutdown() }
+        do {
+            try await group.run()
+        } catch let error as RuntimeError {
+            throw signals?.duringStartUp.map { RuntimeError(kind: .interrupted(signal: $0), message: "") } ?? error
+        }
+        if let signal = signals?.duringStartUp { throw RuntimeError(kind: .interrupted(signal: signal), message: "") }
+        let (bridge, feeder) = parts.withLock { ($0.bridge, $0.feeder) }
+        return RunReport(
+            stats: router.stats(), rejected: feeder?.rejected ?? 0, stoppedAtBadLine: feeder?.stoppedAtBadLine ?? false,
+            nats: bridge.map { ($0.stats(), $0.instance) })
+    }
+
+    /// Ends the run gracefully, as a signal would: the input stops and subscribers drain.
+    public func shutDown() async {
+        let group = parts.withLock { parts in
+            parts.shutDownEarly = true
+            return parts.group
+        }
+        await group?.triggerGracefulShutdown()
+    }
+
+    /// Re-reads the configuration file and every plugin and applies the difference (see
+    /// ``Deployment/reload(drainTimeout:)``), with the same overrides as at start.
+    @discardableResult
+    public func reload() async throws -> Deployment.ReloadSummary {
+        guard let deployment = parts.withLock({ $0.deployment }) else {
+            throw Deployment.ReloadError(problems: ["the subscribers are still starting"])
+        }
+        let summary = try await deployment.reload(drainTimeout: options.drainTimeout)
+        health.setBudgets(Self.budgets(deployment.configuration))
+        return summary
+    }
+
+    /// How long subscribers may drain now.
+    private var drainTimeout: Duration {
+        let running = parts.withLock { $0.deployment?.configuration } ?? configuration
+        return options.drainTimeout ?? running.drainTimeout ?? .seconds(5)
+    }
+
+    /// Each subscriber's per-event budget, past which a call counts as stuck in `/healthz`.
+    private static func budgets(_ configuration: Configuration) -> [String: Duration] {
+        Dictionary(configuration.subscribers.map { ($0.name, $0.timeout) }, uniquingKeysWith: { _, last in last })
+    }
+
+    // MARK: The stages, in start-up order
+
+    private func stages(signals: Signals?) -> [Stage] {
+        var stages: [Stage] = []
+        func add(_ name: String, _ body: @escaping @Sendable (_ ready: @escaping @Sendable () -> Void) async throws -> Void) {
+            stages.append(Stage(name, after: stages.last, body: body))
+        }
+        let path = configuration.path
+        if let settings = configuration.journal {
+            add("journal") { [router] ready in
+                let journal: Journal
+                do {
+                    journal = try Journal(folder: settings.path, fsync: settings.fsync, retention: settings.retention)
+                } catch {
+                    throw RuntimeError(kind: .failed, message: "\(path): cannot open the journal at \(settings.path): \(error)")
+                }
+                journal.attach(to: router)  // every accepted event, before any subscriber; spilling ones read it back
+                router.spill(to: journal)
+                ready()
+                await Stage.untilShutdown()
+                journal.close()
+            }
+        }
+        if let settings = configuration.nats {
+            // The exporter subscribes before the plugins start, so it sees what they publish from the first event.
+            add("nats export") { [self] ready in
+                let bridge: NATSBridge
+                do {
+                    bridge = try NATSBridge(
+                        settings: settings, instance: configuration.instance, router: router,
+                        logger: Logger(label: "switchboard.nats"))
+                } catch {
+                    throw RuntimeError(kind: .failed, message: "\(path): \(error)")
+                }
+                parts.withLock { $0.bridge = bridge }
+                metrics?.addReadings { Self.readings(bridge.stats()) }
+                health.addComponent("nats") { bridge.stats().state }
+                ready()
+                await Stage.untilShutdown()
+                let drain = drainTimeout
+                await router.shutdown(drainTimeout: drain)  // done already, unless the subscribers never started
+                await bridge.close(timeout: drain)
+            }
+        }
+        if let metrics, let listen = options.metricsListen ?? configuration.metricsListen,
+            let (host, port) = ConfigValue.hostAndPort(listen)
+        {
+            add("metrics") { [self] ready in
+                let server = MetricsServer(
+                    metrics: metrics, health: health, host: host, port: port, logger: Logger(label: "switchboard.metrics"))
+                do {
+                    try await server.run { [say] port in
+                        say("switchboard: metrics and health on port \(port) (GET /metrics, GET /healthz)")
+                        ready()
+                    }
+                } catch {
+                    throw RuntimeError(kind: .failed, message: "switchboard: the metrics server failed: \(error)")
+                }
+            }
+        }
+        add("subscribers") { [self] ready in
+            let deployment: Deployment
+            do {
+                // Shut down while plugins start (start-up failed after this stage began): interrupt them.
+                deployment = try await withGracefulShutdownHandler {
+                    try Deployment(router: router, configuration: configuration, environment: environment)
+                } onGracefulShutdown: { [router] in
+                    router.interruptStarts()
+                }
+            } catch {
+                throw RuntimeError(kind: .invalid, message: "\(path): \(error)")
+            }
+            parts.withLock { $0.deployment = deployment }
+            ready()
+            await Stage.untilShutdown()
+            await router.shutdown(drainTimeout: drainTimeout)
+        }
+        if let settings = configuration.nats, !settings.import.isEmpty {
+            // Imports start once the plugins are routed to, before the run reports ready.
+            add("nats import") { [self] ready in
+                let bridge = parts.withLock { $0.bridge }!
+                do { try bridge.startImports() } catch {
+                    throw RuntimeError(kind: .invalid, message: "\(path): \(error)")
+                }
+                ready()
+                await Stage.untilShutdown()
+                await bridge.stopImports(timeout: drainTimeout)  // the queue group's other members take the rest
+            }
+        }
+        add("running") { [self] ready in
+            if let signal = signals?.startedUp() {
+                throw RuntimeError(kind: .interrupted(signal: signal), message: "")
+            }
+            health.phase = .running
+            if let settings = configuration.nats, let bridge = parts.withLock({ $0.bridge }) {
+                say("switchboard: \(Self.describe(settings, instance: bridge.instance))")
+            }
+            say("switchboard: \(configuration.subscribers.count) subscribers running")
+            let reloads = signals.map { signals in
+                Task {
+                    for await _ in signals.hangups {
+                        do {
+                            say("switchboard: reloaded \(configuration.path): \(try await reload())")
+                        } catch {
+                            say("switchboard: reload of \(configuration.path) failed, nothing changed:\n\(error)")
+                        }
+                    }
+                }
+            }
+            ready()
+            await Stage.untilShutdown()
+            reloads?.cancel()
+            health.phase = .draining
+        }
+        if options.input != .none {
+            add("input") { [self] ready in
+                let descriptor: Int32
+                switch options.input {
+                case .none: return
+                case .standardInput: descriptor = STDIN_FILENO
+                case .file(let file):
+                    descriptor = open(file, O_RDONLY)
+                    guard descriptor >= 0 else { throw RuntimeError(kind: .failed, message: "cannot open input '\(file)'") }
+                }
+                let feeder = Feeder(
+                    router: router, descriptor: descriptor, format: options.format, strict: options.strict,
+                    onRejected: onRejected)
+                parts.withLock { $0.feeder = feeder }
+                ready()
+                await feeder.run()  // returns at the end of the input: the run ends
+            }
+        }
+        if let duration = options.duration {
+            add("duration") { ready in
+                ready()
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+            }
+        }
+        return stages
+    }
+}
