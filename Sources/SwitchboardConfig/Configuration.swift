@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SwitchboardCore
 import SwitchboardJournal
 import SwitchboardLua
@@ -24,6 +25,30 @@ public struct Configuration: Sendable {
     public var instance: String
     /// The NATS bridge (`nats: { url, export, import, queue_group, ... }`); nil when off.
     public var nats: NATSSettings?
+    /// How the instance logs (`log: { level, format }`).
+    public var log = LogSettings()
+
+    /// The `log` section; nil fields are not set (the command line's flags and defaults apply).
+    public struct LogSettings: Sendable, Equatable {
+        /// The lowest level logged (`level`); it changes at a reload.
+        public var level: Logger.Level?
+        /// How log lines are written (`format`); it changes only at a restart.
+        public var format: LogFormat?
+
+        /// Settings with `level` and `format`, nil where not set.
+        public init(level: Logger.Level? = nil, format: LogFormat? = nil) {
+            self.level = level
+            self.format = format
+        }
+    }
+
+    /// How log lines are written.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        /// `2026-11-29T15:09:09+0000 error switchboard: subscriber=email message`
+        case text
+        /// One JSON object per line: `time`, `level`, `label`, `message` and the metadata.
+        case json
+    }
 
     /// The `journal` section.
     public struct JournalSettings: Sendable, Equatable {
@@ -58,7 +83,7 @@ public struct Configuration: Sendable {
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
         return Configuration(
             path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen,
-            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats)
+            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats, log: reader.log)
     }
 
     /// The host name and the process id.
@@ -80,6 +105,7 @@ private struct Reader {
     private(set) var journal: Configuration.JournalSettings?
     private(set) var instance: String?
     private(set) var nats: NATSSettings?
+    private(set) var log = Configuration.LogSettings()
     /// Where `overflow: spill` was asked for: it needs a journal.
     private var spillers: [Node] = []
     private var subscriber: String?
@@ -148,9 +174,16 @@ private struct Reader {
             return []
         }
         let top = members(
-            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats"], what: "the configuration")
+            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats", "log"],
+            what: "the configuration")
         if let node = top["journal"] { journal = readJournal(node) }
         if let node = top["nats"] { nats = readNATS(node) }
+        if let node = top["log"] {
+            let fields = members(node, allowed: ["level", "format"], what: "log")
+            let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+            log.level = value(fields["level"], "log level", "one of \(levels)", Logger.Level.init(rawValue:))
+            log.format = value(fields["format"], "log format", "text or json", Configuration.LogFormat.init(rawValue:))
+        }
         instance = value(top["instance"], "instance", "a name of letters, digits, ., - and _") { name in
             !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
                 ? name : nil

@@ -125,6 +125,7 @@ public final class Deployment: Sendable {
         keep(\.journal, "journal")
         keep(\.instance, "instance")
         keep(\.nats, "nats")
+        keep(\.log.format, "log.format")
         var toCheck: [LuaSubscriberConfiguration] = []
         for subscriber in new.subscribers {
             if let current = running[subscriber.name] {

@@ -44,6 +44,11 @@ public final class Runtime: Sendable {
         public var metricsListen: String?
         /// Trap SIGINT, SIGTERM (graceful shutdown, a second one exits at once) and SIGHUP (reload).
         public var handlesSignals = false
+        /// The level the process's log handlers read: set from the configuration's `log.level`
+        /// at start and at each reload, unless ``logLevelOverride`` is set. Nil: not managed.
+        public var logLevel: LogLevelSetting?
+        /// A level that overrides `log.level` (the `--log-level` flag), at start and at reloads.
+        public var logLevelOverride: Logger.Level?
 
         /// Standard options: no input, no signals, everything else from the configuration.
         public init() {}
@@ -85,6 +90,7 @@ public final class Runtime: Sendable {
         self.environment = environment
         self.say = say
         self.onRejected = onRejected
+        options.logLevel?.level = options.logLevelOverride ?? configuration.log.level ?? .info
         let router = self.router
         health = Health(router: router, budgets: Self.budgets(configuration))
         metrics = (options.metricsListen ?? configuration.metricsListen).map { _ in RouterMetrics(router: router) }
@@ -136,7 +142,8 @@ public final class Runtime: Sendable {
     }
 
     /// Re-reads the configuration file and every plugin and applies the difference (see
-    /// ``Deployment/reload(drainTimeout:)``), with the same overrides as at start.
+    /// ``Deployment/reload(drainTimeout:)``), with the same overrides as at start; the drain
+    /// timeout and the log level change too.
     @discardableResult
     public func reload() async throws -> Deployment.ReloadSummary {
         guard let deployment = parts.withLock({ $0.deployment }) else {
@@ -144,6 +151,7 @@ public final class Runtime: Sendable {
         }
         let summary = try await deployment.reload(drainTimeout: options.drainTimeout)
         health.setBudgets(Self.budgets(deployment.configuration))
+        options.logLevel?.level = options.logLevelOverride ?? deployment.configuration.log.level ?? .info
         return summary
     }
 

@@ -46,11 +46,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication: keep it on loopback).")
     var metricsListen: String?
 
-    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical (default: log.level in the configuration, or info).")
+    var logLevel: String?
 
-    @Option(help: "How log lines are written: text or json.")
-    var logFormat = StandardErrorLogHandler.Format.text
+    @Option(help: "How log lines are written: text or json (default: log.format in the configuration, or text).")
+    var logFormat: Configuration.LogFormat?
 
     func validate() throws {
         for (flag, value) in [("--duration", duration), ("--drain-timeout", drainTimeout)] {
@@ -61,18 +61,21 @@ struct Run: AsyncParsableCommand {
         if let metricsListen, ConfigValue.hostAndPort(metricsListen) == nil {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, such as 127.0.0.1:9464")
         }
-        if Logger.Level(rawValue: logLevel) == nil {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
     }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // a closed standard output ends writes, not the process
-        LoggingSystem.bootstrap { [logFormat, logLevel] label in
-            StandardErrorLogHandler(label: label, format: logFormat, logLevel: Logger.Level(rawValue: logLevel)!)
-        }
         let loaded = try loadConfiguration(config)
         var options = Runtime.Options()
+        let level = LogLevelSetting(.info)  // set by the runtime: the flag, else log.level, else info
+        options.logLevel = level
+        options.logLevelOverride = logLevel.flatMap(Logger.Level.init(rawValue:))
+        LoggingSystem.bootstrap { [format = logFormat ?? loaded.log.format ?? .text] label in
+            StandardErrorLogHandler(label: label, format: format, level: level)
+        }
         options.input = switch input {
         case "none": .none
         case "-": .standardInput

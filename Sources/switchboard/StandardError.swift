@@ -50,15 +50,26 @@ func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Bool {
 func printDiagnostic(_ line: String) { StandardError.write(line) }
 
 /// swift-log lines on standard error, as text (`2026-11-29T15:09:09+0000 error switchboard:
-/// subscriber=email message`) or as one JSON object per line.
+/// subscriber=email message`) or as one JSON object per line, at the level a shared
+/// ``LogLevelSetting`` holds now (a reload may change it).
 struct StandardErrorLogHandler: LogHandler {
-    /// How lines are written.
-    enum Format: String, CaseIterable, ExpressibleByArgument { case text, json }
-
     let label: String
-    let format: Format
-    var logLevel: Logger.Level
+    let format: Configuration.LogFormat
+    let level: LogLevelSetting
+    /// Set on one logger only (`logger.logLevel = ...`): it then ignores ``level``.
+    private var ownLevel: Logger.Level?
     var metadata: Logger.Metadata = [:]
+
+    init(label: String, format: Configuration.LogFormat, level: LogLevelSetting) {
+        self.label = label
+        self.format = format
+        self.level = level
+    }
+
+    var logLevel: Logger.Level {
+        get { ownLevel ?? level.level }
+        set { ownLevel = newValue }
+    }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -82,3 +93,5 @@ struct StandardErrorLogHandler: LogHandler {
         }
     }
 }
+
+extension Configuration.LogFormat: ExpressibleByArgument {}

@@ -13,6 +13,7 @@ import Testing
             "config/switchboard.yaml": """
                 drain_timeout: 2m
                 metrics: { listen: "127.0.0.1:9464" }
+                log: { level: debug, format: json }
                 subscribers:
                   - name: email_1
                     plugin: ../plugins/email.lua
@@ -32,6 +33,7 @@ import Testing
         #expect(configuration.subscribers.count == 2)
         #expect(configuration.drainTimeout == .seconds(120))
         #expect(configuration.metricsListen == "127.0.0.1:9464")
+        #expect(configuration.log == .init(level: .debug, format: .json))
         let email = configuration.subscribers[0]
         #expect(email.name == "email_1")
         #expect(email.script == folder.path("plugins/email.lua"))
@@ -73,6 +75,7 @@ import Testing
                     on_failure: { retries: -1, dead_letter: maybe }
                 drain_timeout: never
                 metrics: { listen: "localhost", port: 1 }
+                log: { level: loud, format: xml }
                 """,
         ])
         let path = folder.path("bad.yaml")
@@ -94,6 +97,8 @@ import Testing
             "\(path):18: drain_timeout 'never' is not a duration such as 5s",
             "\(path):19: unknown key 'port' in metrics",
             "\(path):19: metrics listen 'localhost' is not HOST:PORT",
+            "\(path):20: log level 'loud' is not one of trace, debug, info, notice, warning, error, critical",
+            "\(path):20: log format 'xml' is not text or json",
         ])
     }
 
