@@ -47,11 +47,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The configuration file: YAML, strict validation, environment substitution.
+        // The configuration file: YAML, strict validation, environment substitution. It reads and
+        // checks the file only: no Lua, journal or NATS, which the runtime builds from it.
         .target(
             name: "SwitchboardConfig",
             dependencies: [
-                "SwitchboardCore", "SwitchboardLua", "SwitchboardJournal", "SwitchboardNATS",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,7 +122,7 @@ let package = Package(
             dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
-            name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardNATS", "SwitchboardTestSupport"]),
+            name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardRuntimeTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.

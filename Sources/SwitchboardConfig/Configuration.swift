@@ -1,19 +1,21 @@
 import Foundation
 import Logging
 import SwitchboardCore
-import SwitchboardJournal
-import SwitchboardLua
-import SwitchboardNATS
+import SwitchboardJSON
+import SwitchboardTopics
 import Yams
 
 /// A configuration file: the subscribers to start, with their plugins, topics, queues, limits
 /// and settings. YAML (so JSON too). Relative paths resolve against the file's folder, and
 /// `${NAME}` in a value is replaced by that environment variable.
+///
+/// It holds what the file says, validated: a key left out is nil, and the part it configures
+/// applies its own default when the runtime builds it.
 public struct Configuration: Sendable {
     /// The file it was read from.
     public let path: String
     /// The subscribers, in file order.
-    public var subscribers: [LuaSubscriberConfiguration]
+    public var subscribers: [Subscriber]
     /// How long subscribers may drain at shutdown (`drain_timeout`); nil when not set.
     public var drainTimeout: Duration?
     /// Where to serve metrics and health (`metrics: { listen: "HOST:PORT" }`); nil when not set.
@@ -27,38 +29,6 @@ public struct Configuration: Sendable {
     public var nats: NATSSettings?
     /// How the instance logs (`log: { level, format }`).
     public var log = LogSettings()
-
-    /// The `log` section; nil fields are not set (the command line's flags and defaults apply).
-    public struct LogSettings: Sendable, Equatable {
-        /// The lowest level logged (`level`); it changes at a reload.
-        public var level: Logger.Level?
-        /// How log lines are written (`format`); it changes only at a restart.
-        public var format: LogFormat?
-
-        /// Settings with `level` and `format`, nil where not set.
-        public init(level: Logger.Level? = nil, format: LogFormat? = nil) {
-            self.level = level
-            self.format = format
-        }
-    }
-
-    /// How log lines are written.
-    public enum LogFormat: String, Sendable, CaseIterable {
-        /// `2026-11-29T15:09:09+0000 error switchboard: subscriber=email message`
-        case text
-        /// One JSON object per line: `time`, `level`, `label`, `message` and the metadata.
-        case json
-    }
-
-    /// The `journal` section.
-    public struct JournalSettings: Sendable, Equatable {
-        /// The folder of segment files, resolved against the configuration file's folder.
-        public var path: String
-        /// When the journal syncs to disk.
-        public var fsync: Journal.FsyncMode = .interval
-        /// Which old segments are deleted.
-        public var retention = Journal.Retention()
-    }
 
     /// Reads and validates a configuration file. Validation is strict and reports every
     /// problem at once: unknown keys, bad values, duplicate names, invalid patterns, missing
@@ -104,7 +74,7 @@ private struct Reader {
     private(set) var metricsListen: String?
     private(set) var journal: Configuration.JournalSettings?
     private(set) var instance: String?
-    private(set) var nats: NATSSettings?
+    private(set) var nats: Configuration.NATSSettings?
     private(set) var log = Configuration.LogSettings()
     /// Where `overflow: spill` was asked for: it needs a journal.
     private var spillers: [Node] = []
@@ -168,7 +138,7 @@ private struct Reader {
         return sequence.compactMap { string($0, what) }
     }
 
-    mutating func read(_ root: Node?) -> [LuaSubscriberConfiguration] {
+    mutating func read(_ root: Node?) -> [Configuration.Subscriber] {
         guard let root else {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
@@ -204,7 +174,7 @@ private struct Reader {
             return []
         }
         var names: [String: Int] = [:]
-        var result: [LuaSubscriberConfiguration] = []
+        var result: [Configuration.Subscriber] = []
         for entry in entries {
             subscriber = nil
             if let configuration = readSubscriber(entry, names: &names) { result.append(configuration) }
@@ -223,18 +193,16 @@ private struct Reader {
             return nil
         }
         var settings = Configuration.JournalSettings(path: resolve(path))
-        if let fsync = value(fields["fsync"], "journal fsync", "always, interval or never", Journal.FsyncMode.init(rawValue:)) {
-            settings.fsync = fsync
-        }
+        settings.fsync = value(fields["fsync"], "journal fsync", "always, interval or never", Configuration.Fsync.init(rawValue:))
         if let retention = fields["retention"] {
             let bounds = members(retention, allowed: ["max_bytes", "max_age"], what: "journal retention")
-            settings.retention.maxBytes = value(bounds["max_bytes"], "retention max_bytes", "a size such as 10GiB", ConfigValue.size)
-            settings.retention.maxAge = value(bounds["max_age"], "retention max_age", "a duration such as 7d", ConfigValue.duration)
+            settings.maxBytes = value(bounds["max_bytes"], "retention max_bytes", "a size such as 10GiB", ConfigValue.size)
+            settings.maxAge = value(bounds["max_age"], "retention max_age", "a duration such as 7d", ConfigValue.duration)
         }
         return settings
     }
 
-    private mutating func readNATS(_ node: Node) -> NATSSettings? {
+    private mutating func readNATS(_ node: Node) -> Configuration.NATSSettings? {
         let fields = members(node, allowed: [
             "url", "export", "import", "queue_group", "export_queue", "flush_interval", "connect_timeout",
             "reconnect_wait", "reconnect_wait_max", "max_reconnects", "user", "password", "token", "credentials", "tls",
@@ -246,7 +214,7 @@ private struct Reader {
                 return ["nats://", "tls://"].contains { entry.hasPrefix($0) && entry.count > $0.count }
             } ? text : nil
         }
-        var settings = NATSSettings(url: url ?? "")  // checked through, for every problem; kept only when valid
+        var settings = Configuration.NATSSettings(url: url ?? "")  // checked through, for every problem; kept only when valid
         settings.export = patterns(fields["export"], "nats export")
         settings.import = patterns(fields["import"], "nats import")
         if settings.export.isEmpty && settings.import.isEmpty {
@@ -259,8 +227,8 @@ private struct Reader {
             problem(fields["queue_group"], "nats queue_group shares imports: it needs an 'import' list")
         }
         let whole = { (text: String) in Int(text).flatMap { $0 >= 1 ? $0 : nil } }
-        settings.exportCapacity = value(fields["export_queue"], "nats export_queue", "a whole number of at least 1", whole) ?? settings.exportCapacity
-        for (key, path) in [("flush_interval", \NATSSettings.flushInterval), ("connect_timeout", \.connectTimeout),
+        settings.exportQueue = value(fields["export_queue"], "nats export_queue", "a whole number of at least 1", whole)
+        for (key, path) in [("flush_interval", \Configuration.NATSSettings.flushInterval), ("connect_timeout", \.connectTimeout),
                             ("reconnect_wait", \.reconnectWait), ("reconnect_wait_max", \.reconnectWaitMax)] {
             if let duration = value(fields[key], "nats \(key)", "a duration such as 250ms or 2s", ConfigValue.duration) {
                 if duration <= .zero { problem(fields[key], "nats \(key) must be more than 0") } else { settings[keyPath: path] = duration }
@@ -276,15 +244,15 @@ private struct Reader {
         settings.credentials = existingFile(fields["credentials"], "nats credentials")
         if let tlsNode = fields["tls"] {
             let tlsFields = members(tlsNode, allowed: ["ca", "cert", "key", "hostname", "insecure_skip_verify"], what: "nats tls")
-            var tls = NATSSettings.TLS()
+            var tls = Configuration.NATSSettings.TLS()
             tls.ca = existingFile(tlsFields["ca"], "nats tls ca")
-            tls.certificate = existingFile(tlsFields["cert"], "nats tls cert")
+            tls.cert = existingFile(tlsFields["cert"], "nats tls cert")
             tls.key = existingFile(tlsFields["key"], "nats tls key")
             if (tlsFields["cert"] == nil) != (tlsFields["key"] == nil) {
                 problem(tlsNode, "nats tls needs both 'cert' and 'key', or neither")
             }
             tls.hostname = value(tlsFields["hostname"], "nats tls hostname", "a host name") { $0 }
-            tls.skipVerify = value(tlsFields["insecure_skip_verify"], "nats tls insecure_skip_verify", "true or false") { Bool($0) } ?? false
+            tls.insecureSkipVerify = value(tlsFields["insecure_skip_verify"], "nats tls insecure_skip_verify", "true or false") { Bool($0) } ?? false
             settings.tls = tls
         }
         return url == nil ? nil : settings
@@ -315,7 +283,7 @@ private struct Reader {
         ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
     }
 
-    private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> LuaSubscriberConfiguration? {
+    private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
         let keys = [
             "name", "plugin", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
         ]
@@ -335,11 +303,11 @@ private struct Reader {
         } else {
             names[name] = nameNode.mark?.line ?? 0
         }
-        var configuration = LuaSubscriberConfiguration(name: name, script: "")
+        var configuration = Configuration.Subscriber(name: name, plugin: "")
         if let pluginNode = fields["plugin"], let plugin = string(pluginNode, "plugin") {
-            configuration.script = resolve(plugin)
-            if !FileManager.default.fileExists(atPath: configuration.script) {
-                problem(pluginNode, "plugin file '\(plugin)' not found (looked for \(configuration.script))")
+            configuration.plugin = resolve(plugin)
+            if !FileManager.default.fileExists(atPath: configuration.plugin) {
+                problem(pluginNode, "plugin file '\(plugin)' not found (looked for \(configuration.plugin))")
             }
         } else if fields["plugin"] == nil {
             problem(entry, "missing 'plugin'")
@@ -347,29 +315,23 @@ private struct Reader {
         configuration.topics = patterns(fields["topics"], "topics")
         if let queue = fields["queue"] {
             let queueFields = members(queue, allowed: ["capacity", "overflow"], what: "queue")
-            if let capacity = value(queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } }) {
-                configuration.capacity = capacity
-            }
-            if let overflow = value(queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest, block or spill", ConfigValue.overflow) {
-                configuration.overflow = overflow
-                if overflow == .spill { spillers.append(queueFields["overflow"]!) }
-            }
+            configuration.capacity = value(
+                queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } })
+            configuration.overflow = value(
+                queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest, block or spill", ConfigValue.overflow)
+            if configuration.overflow == .spill { spillers.append(queueFields["overflow"]!) }
         }
-        if let timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration) {
-            configuration.timeout = timeout
-        }
-        if let memory = value(fields["memory"], "memory", "a size such as 512KiB, 64MiB or 1GiB", ConfigValue.size) {
-            configuration.memory = memory
-        }
+        configuration.timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration)
+        configuration.memory = value(fields["memory"], "memory", "a size such as 512KiB, 64MiB or 1GiB", ConfigValue.size)
         if let settings = fields["settings"] { configuration.settings = json(settings) }
         if let policy = fields["on_failure"] { configuration.onFailure = failurePolicy(policy) }
         for (index, library) in strings(fields["allow"], "allow").enumerated() {
-            guard let known = LuaLibrary(rawValue: library) else {
-                let names = LuaLibrary.allCases.map(\.rawValue).joined(separator: ", ")
+            guard Configuration.Subscriber.libraries.contains(library) else {
+                let names = Configuration.Subscriber.libraries.joined(separator: ", ")
                 problem(fields["allow"]?.sequence?[index], "allow: unknown library '\(library)' (known: \(names))")
                 continue
             }
-            configuration.allow.insert(known)
+            configuration.allow.insert(library)
         }
         return problems.count == before ? configuration : nil
     }

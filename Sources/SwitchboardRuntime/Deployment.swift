@@ -44,7 +44,7 @@ public final class Deployment: Sendable {
         var running: [String: Running] = [:]
         var prepared: [Subscriber] = []
         do {
-            for subscriber in configuration.subscribers {
+            for subscriber in configuration.subscribers.map(\.lua) {
                 let started = try Self.prepare(subscriber, on: router, logger: logger)
                 prepared.append(started.subscriber)
                 running[subscriber.name] = started
@@ -127,7 +127,7 @@ public final class Deployment: Sendable {
         keep(\.nats, "nats")
         keep(\.log.format, "log.format")
         var toCheck: [LuaSubscriberConfiguration] = []
-        for subscriber in new.subscribers {
+        for subscriber in new.subscribers.map(\.lua) {
             if let current = running[subscriber.name] {
                 if current.configuration == subscriber, current.sources.areCurrent {
                     summary.kept.append(subscriber.name)
@@ -158,7 +158,7 @@ public final class Deployment: Sendable {
         var next = running
         var prepared: [Subscriber] = []
         do {
-            for subscriber in new.subscribers where summary.added.contains(subscriber.name) {
+            for subscriber in new.subscribers.map(\.lua) where summary.added.contains(subscriber.name) {
                 let started = try Self.prepare(subscriber, on: router, logger: logger)
                 prepared.append(started.subscriber)
                 next[subscriber.name] = started
@@ -167,7 +167,7 @@ public final class Deployment: Sendable {
             router.discard(prepared)
             throw ReloadError(problems: ["\(path): \(error)"])
         }
-        for subscriber in new.subscribers where summary.changed.contains(subscriber.name) {
+        for subscriber in new.subscribers.map(\.lua) where summary.changed.contains(subscriber.name) {
             let current = running[subscriber.name]!
             let sources = LuaSources()
             do {

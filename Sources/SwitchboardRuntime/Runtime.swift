@@ -163,7 +163,7 @@ public final class Runtime: Sendable {
 
     /// Each subscriber's per-event budget, past which a call counts as stuck in `/healthz`.
     private static func budgets(_ configuration: Configuration) -> [String: Duration] {
-        Dictionary(configuration.subscribers.map { ($0.name, $0.timeout) }, uniquingKeysWith: { _, last in last })
+        Dictionary(configuration.subscribers.map { ($0.name, $0.lua.timeout) }, uniquingKeysWith: { _, last in last })
     }
 
     // MARK: The stages, in start-up order
@@ -178,7 +178,7 @@ public final class Runtime: Sendable {
             add("journal") { [router] ready in
                 let journal: Journal
                 do {
-                    journal = try Journal(folder: settings.path, fsync: settings.fsync, retention: settings.retention)
+                    journal = try settings.open()
                 } catch {
                     throw RuntimeError(kind: .failed, message: "\(path): cannot open the journal at \(settings.path): \(error)")
                 }
@@ -189,7 +189,7 @@ public final class Runtime: Sendable {
                 journal.close()
             }
         }
-        if let settings = configuration.nats {
+        if let settings = configuration.nats?.bridge {
             // The exporter subscribes before the plugins start, so it sees what they publish from the first event.
             add("nats export") { [self] ready in
                 let bridge: NATSBridge
@@ -260,7 +260,7 @@ public final class Runtime: Sendable {
                 throw RuntimeError(kind: .interrupted(signal: signal), message: "")
             }
             health.phase = .running
-            if let settings = configuration.nats, let bridge = parts.withLock({ $0.bridge }) {
+            if let settings = configuration.nats?.bridge, let bridge = parts.withLock({ $0.bridge }) {
                 say("switchboard: \(Self.describe(settings, instance: bridge.instance))")
             }
             say("switchboard: \(configuration.subscribers.count) subscribers running")

@@ -145,7 +145,7 @@ struct Replay: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         var loaded = try loadConfiguration(config)
         let folder = try journalFolder(of: loaded)
-        guard var target = loaded.subscribers.first(where: { $0.name == subscriber }) else {
+        guard var target = loaded.subscribers.first(where: { $0.name == subscriber })?.lua else {
             printDiagnostic("\(config): no subscriber named '\(subscriber)'")
             throw ExitCode(2)
         }

@@ -1,0 +1,58 @@
+extension Configuration {
+    /// The `nats` section as the file gives it: nil where a key is left out, so that the
+    /// bridge's own defaults apply. Files are resolved against the configuration's folder.
+    public struct NATSSettings: Sendable, Equatable {
+        /// `url`: one or more servers, separated by commas.
+        public var url: String
+        /// `export`: local topic patterns published to NATS.
+        public var export: [String] = []
+        /// `import`: NATS subjects published locally.
+        public var `import`: [String] = []
+        /// `queue_group`: shares the imports with the group's other members.
+        public var queueGroup: String?
+        /// `export_queue`: the export queue's capacity.
+        public var exportQueue: Int?
+        /// `flush_interval`.
+        public var flushInterval: Duration?
+        /// `connect_timeout`.
+        public var connectTimeout: Duration?
+        /// `reconnect_wait`.
+        public var reconnectWait: Duration?
+        /// `reconnect_wait_max`.
+        public var reconnectWaitMax: Duration?
+        /// `max_reconnects`; nil: never give up.
+        public var maxReconnects: Int?
+        /// `user`.
+        public var user: String?
+        /// `password`.
+        public var password: String?
+        /// `token`.
+        public var token: String?
+        /// `credentials`: a `.creds` file.
+        public var credentials: String?
+        /// `tls`.
+        public var tls: TLS?
+
+        /// The `tls` part of the section.
+        public struct TLS: Sendable, Equatable {
+            /// `ca`: a PEM file of authorities to trust.
+            public var ca: String?
+            /// `cert`: the client's PEM certificate chain.
+            public var cert: String?
+            /// `key`: the PEM private key of `cert`.
+            public var key: String?
+            /// `hostname`: the name the server's certificate must carry.
+            public var hostname: String?
+            /// `insecure_skip_verify`: accept any server certificate (testing only).
+            public var insecureSkipVerify = false
+
+            /// Nothing set.
+            public init() {}
+        }
+
+        /// A section with only a URL.
+        public init(url: String) {
+            self.url = url
+        }
+    }
+}

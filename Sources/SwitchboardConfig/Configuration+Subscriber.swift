@@ -1,0 +1,38 @@
+import SwitchboardCore
+import SwitchboardJSON
+
+extension Configuration {
+    /// A `subscribers` entry as the file gives it: nil where a key is left out, so that the
+    /// subscriber's own defaults apply (docs/configuration.md lists them).
+    public struct Subscriber: Sendable, Equatable {
+        /// `name`: unique, letters, digits, `-` and `_`.
+        public var name: String
+        /// `plugin`: the Lua file, resolved against the configuration file's folder.
+        public var plugin: String
+        /// `topics`: the patterns it subscribes to; none for a producer.
+        public var topics: [String] = []
+        /// `queue.capacity`.
+        public var capacity: Int?
+        /// `queue.overflow`.
+        public var overflow: OverflowPolicy?
+        /// `timeout`: the budget of each call into the plugin.
+        public var timeout: Duration?
+        /// `memory`: the bytes its Lua state may hold.
+        public var memory: Int?
+        /// `allow`: libraries given back to a trusted plugin, by name (one of ``libraries``).
+        public var allow: Set<String> = []
+        /// `on_failure`.
+        public var onFailure = FailurePolicy()
+        /// `settings`: handed to the plugin's `init`.
+        public var settings: JSON = [:]
+
+        /// The names `allow` accepts: the sandbox's optional libraries (docs/sandbox.md).
+        public static let libraries = ["io", "os", "debug"]
+
+        /// An entry with only a name and a plugin.
+        public init(name: String, plugin: String) {
+            self.name = name
+            self.plugin = plugin
+        }
+    }
+}

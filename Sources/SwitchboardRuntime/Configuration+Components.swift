@@ -1,0 +1,52 @@
+import SwitchboardConfig
+import SwitchboardJournal
+import SwitchboardLua
+import SwitchboardNATS
+
+// What each part is built from: a section of the file over the part's own defaults.
+
+extension Configuration.Subscriber {
+    /// The Lua subscriber this entry describes; what the file leaves out keeps its default.
+    public var lua: LuaSubscriberConfiguration {
+        var lua = LuaSubscriberConfiguration(name: name, script: plugin, topics: topics, onFailure: onFailure, settings: settings)
+        if let capacity { lua.capacity = capacity }
+        if let overflow { lua.overflow = overflow }
+        if let timeout { lua.timeout = timeout }
+        if let memory { lua.memory = memory }
+        lua.allow = Set(allow.map { LuaLibrary(rawValue: $0)! })  // the reader admits only these names
+        return lua
+    }
+}
+
+extension Configuration.JournalSettings {
+    /// Opens the journal this section describes.
+    func open() throws -> Journal {
+        let retention = Journal.Retention(maxBytes: maxBytes, maxAge: maxAge)
+        guard let fsync else { return try Journal(folder: path, retention: retention) }
+        return try Journal(folder: path, fsync: Journal.FsyncMode(rawValue: fsync.rawValue)!, retention: retention)
+    }
+}
+
+extension Configuration.NATSSettings {
+    /// The bridge's settings; what the file leaves out keeps its default.
+    public var bridge: NATSSettings {
+        var bridge = NATSSettings(url: url)
+        bridge.export = export
+        bridge.import = self.import
+        bridge.queueGroup = queueGroup
+        if let exportQueue { bridge.exportCapacity = exportQueue }
+        if let flushInterval { bridge.flushInterval = flushInterval }
+        if let connectTimeout { bridge.connectTimeout = connectTimeout }
+        if let reconnectWait { bridge.reconnectWait = reconnectWait }
+        if let reconnectWaitMax { bridge.reconnectWaitMax = reconnectWaitMax }
+        bridge.maxReconnects = maxReconnects
+        (bridge.user, bridge.password, bridge.token, bridge.credentials) = (user, password, token, credentials)
+        bridge.tls = tls.map { section in
+            var tls = NATSSettings.TLS()
+            (tls.ca, tls.certificate, tls.key, tls.hostname) = (section.ca, section.cert, section.key, section.hostname)
+            tls.skipVerify = section.insecureSkipVerify
+            return tls
+        }
+        return bridge
+    }
+}
