@@ -4,6 +4,11 @@ import PackageDescription
 let package = Package(
     name: "Switchboard",
     products: [
+        // The router alone (events, JSON, topics): no Lua, no NATS, no HTTP.
+        .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
+        // The router and Lua subscribers.
+        .library(name: "SwitchboardLua", targets: ["SwitchboardLua"]),
+        // Everything: configuration, runtime, journal, NATS, metrics and health.
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-bench", targets: ["SwitchboardBenchmarks"]),
@@ -113,6 +118,8 @@ let package = Package(
             name: "SwitchboardBenchmarks", dependencies: ["Switchboard"],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
+        // An embedder's program on the SwitchboardCore product alone: what it links is tested.
+        .executableTarget(name: "CoreOnlyExample", dependencies: ["SwitchboardCore"], path: "Examples/CoreOnly"),
         .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
         // Helpers shared by the test targets.
@@ -126,6 +133,6 @@ let package = Package(
         .testTarget(name: "SwitchboardRuntimeTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
-        .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "SwitchboardTestSupport"]),
+        .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "CoreOnlyExample", "SwitchboardTestSupport"]),
     ]
 )
