@@ -3,20 +3,19 @@ import Foundation
 import Switchboard
 
 /// `--from` and `--to`, both inclusive.
-struct JournalWindow: ParsableArguments {
+struct JournalWindowOptions: ParsableArguments {
     @Option(help: "The first event: a sequence number or an RFC 3339 time.")
-    var from: JournalBound?
+    var from: JournalWindow.Bound?
 
     @Option(help: "The last event: a sequence number or an RFC 3339 time.")
-    var to: JournalBound?
+    var to: JournalWindow.Bound?
+
+    var window: JournalWindow { JournalWindow(from: from, to: to) }
 }
 
 /// A `--from`/`--to` bound: a sequence number, or an RFC 3339 time.
-enum JournalBound: ExpressibleByArgument {
-    case sequence(UInt64)
-    case time(Double)
-
-    init?(argument: String) {
+extension JournalWindow.Bound: ExpressibleByArgument {
+    public init?(argument: String) {
         if let sequence = UInt64(argument) {
             self = .sequence(sequence)
         } else if let date = ISO8601DateFormatter().date(from: argument)
@@ -25,45 +24,6 @@ enum JournalBound: ExpressibleByArgument {
         } else {
             return nil
         }
-    }
-
-    /// True when `record` is at or after this bound.
-    func admitsFrom(_ record: JournalRecord) -> Bool {
-        switch self {
-        case let .sequence(sequence): record.sequence >= sequence
-        case let .time(time): record.time >= time
-        }
-    }
-
-    /// True when `record` is at or before this bound.
-    func admitsTo(_ record: JournalRecord) -> Bool {
-        switch self {
-        case let .sequence(sequence): record.sequence <= sequence
-        case let .time(time): record.time <= time
-        }
-    }
-}
-
-/// The journal folder of a configuration, or exit 2 when it has none.
-func journalFolder(of configuration: Configuration) throws -> String {
-    guard let journal = configuration.journal else {
-        printDiagnostic("\(configuration.path): no journal is configured (journal: { path: ... })")
-        throw ExitCode(2)
-    }
-    return journal.path
-}
-
-/// Walks the journal's records within the bounds, in order; exit 1 at a corrupt record.
-func forEachRecord(in folder: String, within window: JournalWindow, _ body: (JournalRecord) throws -> Void) throws {
-    var records = JournalReader(folder: folder).makeIterator()
-    while let record = records.next() {
-        if let from = window.from, !from.admitsFrom(record) { continue }
-        if let to = window.to, !to.admitsTo(record) { break }
-        try body(record)
-    }
-    if let problem = records.problem {
-        printDiagnostic("journal: \(problem)")
-        throw ExitCode(1)
     }
 }
 
@@ -84,7 +44,7 @@ struct JournalCommand: AsyncParsableCommand {
     @Option(help: "The configuration file.")
     var config = "config/switchboard.yaml"
 
-    @OptionGroup var window: JournalWindow
+    @OptionGroup var window: JournalWindowOptions
 
     @Option(help: "Only events whose topic matches this pattern.")
     var topic: String?
@@ -97,13 +57,23 @@ struct JournalCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let folder = try journalFolder(of: try loadConfiguration(config))
+        let loaded = try loadConfiguration(config)
+        guard let folder = loaded.journal?.path else {
+            printDiagnostic("\(config): no journal is configured (journal: { path: ... })")
+            throw ExitCode(2)
+        }
         let filter = topic.map { PatternSet([$0]) }
         var output = ""
-        try forEachRecord(in: folder, within: window) { record in
-            guard filter?.matches(record.topic) ?? true else { return }
-            output += record.json.serialized() + "\n"
-            if output.utf8.count >= 1 << 16 { try Self.write(&output) }
+        do {
+            try window.window.forEachRecord(in: folder) { record in
+                guard filter?.matches(record.topic) ?? true else { return }
+                output += record.json.serialized() + "\n"
+                if output.utf8.count >= 1 << 16 { try Self.write(&output) }
+            }
+        } catch let problem as JournalReader.CorruptRecord {
+            try Self.write(&output)
+            printDiagnostic("journal: \(problem)")
+            throw ExitCode(1)
         }
         try Self.write(&output)
     }
@@ -117,8 +87,9 @@ struct JournalCommand: AsyncParsableCommand {
 }
 
 /// `switchboard replay`: run one subscriber's plugin over journaled events.
-struct Replay: AsyncParsableCommand {
+struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Run one subscriber's plugin, fresh, over the journaled events that match its topics.",
         discussion: """
             The plugin runs with its usual limits, init and shutdown included, over the events in \
@@ -136,52 +107,34 @@ struct Replay: AsyncParsableCommand {
     @Option(help: "The subscriber whose plugin to run.")
     var subscriber: String
 
-    @OptionGroup var window: JournalWindow
+    @OptionGroup var window: JournalWindowOptions
 
     @Flag(help: "Route what the plugin publishes to the configuration's other subscribers.")
     var publish = false
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        var loaded = try loadConfiguration(config)
-        let folder = try journalFolder(of: loaded)
-        guard var target = loaded.subscribers.first(where: { $0.name == subscriber })?.lua else {
-            printDiagnostic("\(config): no subscriber named '\(subscriber)'")
-            throw ExitCode(2)
-        }
-        let patterns = PatternSet(target.topics)
-        var total = 0
-        try forEachRecord(in: folder, within: window) { if patterns.matches($0.topic) { total += 1 } }
-
-        let router = Router()
-        loaded.subscribers.removeAll { $0.name == subscriber }
-        if publish { _ = try Deployment(router: router, configuration: loaded) }
-        // Routed to by nothing but the replay: its own publishes must not come back to it.
-        target.topics = []
-        target.overflow = .block
-        let replayed: Subscriber
+        var replay = Replay(configuration: try loadConfiguration(config), subscriber: subscriber)
+        replay.window = window.window
+        replay.publish = publish
+        var bar: ProgressBar?
+        let outcome: Replay.Outcome
         do {
-            replayed = try router.subscribe(lua: target)
-        } catch {
-            printDiagnostic("\(config): \(error)")
-            throw ExitCode(2)
+            outcome = try await replay.run { sent, total in
+                guard StandardError.isTerminal else { return }
+                bar = bar ?? ProgressBar(total: total)
+                bar?.update(sent)
+            }
+        } catch let error as RuntimeError {
+            bar?.finish()
+            printDiagnostic(error.message)
+            throw ExitCode(error.kind == .invalid ? 2 : 1)
         }
-        var sent = 0
-        let progress = StandardError.isTerminal ? ProgressBar(total: total) : nil
-        try forEachRecord(in: folder, within: window) { record in
-            guard patterns.matches(record.topic) else { return }
-            router.send(record.topic, tape: record.data, headers: record.headers, id: record.id, time: record.time, to: replayed)
-            sent += 1
-            progress?.update(sent)
-        }
-        progress?.finish()
-        await router.shutdown(drainTimeout: .seconds(3600))
-        let stats = router.stats()
-        let counts = stats[subscriber]!
+        bar?.finish()
         let fate = publish ? "routed to the other subscribers" : "discarded"
         printDiagnostic(
-            "replayed \(sent) events to \(subscriber): handled \(counts.handled), failed \(counts.failed); "
-                + "it published \(stats.published) (\(fate))")
+            "replayed \(outcome.sent) events to \(subscriber): handled \(outcome.stats.handled), failed \(outcome.stats.failed); "
+                + "it published \(outcome.published) (\(fate))")
     }
 }
 
