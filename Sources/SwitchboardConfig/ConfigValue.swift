@@ -36,13 +36,7 @@ public enum ConfigValue {
 
     /// `drop_newest`, `drop_oldest`, `block` or `spill`.
     public static func overflow(_ text: String) -> OverflowPolicy? {
-        switch text {
-        case "drop_newest": .dropNewest
-        case "drop_oldest": .dropOldest
-        case "block": .block
-        case "spill": .spill
-        default: nil
-        }
+        OverflowPolicy.allCases.first { $0.description == text }
     }
 
     /// `text` with every `${NAME}` replaced by that environment variable, and every

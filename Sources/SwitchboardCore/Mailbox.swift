@@ -10,7 +10,9 @@ final class Mailbox: @unchecked Sendable {
     /// `draining`: shutdown began; only subscribers' own publishes are taken, timers stop, and
     /// the consumer waits for more until told to `finish`. `finishing`: it ends once empty.
     enum State { case open, draining, finishing, stopped }
-    enum Offer { case accepted, dropped, closed }
+    /// What became of an offered event. `evicted`: taken, but an event was lost for it (the
+    /// oldest waiting one or, spilling, this one, which the journal failed to write).
+    enum Offer { case accepted, evicted, dropped, closed }
     enum Take { case events, timedOut, finished, control }
 
     private static let workCondition = 0
@@ -133,9 +135,16 @@ final class Mailbox: @unchecked Sendable {
         // The rare cases live in functions of their own: a continuation in this frame would cost
         // a metadata lookup on every call.
         if spillSource != nil { return offerToSpill() }
-        if !hasRoom, let refused = makeRoom(fromSubscriber: fromSubscriber) { return refused }
+        var outcome = Offer.accepted
+        if !hasRoom {
+            switch makeRoom(fromSubscriber: fromSubscriber) {
+            case nil: break
+            case .evicted?: outcome = .evicted
+            case let refused?: return refused
+            }
+        }
         guarded.pointee.received += 1
-        if guarded.pointee.hasStreamWaiter { return handToStream(event) }
+        if guarded.pointee.hasStreamWaiter { return handToStream(event, outcome) }
         enqueue(consume event)
         let wake = guarded.pointee.consumerSleeping
             || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
@@ -145,20 +154,22 @@ final class Mailbox: @unchecked Sendable {
         }
         lock.unlock()
         if wake { lock.signal(Self.workCondition) }
-        return .accepted
+        return outcome
     }
 
     /// With the lock held, released here: a spilling mailbox queues nothing (its consumer reads
     /// the journal), and counts what the journal failed to write as dropped.
     @inline(never) private func offerToSpill() -> Offer {
         guarded.pointee.received += 1
-        if spillSource?.isWriting == false { guarded.pointee.dropped += 1 }
+        let writing = spillSource?.isWriting != false
+        if !writing { guarded.pointee.dropped += 1 }
         lock.unlock()
-        return .accepted
+        return writing ? .accepted : .evicted
     }
 
     /// With the lock held, the queue full: applies the overflow policy. Nil once there is room
-    /// for the event; otherwise the outcome, with the lock released.
+    /// for the event, `evicted` once the oldest made room (the lock still held); otherwise the
+    /// outcome, with the lock released.
     @inline(never) private func makeRoom(fromSubscriber: Bool) -> Offer? {
         switch guarded.pointee.policy {
         case .dropNewest,
@@ -168,7 +179,10 @@ final class Mailbox: @unchecked Sendable {
             lock.unlock()
             return .dropped
         case .dropOldest:
-            if dequeue() != nil { guarded.pointee.dropped += 1 }
+            if dequeue() != nil {
+                guarded.pointee.dropped += 1
+                return .evicted
+            }
         case .spill:
             preconditionFailure("a spilling mailbox queues nothing")
         case .block:
@@ -185,13 +199,13 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// With the lock held, released here: hands the event straight to the stream consumer waiting for one.
-    @inline(never) private func handToStream(_ event: Event) -> Offer {
+    @inline(never) private func handToStream(_ event: Event, _ outcome: Offer) -> Offer {
         let waiter = takeStreamWaiter()
         guarded.pointee.taken += 1
         lock.unlock()
         _ = settle(failed: false)
         waiter?.resume(returning: event)
-        return .accepted
+        return outcome
     }
 
     /// Moves the waiting events into the empty `batch`, sleeping until one arrives or the
@@ -388,6 +402,9 @@ final class Mailbox: @unchecked Sendable {
         unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
+
+    /// The overflow policy now.
+    var policy: OverflowPolicy { lock.withLock { guarded.pointee.policy } }
 
     /// True from ``beginDrain()`` on: timers no longer fire.
     var isDraining: Bool { draining.load(ordering: .relaxed) }

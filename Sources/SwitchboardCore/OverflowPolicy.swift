@@ -13,3 +13,15 @@ public enum OverflowPolicy: Sendable, Hashable, CaseIterable {
     /// once: an event handled just before a crash may be handled again).
     case spill
 }
+
+extension OverflowPolicy: CustomStringConvertible {
+    /// How the configuration file spells it: `drop_newest`, `drop_oldest`, `block`, `spill`.
+    public var description: String {
+        switch self {
+        case .dropNewest: "drop_newest"
+        case .dropOldest: "drop_oldest"
+        case .block: "block"
+        case .spill: "spill"
+        }
+    }
+}

@@ -1,4 +1,5 @@
 @_exported import SwitchboardTopics
+import Logging
 import Synchronization
 
 /// Routes published events to the subscribers whose patterns match their topic.
@@ -169,7 +170,7 @@ public final class Router: Sendable {
     /// them (a plugin's `shutdown` runs); what is still queued then counts as abandoned. Returns
     /// as ``shutdown(drainTimeout:)`` does.
     public func retire(_ subscribers: [Subscriber], drainTimeout: Duration) async {
-        await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
+        await Self.drain(subscribers, waiting: drainTimeout)
     }
 
     /// Events matching `pattern` as an `AsyncSequence`, with the same queue options as a subscriber.
@@ -324,7 +325,12 @@ public final class Router: Sendable {
                     }
                     switch outcome {
                     case .accepted: report.accepted += 1
-                    case .dropped: report.dropped += 1
+                    case .evicted:
+                        report.accepted += 1
+                        subscriber._withUnsafeGuaranteedRef { $0.lossLog.dropped(by: $0) }
+                    case .dropped:
+                        report.dropped += 1
+                        subscriber._withUnsafeGuaranteedRef { $0.lossLog.dropped(by: $0) }
                     case .closed: closed = true
                     }
                 }
@@ -354,7 +360,12 @@ public final class Router: Sendable {
                 report.matched += 1
                 switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread) {
                 case .accepted: report.accepted += 1
-                case .dropped: report.dropped += 1
+                case .evicted:
+                    report.accepted += 1
+                    subscriber.lossLog.dropped(by: subscriber)
+                case .dropped:
+                    report.dropped += 1
+                    subscriber.lossLog.dropped(by: subscriber)
                 case .closed: closed = true
                 }
             }
@@ -389,7 +400,8 @@ public final class Router: Sendable {
         _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber
     ) -> Bool {
         let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
-        return subscriber.mailbox.offer(event, fromSubscriber: false) == .accepted
+        let outcome = subscriber.mailbox.offer(event, fromSubscriber: false)
+        return outcome == .accepted || outcome == .evicted
     }
 
     /// Publishes any `Encodable` value, converted with ``JSON/init(encoding:)``.
@@ -449,7 +461,7 @@ public final class Router: Sendable {
             return state.subscribers
         }
         for subscriber in subscribers { subscriber.mailbox.beginDrain() }
-        await Self.drain(subscribers, deadline: ContinuousClock.now + drainTimeout)
+        await Self.drain(subscribers, waiting: drainTimeout)
     }
 
     /// How long after the drain deadline handlers may take to stop: to leave an interrupted
@@ -458,7 +470,8 @@ public final class Router: Sendable {
 
     /// Waits for draining subscribers to go quiet, then finishes them; at the deadline, ends
     /// each one still running (see ``shutdown(drainTimeout:)``).
-    private static func drain(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async {
+    private static func drain(_ subscribers: [Subscriber], waiting waited: Duration) async {
+        let deadline = ContinuousClock.now + waited
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await Self.waitUntilQuiet(subscribers, deadline: deadline)
@@ -469,11 +482,16 @@ public final class Router: Sendable {
             await group.next()
             group.cancelAll()
         }
+        let late = subscribers.filter { !$0.finished.isDone }
+        guard !late.isEmpty else { return }
         await withTaskGroup(of: Void.self) { group in
-            for subscriber in subscribers where !subscriber.finished.isDone {
-                group.addTask { await subscriber.end(grace: stopGrace) }
-            }
+            for subscriber in late { group.addTask { await subscriber.end(grace: stopGrace) } }
         }
+        let abandoned = late.map { ($0.name, $0.stats().abandoned) }.filter { $0.1 > 0 }
+        guard !abandoned.isEmpty else { return }
+        let counts = abandoned.map { "\($0.1) of \($0.0)" }.joined(separator: ", ")
+        Logger(label: "switchboard").warning(
+            "the drain deadline passed after \(waited): abandoned \(counts) (raise drain_timeout to wait longer)")
     }
 
     /// Waits until no event is queued or in hand anywhere, seen in two scans with no event

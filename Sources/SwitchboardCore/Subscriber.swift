@@ -30,6 +30,8 @@ public final class Subscriber: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
     private let deadLettered = Atomic<Int>(0)
+    /// Says when its full queue drops events.
+    let lossLog = LossLog()
     /// Times its handler calls, when the router observes them.
     private let observer: (any HandlerObserver)?
     /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
@@ -143,6 +145,7 @@ public final class Subscriber: Sendable {
             for request in unrun { request.done.signal() }  // never run: the subscriber has stopped
             if claimStop() { handler.stop() }
             self.handler.withLock { $0 = nil }
+            lossLog.flush(for: self)
             finished.signal()
         }
         started.waitBlocking()

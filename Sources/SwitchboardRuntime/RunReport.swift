@@ -14,7 +14,33 @@ public struct RunReport: Sendable {
     /// The NATS bridge's counts and the instance's name there, when there was a bridge.
     public var nats: (stats: NATSBridgeStats, instance: String)?
 
-    /// The table written at exit: a line per subscriber, the totals, the bridge's line.
+    /// What can become of a routed event that counts against a run: `--fail-on`'s words.
+    public enum Loss: String, Sendable, CaseIterable {
+        /// Refused or evicted by a full queue.
+        case dropped
+        /// Still queued or in hand at the drain deadline.
+        case abandoned
+        /// Its handler failed it.
+        case failed
+    }
+
+    /// The names of the subscribers whose events met any of `losses`, in summary order: the
+    /// plugins (and sinks), not the NATS exporter, which keeps its own counts.
+    public func subscribers(with losses: Set<Loss>) -> [String] {
+        stats.byName.filter { subscriber in
+            subscriber.name != NATSBridge.exporterName
+                && losses.contains { loss in
+                    switch loss {
+                    case .dropped: subscriber.dropped > 0
+                    case .abandoned: subscriber.abandoned > 0
+                    case .failed: subscriber.failed > 0
+                    }
+                }
+        }.map(\.name)
+    }
+
+    /// The table written at exit: a line per subscriber (`lost N` after one that dropped or
+    /// abandoned events), the totals, the bridge's line.
     public var summary: String {
         let columns = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
         let width = max(10, stats.subscribers.map(\.name.count).max() ?? 0)
@@ -28,7 +54,10 @@ public struct RunReport: Sendable {
                 subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
                 subscriber.pending,
             ]
-            lines.append(pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined())
+            let lost = subscriber.dropped + subscriber.abandoned
+            lines.append(
+                pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined()
+                    + (lost > 0 ? "  lost \(lost)" : ""))
         }
         lines.append("published \(stats.published), rejected \(rejected)")
         if let nats {

@@ -14,6 +14,10 @@ struct Run: AsyncParsableCommand {
             subscribers drain, plugins shut down, and a summary goes to standard error. A flag overrides \
             the same setting in the configuration.
 
+            Exit status: 0 done; 1 a runtime failure, or a bad line with --strict; 2 a usage or \
+            configuration error; 3 events were lost (see --fail-on); 128 + N stopped by signal N \
+            during start-up.
+
             Examples:
               switchboard run --config config/switchboard.yaml --report report.json < events.jsonl
               echo 'user.created {"email": "ann@example.com"}' | switchboard run --format line
@@ -43,6 +47,11 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Stop at the first bad input line, with exit status 1.")
     var strict = false
 
+    @Option(help: ArgumentHelp(
+        "Exit with status 3 when events had these outcomes: a comma list of dropped, abandoned, failed, or none.",
+        discussion: "Default: dropped,abandoned with an input that ends (a file, or standard input); none with --input none."))
+    var failOn: String?
+
     @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication: keep it on loopback).")
     var metricsListen: String?
 
@@ -60,6 +69,9 @@ struct Run: AsyncParsableCommand {
         }
         if let metricsListen, ConfigValue.hostAndPort(metricsListen) == nil {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, such as 127.0.0.1:9464")
+        }
+        if let failOn, Self.losses(failOn) == nil {
+            throw ValidationError("--fail-on '\(failOn)' is not a comma list of dropped, abandoned, failed, or none")
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
@@ -118,6 +130,24 @@ struct Run: AsyncParsableCommand {
             printDiagnostic("switchboard: stopped at a bad input line (--strict)")
             throw ExitCode(1)
         }
+        let failing = failOn.flatMap(Self.losses) ?? (input == "none" ? [] : [.dropped, .abandoned])
+        let losing = outcome.subscribers(with: failing)
+        if !losing.isEmpty {
+            let counts = outcome.stats.byName.filter { losing.contains($0.name) }.map { subscriber in
+                let lost = [(RunReport.Loss.dropped, subscriber.dropped), (.abandoned, subscriber.abandoned), (.failed, subscriber.failed)]
+                    .filter { failing.contains($0.0) && $0.1 > 0 }.map { "\($0.0.rawValue) \($0.1)" }
+                return "\(subscriber.name) \(lost.joined(separator: ", "))"
+            }
+            printDiagnostic("switchboard: events were lost (\(counts.joined(separator: "; "))): exit status 3; --fail-on none exits 0")
+            throw ExitCode(3)
+        }
+    }
+
+    /// `--fail-on`'s outcomes; nil when the list is not valid.
+    private static func losses(_ list: String) -> Set<RunReport.Loss>? {
+        if list == "none" { return [] }
+        let words = list.split(separator: ",").map { RunReport.Loss(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        return words.isEmpty || words.contains(nil) ? nil : Set(words.compactMap { $0 })
     }
 
     /// Redraws a live line on the terminal every second until cancelled, then removes it:

@@ -12,7 +12,8 @@ struct SwitchboardCommand: AsyncParsableCommand {
         subcommands: [Run.self, Check.self, JournalCommand.self, ReplayCommand.self]
     )
 
-    /// Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error.
+    /// Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error, 3 events lost
+    /// (`run --fail-on`), 128 + N stopped by signal N during start-up.
     static func main() async {
         do {
             var command = try parseAsRoot()

@@ -1,0 +1,78 @@
+import Foundation
+import Switchboard
+import SwitchboardTestSupport
+import Testing
+
+/// Loss is never silent: what a full queue drops is logged and marked, and a run over a finite
+/// input that lost events exits with status 3, unless `--fail-on` says otherwise.
+@Suite struct LossTests {
+    /// A subscriber whose handler takes about 1 ms, with the default queue: 3,000 lines overflow it.
+    static func slowFolder() throws -> PluginFolder {
+        try PluginFolder(files: [
+            "slow.lua": """
+                local function spin(s) local t = os.clock() + s; while os.clock() < t do end end
+                return { handle = function() spin(0.001) end }
+                """,
+            "c.yaml": "subscribers:\n  - { name: slow, plugin: slow.lua, topics: [e] }\n",
+            "in.jsonl": (0..<3000).map { #"{"topic": "e", "data": \#($0)}"# + "\n" }.joined(),
+        ])
+    }
+
+    @Test(.exclusive) func aFileRunThatDropsSaysSoAndExitsWithThree() async throws {
+        let folder = try Self.slowFolder()
+        let result = try await switchboard(
+            "run", "--config", folder.path("c.yaml"), "--input", folder.path("in.jsonl"), "--report", folder.path("r.json"))
+        let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
+        let dropped = try #require(report["subscribers"]?["slow"]?["dropped"]?.intValue)
+        try #require(dropped > 0, "the handler kept up: the test proves nothing")
+        #expect(result.status == 3)
+        // The first drop, once, with the queue and the fix; the rest summed, not one line each.
+        let warnings = lines(of: result.errors, startingWith: "").filter { $0.contains("subscriber=slow dropped") }
+        #expect(warnings.first?.contains(
+            "dropped an event: its queue is full (capacity 1024, overflow drop_newest); raise queue.capacity, or use overflow: block or spill")
+            == true, "\(warnings)")
+        #expect(warnings.count <= 3, "\(warnings)")
+        let summed = warnings.dropFirst().compactMap { $0.firstMatch(of: /dropped (\d+) more events/).flatMap { Int($0.1) } }
+        #expect(1 + summed.reduce(0, +) == dropped)  // every drop is in a line
+        #expect(result.errors.contains(#/slow\s+3000\s+\d+\s+0\s+\d+\s+0\s+0  lost \d+\n/#))
+        #expect(result.errors.contains("events were lost (slow dropped \(dropped)): exit status 3"))
+        #expect(report["subscribers"]?["slow"].map { $0["received"] == .int(3000) } == true)
+    }
+
+    @Test(.exclusive) func failOnNoneExitsZeroAndFailedCanCount() async throws {
+        let folder = try Self.slowFolder()
+        try folder.write("fails.lua", "return { handle = function() error('no') end }")
+        try folder.write("f.yaml", "subscribers:\n  - { name: fails, plugin: fails.lua, topics: [e] }\n")
+        let none = try await switchboard(
+            "run", "--config", folder.path("c.yaml"), "--input", folder.path("in.jsonl"), "--fail-on", "none")
+        #expect(none.status == 0)
+        #expect(none.errors.contains("lost "))  // still marked
+        let input = #"{"topic": "e"}"# + "\n"
+        #expect(try await switchboard("run", "--config", folder.path("f.yaml"), input: input).status == 0)  // failed is not in the default
+        let failed = try await switchboard("run", "--config", folder.path("f.yaml"), "--fail-on", "failed", input: input)
+        #expect(failed.status == 3)
+        #expect(failed.errors.contains("events were lost (fails failed 1)"))
+        let bad = try await switchboard("run", "--config", folder.path("f.yaml"), "--fail-on", "dropped,lost", input: input)
+        #expect(bad.status == 2)
+        #expect(bad.errors.contains("--fail-on 'dropped,lost' is not a comma list of dropped, abandoned, failed, or none"))
+    }
+
+    @Test func aServiceRunFailsOnNothingByDefault() async throws {
+        let folder = try PluginFolder(files: [
+            "fast.lua": """
+                local n = 0
+                return { init = function() switchboard.every(0.001, function()
+                           for i = 1, 50 do switchboard.publish("e", i) end end) end }
+                """,
+            "slow.lua": "return { handle = function() local t = os.clock() + 0.01; while os.clock() < t do end end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: fast, plugin: fast.lua }
+                  - { name: slow, plugin: slow.lua, topics: [e], queue: { capacity: 2 } }
+                """,
+        ])
+        let result = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none", "--duration", "300ms")
+        #expect(result.errors.contains("subscriber=slow dropped an event"))
+        #expect(result.status == 0)
+    }
+}
