@@ -42,8 +42,15 @@ static int l_publish(lua_State *L) {
     size_t data_end = (size_t)lua_tointeger(L, -1);
     sb_bytes topic_bytes = {(const unsigned char *)topic, topic_length};
     sb_bytes error = {0, 0};
+    // Into a full `block` queue it may wait for room until a tenth of the call's budget is
+    // left, for the plugin to handle the answer; an interrupted call does not wait.
+    uint64_t deadline = atomic_load_explicit(&context->deadline, memory_order_relaxed);
+    uint64_t budget = context->limits.timeout_ns;
+    int waits = deadline && budget && !atomic_load_explicit(&context->interrupted, memory_order_relaxed);
+    uint64_t wait_until = waits ? deadline - budget / 10 : 0;
     int64_t accepted = sb_callbacks.publish(context->host, topic_bytes, bytes_of(&context->tape, 0, data_end),
-                                            bytes_of(&context->tape, data_end, context->tape.length), &error);
+                                            bytes_of(&context->tape, data_end, context->tape.length), wait_until,
+                                            &error);
     if (accepted < 0) {
         lua_pushnil(L);
         lua_pushlstring(L, (const char *)error.bytes, error.length);

@@ -41,7 +41,8 @@ extension EventHandler {
 public final class SubscriberContext: Sendable {
     /// The subscriber's name.
     public let name: String
-    /// The router it belongs to; publishing from a handler never blocks (a full `block` queue counts a drop).
+    /// The router it belongs to. From a handler, a publish into a full `block` queue counts a
+    /// drop at once, unless it says how long it may wait (``Router/publish(_:data:headers:waitingForRoom:)``).
     public weak let router: Router?
     /// How many times the handler was rebuilt.
     let restarts = Atomic<Int>(0)

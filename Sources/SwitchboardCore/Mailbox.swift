@@ -123,9 +123,10 @@ final class Mailbox: @unchecked Sendable {
         return guarded.pointee.events.count
     }
 
-    /// Queues an event under the overflow policy. With `block`, waits for room, unless the
-    /// publisher is a subscriber (it never waits). While draining, only subscribers' events are taken.
-    func offer(_ event: consuming Event, fromSubscriber: Bool) -> Offer {
+    /// Queues an event under the overflow policy. With `block`, waits for room: until `waitUntil`
+    /// (monotonic nanoseconds) when given, else for as long as it takes, unless the publisher is
+    /// a subscriber (then it never waits). While draining, only subscribers' events are taken.
+    func offer(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64? = nil) -> Offer {
         lock.lock()
         let state = guarded.pointee.state
         guard state == .open || (state == .draining && fromSubscriber) else {
@@ -137,7 +138,7 @@ final class Mailbox: @unchecked Sendable {
         if spillSource != nil { return offerToSpill() }
         var outcome = Offer.accepted
         if !hasRoom {
-            switch makeRoom(fromSubscriber: fromSubscriber) {
+            switch makeRoom(fromSubscriber: fromSubscriber, waitUntil: waitUntil) {
             case nil: break
             case .evicted?: outcome = .evicted
             case let refused?: return refused
@@ -170,14 +171,11 @@ final class Mailbox: @unchecked Sendable {
     /// With the lock held, the queue full: applies the overflow policy. Nil once there is room
     /// for the event, `evicted` once the oldest made room (the lock still held); otherwise the
     /// outcome, with the lock released.
-    @inline(never) private func makeRoom(fromSubscriber: Bool) -> Offer? {
+    @inline(never) private func makeRoom(fromSubscriber: Bool, waitUntil: UInt64?) -> Offer? {
         switch guarded.pointee.policy {
         case .dropNewest,
-             .block where fromSubscriber:  // a subscriber never waits on a full block queue: it drops
-            guarded.pointee.received += 1
-            guarded.pointee.dropped += 1
-            lock.unlock()
-            return .dropped
+             .block where fromSubscriber && waitUntil == nil:  // a subscriber waits only when it says how long
+            return refuseFullQueue()
         case .dropOldest:
             if dequeue() != nil {
                 guarded.pointee.dropped += 1
@@ -188,14 +186,29 @@ final class Mailbox: @unchecked Sendable {
         case .block:
             guarded.pointee.blockedPublishers += 1
             if guarded.pointee.consumerSleeping || guarded.pointee.consumerNapping { lock.signal(Self.workCondition) }
-            repeat { lock.wait(Self.roomCondition) } while !hasRoom && guarded.pointee.state == .open
+            func admits() -> Bool {
+                guarded.pointee.state == .open || (guarded.pointee.state == .draining && fromSubscriber)
+            }
+            var inTime = true
+            repeat {
+                if let waitUntil { inTime = lock.wait(Self.roomCondition, untilMonotonic: waitUntil) } else { lock.wait(Self.roomCondition) }
+            } while !hasRoom && admits() && inTime
             guarded.pointee.blockedPublishers -= 1
-            guard guarded.pointee.state == .open else {
+            guard admits() else {
                 lock.unlock()
                 return .closed
             }
+            if !hasRoom { return refuseFullQueue() }
         }
         return nil
+    }
+
+    /// With the lock held, released here: counts the event as received and dropped.
+    private func refuseFullQueue() -> Offer {
+        guarded.pointee.received += 1
+        guarded.pointee.dropped += 1
+        lock.unlock()
+        return .dropped
     }
 
     /// With the lock held, released here: hands the event straight to the stream consumer waiting for one.

@@ -5,7 +5,8 @@ public enum OverflowPolicy: Sendable, Hashable, CaseIterable {
     /// Evict the oldest queued event, count it as dropped, and queue the new one.
     case dropOldest
     /// Make the publisher wait for room: lossless backpressure, for pipelines such as a file read from stdin.
-    /// A publish from inside a subscriber never waits; it counts a drop instead, so subscribers cannot deadlock.
+    /// A publish from inside a subscriber waits only as long as it says (a Lua plugin: until
+    /// shortly before its call's budget ends), then counts a drop, so subscribers cannot deadlock for long.
     case block
     /// Never drop and never make a publisher wait: the subscriber reads its events from the
     /// router's journal (``Router/spill(to:)``), in journal order, from its own durable

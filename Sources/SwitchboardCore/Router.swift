@@ -253,13 +253,18 @@ public final class Router: Sendable {
 
     /// Publishes a JSON payload to `topic` and reports how many subscribers took it.
     ///
+    /// A full `block` queue makes the publisher wait for room: for as long as it takes, or at
+    /// most `waitingForRoom`, after which that subscriber counts a drop. From inside a handler
+    /// it waits only when `waitingForRoom` is given (a full `block` queue counts a drop at once),
+    /// so that subscribers publishing to each other cannot deadlock for longer than that.
+    ///
     /// Throws for an invalid topic, or once shutdown has begun (also releasing a publisher
     /// that waits on a full `block` queue).
     @discardableResult
-    public func publish(_ topic: String, data: JSON = .null, headers: [String: String] = [:]) throws(RouterError)
-        -> DeliveryReport
-    {
-        try route(topic, payload: .value(data), headers: headers, excluding: nil)
+    public func publish(
+        _ topic: String, data: JSON = .null, headers: [String: String] = [:], waitingForRoom limit: Duration? = nil
+    ) throws(RouterError) -> DeliveryReport {
+        try route(topic, payload: .value(data), headers: headers, excluding: nil, waitingForRoom: limit)
     }
 
     /// Publishes to every matching subscriber but `excluded` (a dead letter skips its producer).
@@ -268,12 +273,13 @@ public final class Router: Sendable {
     }
 
     /// Publishes a payload already in tape form (as parsed from JSON text): subscribers that
-    /// read tapes, such as Lua plugins, take it without any conversion.
+    /// read tapes, such as Lua plugins, take it without any conversion. `waitingForRoom` as in
+    /// ``publish(_:data:headers:waitingForRoom:)``.
     @discardableResult
-    public func publish(_ topic: String, tape: JSONTape, headers: [String: String] = [:]) throws(RouterError)
-        -> DeliveryReport
-    {
-        try route(topic, payload: .tape(tape), headers: headers, excluding: nil)
+    public func publish(
+        _ topic: String, tape: JSONTape, headers: [String: String] = [:], waitingForRoom limit: Duration? = nil
+    ) throws(RouterError) -> DeliveryReport {
+        try route(topic, payload: .tape(tape), headers: headers, excluding: nil, waitingForRoom: limit)
     }
 
     /// Publishes a tape to every matching subscriber but `excluded`: a bridge imports this way,
@@ -286,7 +292,8 @@ public final class Router: Sendable {
     }
 
     private func route(
-        _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?
+        _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
+        waitingForRoom limit: Duration? = nil
     ) throws(RouterError) -> DeliveryReport {
         let context = PublisherContext.current(contextKey)
         let current = generation.load(ordering: .acquiring)
@@ -308,6 +315,7 @@ public final class Router: Sendable {
         // Deliver from the context's target list in place: copying the array out would cost a
         // retain and a release per publish. Nothing below runs code that could publish.
         let fromSubscriber = context.pointee.isSubscriberThread
+        let waitUntil = limit.map { SystemClock.monotonicNanos() &+ SystemClock.nanoseconds(max($0, .zero)) }
         var report = DeliveryReport(matched: context.pointee.lastTargets.count)
         var closed = false
         // Compared by address: `!==` would box both sides as AnyObject?, a retain and a release each.
@@ -321,7 +329,7 @@ public final class Router: Sendable {
                     let copy = event.adoptReference()
                     guard subscriber.toOpaque() != skipped else { continue }
                     let outcome = subscriber._withUnsafeGuaranteedRef {
-                        $0.mailbox.offer(copy, fromSubscriber: fromSubscriber)
+                        $0.mailbox.offer(copy, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
                     }
                     switch outcome {
                     case .accepted: report.accepted += 1
@@ -338,7 +346,7 @@ public final class Router: Sendable {
         }
         if closed {
             if !accepting.load(ordering: .relaxed) { throw .shutDown }
-            redeliver(event, in: context, excluding: skipped, report: &report)
+            redeliver(event, in: context, excluding: skipped, waitUntil: waitUntil, report: &report)
         }
         return report
     }
@@ -348,7 +356,7 @@ public final class Router: Sendable {
     /// one lacked (those that replaced it), so that a switch loses nothing.
     private func redeliver(
         _ event: Event, in context: UnsafeMutablePointer<PublisherContext>, excluding skipped: UnsafeMutableRawPointer?,
-        report: inout DeliveryReport
+        waitUntil: UInt64?, report: inout DeliveryReport
     ) {
         var tried = Set(context.pointee.lastTargets.map(ObjectIdentifier.init))
         while true {
@@ -358,7 +366,7 @@ public final class Router: Sendable {
             for subscriber in context.pointee.lastTargets
             where tried.insert(ObjectIdentifier(subscriber)).inserted && Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
                 report.matched += 1
-                switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread) {
+                switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread, waitUntil: waitUntil) {
                 case .accepted: report.accepted += 1
                 case .evicted:
                     report.accepted += 1

@@ -8,8 +8,8 @@ import SwitchboardCore
 enum LuaHost {
     private static let installed: Void = {
         var callbacks = sb_host_callbacks(
-            publish: { host, topic, data, headers, error in
-                LuaHost.handler(host).publish(topic: topic, data: data, headers: headers, error: error!)
+            publish: { host, topic, data, headers, waitUntil, error in
+                LuaHost.handler(host).publish(topic: topic, data: data, headers: headers, waitUntil: waitUntil, error: error!)
             },
             log: { host, level, message, fields in
                 LuaHost.handler(host).log(level: level, message: message, fields: fields)
@@ -46,8 +46,10 @@ extension sb_bytes {
 }
 
 extension LuaHandler {
+    /// `switchboard.publish`: into a full `block` queue it waits for room until `waitUntil`
+    /// (monotonic nanoseconds, shortly before the call's budget ends; 0: it does not wait).
     fileprivate func publish(
-        topic: sb_bytes, data: sb_bytes, headers: sb_bytes, error errorOut: UnsafeMutablePointer<sb_bytes>
+        topic: sb_bytes, data: sb_bytes, headers: sb_bytes, waitUntil: UInt64, error errorOut: UnsafeMutablePointer<sb_bytes>
     ) -> Int64 {
         do throws(LuaError) {
             guard let topicText = String(validating: topic.buffer, as: UTF8.self) else {
@@ -64,7 +66,9 @@ extension LuaHandler {
             guard let router = context?.router else { throw LuaError("the router is gone") }
             let report: DeliveryReport
             do {
-                report = try router.publish(topicText, tape: payload, headers: headerMap)
+                let now = SystemClock.monotonicNanos()
+                let limit = waitUntil == 0 ? nil : Duration.nanoseconds(Int64(waitUntil > now ? waitUntil - now : 0))
+                report = try router.publish(topicText, tape: payload, headers: headerMap, waitingForRoom: limit)
             } catch {
                 throw LuaError("\(error)")
             }

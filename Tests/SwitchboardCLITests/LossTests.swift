@@ -75,4 +75,72 @@ import Testing
         #expect(result.errors.contains("subscriber=slow dropped an event"))
         #expect(result.status == 0)
     }
+
+    /// A plugin that republishes each event to `next`, failing the event when the publish fails.
+    static func forwarder(to next: String) -> String {
+        "return { handle = function(e) local ok, err = switchboard.publish('\(next)', e.data); if not ok then error(err) end end }"
+    }
+
+    @Test(.exclusive) func aBlockChainOfPluginsAppliesBackpressureAllTheWayToTheInput() async throws {
+        let folder = try PluginFolder(files: [
+            "a.lua": Self.forwarder(to: "b"),
+            "b.lua": Self.forwarder(to: "c"),
+            "c.lua": """
+                local function spin(s) local t = os.clock() + s; while os.clock() < t do end end
+                return { handle = function() spin(0.00005) end }
+                """,
+            "c.yaml": """
+                subscribers:
+                  - { name: a, plugin: a.lua, topics: [a], queue: { capacity: 10, overflow: block } }
+                  - { name: b, plugin: b.lua, topics: [b], queue: { capacity: 10, overflow: block } }
+                  - { name: c, plugin: c.lua, topics: [c], queue: { capacity: 10, overflow: block } }
+                """,
+            "in.jsonl": (0..<20_000).map { #"{"topic": "a", "data": \#($0)}"# + "\n" }.joined(),
+        ])
+        let result = try await switchboard(
+            "run", "--config", folder.path("c.yaml"), "--input", folder.path("in.jsonl"), "--report", folder.path("r.json"))
+        #expect(result.status == 0, "\(result.errors)")
+        let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
+        for name in ["a", "b", "c"] {
+            #expect(report["subscribers"]?[name]?["received"] == 20_000)
+            #expect(report["subscribers"]?[name]?["handled"] == 20_000, "\(name): \(report)")
+        }
+    }
+
+    @Test(.exclusive) func aCycleOfBlockSubscribersEndsWithinItsBudgetsWithTheFailuresCounted() async throws {
+        // Each event of x makes ten for y and each of y ten for x, three hops deep, into queues of
+        // two: both end up waiting on each other's full queue, until shortly before their budget.
+        func plugin(_ other: String) -> String {
+            """
+            return { handle = function(e)
+              if e.data < 3 then
+                for i = 1, 10 do local ok, err = switchboard.publish("\(other)", e.data + 1); if not ok then error(err) end end
+              end
+            end }
+            """
+        }
+        let folder = try PluginFolder(files: [
+            "x.lua": plugin("y"), "y.lua": plugin("x"),
+            "c.yaml": """
+                subscribers:
+                  - { name: x, plugin: x.lua, topics: [x], timeout: 200ms, queue: { capacity: 2, overflow: block } }
+                  - { name: y, plugin: y.lua, topics: [y], timeout: 200ms, queue: { capacity: 2, overflow: block } }
+                """,
+        ])
+        let start = Date()
+        let result = try await switchboard(
+            "run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json"), input: #"{"topic": "x", "data": 0}"# + "\n")
+        #expect(Date().timeIntervalSince(start) < 30)
+        let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
+        let counts = ["x", "y"].compactMap { report["subscribers"]?[$0] }
+        let failed = counts.reduce(0) { $0 + ($1["failed"]?.intValue ?? 0) }
+        let dropped = counts.reduce(0) { $0 + ($1["dropped"]?.intValue ?? 0) }
+        #expect(failed > 0 && dropped > 0, "\(report)")  // the deadlock broke, and said so
+        #expect(result.errors.contains("queue full"))
+        for subscriber in counts {
+            let parts = ["handled", "failed", "dropped", "abandoned", "pending"].map { subscriber[$0]?.intValue ?? 0 }
+            #expect(subscriber["received"]?.intValue == parts.reduce(0, +))
+        }
+        #expect(result.status == 3)
+    }
 }

@@ -77,6 +77,29 @@ import Testing
         await router.shutdown()
     }
 
+    @Test func aHandlerThatAsksWaitsForRoomUpToItsLimit() async throws {
+        let router = Router()
+        let gate = Gate()
+        try router.subscribe("sink", name: "sink", capacity: 1, overflow: .block) { _ in gate.pass() }
+        let reports = Recorder<DeliveryReport>()
+        try router.subscribe("trigger", name: "producer") { event in
+            let limit: Duration = event.data == "short" ? .milliseconds(50) : .seconds(60)
+            for _ in 0..<3 { reports.append(try router.publish("sink", waitingForRoom: limit)) }
+        }
+        try router.publish("trigger", data: "short")
+        // The sink holds one event in hand and one in its queue: the third publish waits 50 ms, then drops.
+        #expect(await eventually { reports.count == 3 })
+        #expect(reports.all.map(\.dropped) == [0, 0, 1])
+        try router.publish("trigger", data: "long")
+        // The producer has the second trigger in hand: its first publish finds the sink's queue still full.
+        #expect(await eventually { router.stats()["producer"].map { $0.received == 2 && $0.queueDepth == 0 } == true })
+        gate.open()  // room comes: every waiting publish is taken
+        #expect(await eventually { reports.count == 6 })
+        #expect(reports.all.suffix(3).map(\.accepted) == [1, 1, 1])
+        await router.shutdown()
+        #expect(router.stats()["sink"].map { [$0.received, $0.handled, $0.dropped] } == [6, 5, 1])
+    }
+
     @Test func shutdownReleasesBlockedPublishersAndCountsAbandoned() async throws {
         let (router, gate, _) = try await heldSubscriber(.block)
         for index in 1...10 { try router.publish("n", data: .int(Int64(index))) }

@@ -253,7 +253,9 @@ import Testing
         await router.shutdown(drainTimeout: .seconds(2))
         let stats = router.stats()
         #expect(healthy.all == [0, 1, 2, 3, 4])
-        #expect(stats["sink"]!.dropped > 1000)  // the full block queue answered "queue full" instead of waiting
+        // Into the full block queue a publish waits until a tenth of the budget is left; after
+        // that each one answers "queue full" at once, so the loop still meets its budget.
+        #expect(stats["sink"]!.dropped > 100)
         #expect(stats.subscribers.allSatisfy { $0.addsUp })
     }
 

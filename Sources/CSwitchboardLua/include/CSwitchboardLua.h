@@ -46,8 +46,10 @@ typedef struct sb_bytes {
 // `host` is the Swift object of the state. A callback reports an error by returning a
 // negative value and setting *error; C then raises or returns it to Lua.
 typedef struct sb_host_callbacks {
-    /// Publishes; returns how many subscribers accepted the event, or -1.
-    int64_t (*publish)(void *host, sb_bytes topic, sb_bytes data_tape, sb_bytes headers_tape, sb_bytes *error);
+    /// Publishes; returns how many subscribers accepted the event, or -1. A full `block` queue
+    /// may keep it waiting until `wait_until` (monotonic ns; 0: not at all).
+    int64_t (*publish)(void *host, sb_bytes topic, sb_bytes data_tape, sb_bytes headers_tape, uint64_t wait_until,
+                       sb_bytes *error);
     /// Writes a log line; level 0 debug, 1 info, 2 warn, 3 error; fields_tape may be empty.
     void (*log)(void *host, int level, sb_bytes message, sb_bytes fields_tape);
     /// Schedules a timer that calls the function at registry reference `ref`; returns its id.
