@@ -33,12 +33,16 @@ static int l_publish(lua_State *L) {
     lua_pushcfunction(L, encode_publish_arguments);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
+    sb_context *context = sb_context_of(L);
     if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        size_t length = 0;
+        const char *message = lua_tolstring(L, -1, &length);  // a string: raised by the encoder or luaL_error
+        sb_bytes text = {(const unsigned char *)(message ? message : ""), message ? length : 0};
+        sb_callbacks.publish_failed(context->host, text);
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;  // nil, message
     }
-    sb_context *context = sb_context_of(L);
     size_t data_end = (size_t)lua_tointeger(L, -1);
     sb_bytes topic_bytes = {(const unsigned char *)topic, topic_length};
     sb_bytes error = {0, 0};

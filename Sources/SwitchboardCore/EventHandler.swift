@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// What a subscriber runs: a Swift closure, a Lua state, or any other handler.
@@ -46,6 +47,13 @@ public final class SubscriberContext: Sendable {
     public weak let router: Router?
     /// How many times the handler was rebuilt.
     let restarts = Atomic<Int>(0)
+    /// Its publishes that at least one subscriber took.
+    let published = Atomic<Int>(0)
+    /// Its publishes that were refused (an invalid topic or payload, a shutdown) or that
+    /// matched subscribers none of which took them.
+    let publishFailed = Atomic<Int>(0)
+    /// Each distinct publish failure is logged once per 10 s.
+    private let failures = Mutex(LogThrottle())
 
     init(name: String, router: Router?) {
         self.name = name
@@ -58,6 +66,23 @@ public final class SubscriberContext: Sendable {
     /// Counts a rebuild of the handler, whoever decided it (the failure policy, or the handler
     /// itself after a memory failure).
     public func recordRestart() { restarts.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Counts a publish of this subscriber that failed, and logs why (each distinct message
+    /// once per 10 s): the router does this for what it refuses, a handler for a publish it
+    /// could not even make (a Lua value JSON cannot hold).
+    public func recordPublishFailure(_ message: String) {
+        publishFailed.wrappingAdd(1, ordering: .relaxed)
+        var logger = Logger(label: "switchboard")
+        logger[metadataKey: "subscriber"] = .string(name)
+        failures.withLock { $0.log("publish failed: \(message)", level: .warning, to: logger) }
+    }
+
+    /// Logs the publish failures counted but not yet logged (the subscriber ends).
+    func flushPublishFailures() {
+        var logger = Logger(label: "switchboard")
+        logger[metadataKey: "subscriber"] = .string(name)
+        failures.withLock { $0.flush(to: logger, level: .warning) }
+    }
 }
 
 /// A handler made of a Swift closure.

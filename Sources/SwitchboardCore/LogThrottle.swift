@@ -29,10 +29,10 @@ package struct LogThrottle {
         logger.log(level: level, "\(message)", metadata: metadata)
     }
 
-    /// Reports the repeats not yet reported (the subscriber stops).
-    package mutating func flush(to logger: Logger) {
+    /// Reports the repeats not yet reported (the subscriber stops), at `level`.
+    package mutating func flush(to logger: Logger, level: Logger.Level = .error) {
         for (key, entry) in seen where entry.repeats > 0 {
-            logger.error("\(key)", metadata: ["repeated": "\(entry.repeats)"])
+            logger.log(level: level, "\(key)", metadata: ["repeated": "\(entry.repeats)"])
         }
         seen.removeAll()
     }

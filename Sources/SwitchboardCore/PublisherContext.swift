@@ -24,6 +24,8 @@ struct PublisherContext {
     var lastTargets: [Subscriber] = []
     /// Set on subscriber threads: their publishes never wait on a full `block` queue.
     var isSubscriberThread = false
+    /// On a subscriber's thread, its context: what it publishes is counted there.
+    var publisher: SubscriberContext?
     /// Timestamps for the events this thread publishes.
     var clock = WallClock()
     /// The process's id prefix, copied: reading the lazy global costs a call on every publish.

@@ -296,6 +296,41 @@ public final class Router: Sendable {
         waitingForRoom limit: Duration? = nil
     ) throws(RouterError) -> DeliveryReport {
         let context = PublisherContext.current(contextKey)
+        if context.pointee.isSubscriberThread {
+            return try routeCounted(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+        }
+        return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+    }
+
+    /// A subscriber's publish, counted as its `published` or `publishFailed`; a failure is logged.
+    @inline(never)
+    private func routeCounted(
+        _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
+        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>
+    ) throws(RouterError) -> DeliveryReport {
+        guard let publisher = context.pointee.publisher else {
+            return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+        }
+        let report: DeliveryReport
+        do {
+            report = try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+        } catch {
+            publisher.recordPublishFailure("to '\(topic)': \(error)")
+            throw error
+        }
+        if report.accepted > 0 {
+            publisher.published.wrappingAdd(1, ordering: .relaxed)
+        } else if report.matched > 0 {
+            let why = report.dropped > 0 ? "queue full" : "its subscribers were stopping"
+            publisher.recordPublishFailure("to '\(topic)': \(why) (\(report.matched) matched, none took it)")
+        }
+        return report
+    }
+
+    private func deliver(
+        _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
+        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>
+    ) throws(RouterError) -> DeliveryReport {
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
         // Once shutdown began, only subscribers publish: chains of subscribers drain completely.

@@ -61,6 +61,8 @@ public final class Subscriber: Sendable {
         var stats = mailbox.stats(name: name)
         stats.deadLettered = deadLettered.load(ordering: .relaxed)
         stats.restarts = context.restarts.load(ordering: .relaxed)
+        stats.published = context.published.load(ordering: .relaxed)
+        stats.publishFailed = context.publishFailed.load(ordering: .relaxed)
         let since = busySince.load(ordering: .relaxed)
         if since != 0 { stats.busyFor = .nanoseconds(Int64(SystemClock.monotonicNanos() &- since)) }
         stats.isRebuilding = rebuilding.load(ordering: .relaxed)
@@ -122,6 +124,7 @@ public final class Subscriber: Sendable {
         OSThread.spawn { [self] in
             thread.withLock { $0 = pthread_self() }
             PublisherContext.current().pointee.isSubscriberThread = true
+            PublisherContext.current().pointee.publisher = context
             var handler = transfer.value  // a reload may replace it
             do {
                 try handler.start(context)
@@ -146,6 +149,7 @@ public final class Subscriber: Sendable {
             if claimStop() { handler.stop() }
             self.handler.withLock { $0 = nil }
             lossLog.flush(for: self)
+            context.flushPublishFailures()
             finished.signal()
         }
         started.waitBlocking()

@@ -26,6 +26,11 @@ public struct SubscriberStats: Sendable, Hashable {
     public var deadLettered: Int
     /// Times the handler was rebuilt after failures.
     public var restarts: Int
+    /// Its own publishes that at least one subscriber took.
+    public var published = 0
+    /// Its own publishes that failed: refused (an invalid topic or payload, a shutdown), or
+    /// matched subscribers none of which took them. One that matches no subscriber is neither.
+    public var publishFailed = 0
     /// How long the handler call in progress has run; nil when idle, or when the router has no
     /// ``HandlerObserver`` (only then does it time calls).
     public var busyFor: Duration? = nil
@@ -61,6 +66,8 @@ public struct RouterStats: Sendable, Hashable {
             merged[at].pending += subscriber.pending
             merged[at].deadLettered += subscriber.deadLettered
             merged[at].restarts += subscriber.restarts
+            merged[at].published += subscriber.published
+            merged[at].publishFailed += subscriber.publishFailed
         }
         return merged
     }

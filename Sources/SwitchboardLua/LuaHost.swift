@@ -11,6 +11,9 @@ enum LuaHost {
             publish: { host, topic, data, headers, waitUntil, error in
                 LuaHost.handler(host).publish(topic: topic, data: data, headers: headers, waitUntil: waitUntil, error: error!)
             },
+            publish_failed: { host, message in
+                LuaHost.handler(host).context?.recordPublishFailure(String(decoding: message.buffer, as: UTF8.self))
+            },
             log: { host, level, message, fields in
                 LuaHost.handler(host).log(level: level, message: message, fields: fields)
             },
@@ -51,32 +54,33 @@ extension LuaHandler {
     fileprivate func publish(
         topic: sb_bytes, data: sb_bytes, headers: sb_bytes, waitUntil: UInt64, error errorOut: UnsafeMutablePointer<sb_bytes>
     ) -> Int64 {
-        do throws(LuaError) {
-            guard let topicText = String(validating: topic.buffer, as: UTF8.self) else {
-                throw LuaError("the topic is not valid UTF-8")
-            }
-            let payload: JSONTape
-            var headerMap: [String: String] = [:]
-            do {
-                payload = try JSONTape(validating: data.buffer)
-                if headers.length > 0 { headerMap = try JSONTape(validating: headers.buffer).strings ?? [:] }
-            } catch {
-                throw LuaError("cannot publish: \(error)")
-            }
-            guard let router = context?.router else { throw LuaError("the router is gone") }
-            let report: DeliveryReport
-            do {
-                let now = SystemClock.monotonicNanos()
-                let limit = waitUntil == 0 ? nil : Duration.nanoseconds(Int64(waitUntil > now ? waitUntil - now : 0))
-                report = try router.publish(topicText, tape: payload, headers: headerMap, waitingForRoom: limit)
-            } catch {
-                throw LuaError("\(error)")
-            }
-            if report.accepted == 0, report.dropped > 0 { throw LuaError("queue full") }
+        func fail(_ message: String) -> Int64 {
+            errorOut.pointee = scratch.lend(message.utf8)
+            return -1
+        }
+        let topicText: String
+        let payload: JSONTape
+        var headerMap: [String: String] = [:]
+        do {
+            guard let text = String(validating: topic.buffer, as: UTF8.self) else { throw LuaError("the topic is not valid UTF-8") }
+            topicText = text
+            payload = try JSONTape(validating: data.buffer)
+            if headers.length > 0 { headerMap = try JSONTape(validating: headers.buffer).strings ?? [:] }
+        } catch {
+            let message = error is LuaError ? "\(error)" : "cannot publish: \(error)"
+            context?.recordPublishFailure(message)
+            return fail(message)
+        }
+        guard let router = context?.router else { return fail("the router is gone") }
+        // From here the router counts the publish, and logs it when it fails.
+        let now = SystemClock.monotonicNanos()
+        let limit = waitUntil == 0 ? nil : Duration.nanoseconds(Int64(waitUntil > now ? waitUntil - now : 0))
+        do {
+            let report = try router.publish(topicText, tape: payload, headers: headerMap, waitingForRoom: limit)
+            if report.accepted == 0, report.dropped > 0 { return fail("queue full") }
             return Int64(report.accepted)
         } catch {
-            errorOut.pointee = scratch.lend(error.message.utf8)
-            return -1
+            return fail("\(error)")
         }
     }
 

@@ -62,6 +62,10 @@ public final class RouterMetrics: Sendable {
                     [("subscriber", name), ("outcome", outcome)], value))
             }
             totals.append(("restarts \(name)", "switchboard_subscriber_restarts_total", [("subscriber", name)], subscriber.restarts))
+            totals.append(("published \(name)", "switchboard_subscriber_published_total", [("subscriber", name)], subscriber.published))
+            totals.append((
+                "publish failed \(name)", "switchboard_subscriber_publish_failed_total", [("subscriber", name)],
+                subscriber.publishFailed))
             let labels = [("subscriber", name)]
             Gauge(label: "switchboard_subscriber_queue_depth", dimensions: labels, factory: factory).record(subscriber.queueDepth)
             Gauge(label: "switchboard_subscriber_queue_capacity", dimensions: labels, factory: factory).record(subscriber.capacity)

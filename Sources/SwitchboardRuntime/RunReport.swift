@@ -42,21 +42,22 @@ public struct RunReport: Sendable {
     /// The table written at exit: a line per subscriber (`lost N` after one that dropped or
     /// abandoned events), the totals, the bridge's line.
     public var summary: String {
-        let columns = ["received", "handled", "failed", "dropped", "abandoned", "pending"]
+        let columns = ["received", "handled", "failed", "dropped", "abandoned", "pending", "published", "publish_failed"]
         let width = max(10, stats.subscribers.map(\.name.count).max() ?? 0)
         func pad(_ text: String, _ count: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, count - text.count))
             return left ? text + fill : fill + text
         }
-        var lines = [pad("subscriber", width, left: true) + columns.map { pad($0, 10) }.joined()]
+        let widths = columns.map { max(10, $0.count + 1) }
+        var lines = [pad("subscriber", width, left: true) + zip(columns, widths).map { pad($0, $1) }.joined()]
         for subscriber in stats.subscribers {
             let values = [
                 subscriber.received, subscriber.handled, subscriber.failed, subscriber.dropped, subscriber.abandoned,
-                subscriber.pending,
+                subscriber.pending, subscriber.published, subscriber.publishFailed,
             ]
             let lost = subscriber.dropped + subscriber.abandoned
             lines.append(
-                pad(subscriber.name, width, left: true) + values.map { pad(String($0), 10) }.joined()
+                pad(subscriber.name, width, left: true) + zip(values, widths).map { pad(String($0), $1) }.joined()
                     + (lost > 0 ? "  lost \(lost)" : ""))
         }
         lines.append("published \(stats.published), rejected \(rejected)")
@@ -78,6 +79,7 @@ public struct RunReport: Sendable {
                 "received": .int(Int64(subscriber.received)), "handled": .int(Int64(subscriber.handled)),
                 "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
                 "abandoned": .int(Int64(subscriber.abandoned)), "pending": .int(Int64(subscriber.pending)),
+                "published": .int(Int64(subscriber.published)), "publish_failed": .int(Int64(subscriber.publishFailed)),
             ])
         }
         var document: [(String, JSON)] = [

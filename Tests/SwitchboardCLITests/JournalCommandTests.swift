@@ -123,6 +123,6 @@ import Testing
         let resumedAt = try #require(second.first)
         #expect(resumedAt <= first.count && first.count - resumedAt <= 40, "resumed at \(resumedAt) after \(first.count)")
         #expect(second == Array(resumedAt..<300))
-        #expect(again.errors.contains(#/slow\s+\d+\s+\d+\s+0\s+0\s+0\s+0\n/#))
+        #expect(again.errors.contains(#/slow\s+\d+\s+\d+\s+0\s+0\s+0\s+0\s+0\s+0\n/#))
     }
 }

@@ -34,7 +34,7 @@ import Testing
         #expect(warnings.count <= 3, "\(warnings)")
         let summed = warnings.dropFirst().compactMap { $0.firstMatch(of: /dropped (\d+) more events/).flatMap { Int($0.1) } }
         #expect(1 + summed.reduce(0, +) == dropped)  // every drop is in a line
-        #expect(result.errors.contains(#/slow\s+3000\s+\d+\s+0\s+\d+\s+0\s+0  lost \d+\n/#))
+        #expect(result.errors.contains(#/slow\s+3000\s+\d+\s+0\s+\d+\s+0\s+0\s+0\s+0  lost \d+\n/#))
         #expect(result.errors.contains("events were lost (slow dropped \(dropped)): exit status 3"))
         #expect(report["subscribers"]?["slow"].map { $0["received"] == .int(3000) } == true)
     }
@@ -142,5 +142,38 @@ import Testing
             #expect(subscriber["received"]?.intValue == parts.reduce(0, +))
         }
         #expect(result.status == 3)
+    }
+
+    @Test func failedPublishesAreCountedAndLoggedOnceEach() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": """
+                return { handle = function()
+                  switchboard.publish("out.a b", 1)            -- an invalid topic
+                  switchboard.publish("out.*", 1)              -- a wildcard
+                  switchboard.publish("out.ok", function() end) -- data JSON cannot hold
+                  switchboard.publish("out.ok", 1)             -- taken
+                  switchboard.publish("nobody.listens", 1)     -- matches nothing: neither
+                end }
+                """,
+            "sink.lua": "return { handle = function() end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: p, plugin: p.lua, topics: [in] }
+                  - { name: sink, plugin: sink.lua, topics: ["out.>"] }
+                """,
+        ])
+        let input = String(repeating: #"{"topic": "in"}"# + "\n", count: 5)
+        let result = try await switchboard("run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json"), input: input)
+        #expect(result.status == 0)
+        let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
+        #expect(report["subscribers"]?["p"]?["published"] == 5)
+        #expect(report["subscribers"]?["p"]?["publish_failed"] == 15)
+        #expect(report["subscribers"]?["p"]?["handled"] == 5)  // the plugin did not check: its events still count as handled
+        #expect(report["subscribers"]?["sink"]?["received"] == 5)
+        for reason in ["to 'out.a b'", "to 'out.*'", "cannot encode"] {
+            let lines = lines(of: result.errors, startingWith: "").filter { $0.contains("publish failed") && $0.contains(reason) }
+            #expect((1...2).contains(lines.count), "\(reason): \(lines)")  // once, and the repeats at the end
+        }
+        #expect(result.errors.contains(#/p\s+5\s+5\s+0\s+0\s+0\s+0\s+5\s+15\n/#))
     }
 }

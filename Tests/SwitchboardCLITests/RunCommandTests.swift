@@ -103,10 +103,10 @@ import Testing
         ])
         let input = String(repeating: #"{"topic": "a"}"# + "\n", count: 10)
         let fromConfig = try await switchboard("run", "--config", folder.path("c.yaml"), input: input)
-        #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\s+0\n/#))
+        #expect(fromConfig.errors.contains(#/slow\s+10\s+10\s+0\s+0\s+0\s+0\s+0\s+0\n/#))
         let fromFlag = try await switchboard("run", "--config", folder.path("c.yaml"), "--drain-timeout", "100ms", input: input)
         // Abandoned at the deadline: said when it passes, marked in the summary, and exit status 3.
-        let abandoned = try #require(fromFlag.errors.firstMatch(of: #/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\s+0  lost (\d+)\n/#))
+        let abandoned = try #require(fromFlag.errors.firstMatch(of: #/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\s+0\s+0\s+0  lost (\d+)\n/#))
         #expect(abandoned.1 == abandoned.2)
         #expect(fromFlag.errors.contains("the drain deadline passed after 0.1 seconds: abandoned \(abandoned.1) of slow"))
         #expect(fromFlag.errors.contains("events were lost (slow abandoned \(abandoned.1))"))

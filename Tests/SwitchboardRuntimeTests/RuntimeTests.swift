@@ -51,8 +51,10 @@ import Testing
         #expect(document["subscribers"]?["ok"]?["handled"] == 3)
         #expect(document["nats"] == nil)
         let rows = report.summary.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        #expect(rows.first == ["subscriber", "received", "handled", "failed", "dropped", "abandoned", "pending"])
-        #expect(rows.contains(["fails", "2", "0", "2", "0", "0", "0"]))
+        #expect(rows.first == [
+            "subscriber", "received", "handled", "failed", "dropped", "abandoned", "pending", "published", "publish_failed",
+        ])
+        #expect(rows.contains(["fails", "2", "0", "2", "0", "0", "0", "0", "0"]))
         #expect(rows.last == ["published", "3,", "rejected", "1"])
     }
 

@@ -50,6 +50,8 @@ typedef struct sb_host_callbacks {
     /// may keep it waiting until `wait_until` (monotonic ns; 0: not at all).
     int64_t (*publish)(void *host, sb_bytes topic, sb_bytes data_tape, sb_bytes headers_tape, uint64_t wait_until,
                        sb_bytes *error);
+    /// A publish failed before it reached `publish` (its data or headers JSON cannot hold): to count it.
+    void (*publish_failed)(void *host, sb_bytes message);
     /// Writes a log line; level 0 debug, 1 info, 2 warn, 3 error; fields_tape may be empty.
     void (*log)(void *host, int level, sb_bytes message, sb_bytes fields_tape);
     /// Schedules a timer that calls the function at registry reference `ref`; returns its id.
