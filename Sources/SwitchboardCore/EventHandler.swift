@@ -26,6 +26,9 @@ public protocol EventHandler: AnyObject {
     func interrupt()
     /// Bytes the handler holds, if it knows; read from any thread (for stats).
     var memoryInUse: Int? { get }
+    /// How long one call may take, if the handler bounds it (a Lua plugin's `timeout`): at
+    /// shutdown, a call in progress for longer counts as stuck and is not waited for.
+    var callBudget: Duration? { get }
 }
 
 extension EventHandler {
@@ -36,6 +39,7 @@ extension EventHandler {
     public func restart() throws {}
     public func interrupt() {}
     public var memoryInUse: Int? { nil }
+    public var callBudget: Duration? { nil }
 }
 
 /// What a handler knows of its subscriber.
@@ -54,6 +58,8 @@ public final class SubscriberContext: Sendable {
     let publishFailed = Atomic<Int>(0)
     /// Each distinct publish failure is logged once per 10 s.
     private let failures = Mutex(LogThrottle())
+    /// The subscribers its publishes were routed to: the publish graph that orders shutdown.
+    private let downstream = Mutex<Set<ObjectIdentifier>>([])
 
     init(name: String, router: Router?) {
         self.name = name
@@ -76,6 +82,15 @@ public final class SubscriberContext: Sendable {
         logger[metadataKey: "subscriber"] = .string(name)
         failures.withLock { $0.log("publish failed: \(message)", level: .warning, to: logger) }
     }
+
+    /// Records where its publishes go (once per topic and routing table, on its own thread).
+    func routed(to targets: [Subscriber]) {
+        guard !targets.isEmpty else { return }
+        downstream.withLock { $0.formUnion(targets.lazy.map(ObjectIdentifier.init)) }
+    }
+
+    /// The subscribers it has published to.
+    var publishedTo: Set<ObjectIdentifier> { downstream.withLock { $0 } }
 
     /// Logs the publish failures counted but not yet logged (the subscriber ends).
     func flushPublishFailures() {

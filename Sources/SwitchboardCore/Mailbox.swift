@@ -422,15 +422,17 @@ final class Mailbox: @unchecked Sendable {
     /// True from ``beginDrain()`` on: timers no longer fire.
     var isDraining: Bool { draining.load(ordering: .relaxed) }
 
-    /// Events queued or in the consumer's hands, and events ever routed here: a snapshot for
-    /// telling when a draining router has gone quiet.
-    func activity() -> (pending: Int, received: Int) {
+    /// Events queued or in the consumer's hands, events ever routed here, and events the
+    /// consumer finished: a snapshot for telling when a draining router has gone quiet, and
+    /// which consumer is stuck in a call (its events in hand, `settled` not moving).
+    func activity() -> (pending: Int, received: Int, settled: Int, inHand: Bool) {
         lock.withLock {
             let finished = consumer.pointee.settled.load(ordering: .relaxed) & ~Self.sealBit
+            let inHand = guarded.pointee.taken > finished
             if spillSource != nil {  // offered but not yet read back from the journal, or in hand
-                return (guarded.pointee.received - guarded.pointee.dropped - finished, guarded.pointee.received)
+                return (guarded.pointee.received - guarded.pointee.dropped - finished, guarded.pointee.received, finished, inHand)
             }
-            return (queuedCount + guarded.pointee.taken - finished, guarded.pointee.received)
+            return (queuedCount + guarded.pointee.taken - finished, guarded.pointee.received, finished, inHand)
         }
     }
 

@@ -426,6 +426,7 @@ public final class Router: Sendable {
         } else {
             do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
             let targets = context.pointee.table!.trie.match(topic)
+            context.pointee.publisher?.routed(to: targets)
             if context.pointee.cache.count >= PublisherContext.cacheLimit {
                 context.pointee.cache.removeAll(keepingCapacity: true)
             }
@@ -511,15 +512,27 @@ public final class Router: Sendable {
     /// call and run `stop` (a plugin's `shutdown`).
     public static let stopGrace = Duration.seconds(2)
 
-    /// Waits for draining subscribers to go quiet, then finishes them; at the deadline, ends
-    /// each one still running (see ``shutdown(drainTimeout:)``).
+    /// Waits for draining subscribers to go quiet, then finishes them, in the order of the
+    /// publish graph (see ``nextToStop(_:)``): each step stops its subscribers once they are
+    /// quiet, and waits for their `stop` (a plugin's `shutdown`), so that what they publish then
+    /// reaches the later steps. A subscriber stuck in a call is not waited for. At the
+    /// deadline, ends each one still running (see ``shutdown(drainTimeout:)``).
     private static func drain(_ subscribers: [Subscriber], waiting waited: Duration) async {
         let deadline = ContinuousClock.now + waited
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await Self.waitUntilQuiet(subscribers, deadline: deadline)
-                for subscriber in subscribers { subscriber.mailbox.finish() }
-                for subscriber in subscribers { await subscriber.finished.wait() }
+                var running = subscribers
+                var stuck: [Subscriber] = []
+                while !running.isEmpty, !Task.isCancelled {  // the graph grows as `shutdown`s publish
+                    let step = nextToStop(running)
+                    let stuckNow = await Self.waitUntilQuiet(step, deadline: deadline)
+                    for subscriber in step { subscriber.mailbox.finish() }
+                    for subscriber in step {
+                        if stuckNow.contains(ObjectIdentifier(subscriber)) { stuck.append(subscriber) } else { await subscriber.finished.wait() }
+                    }
+                    running.removeAll { member in step.contains { $0 === member } }
+                }
+                for subscriber in stuck { await subscriber.finished.wait() }  // they still have until the deadline
             }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
             await group.next()
@@ -537,22 +550,84 @@ public final class Router: Sendable {
             "the drain deadline passed after \(waited): abandoned \(counts) (raise drain_timeout to wait longer)")
     }
 
-    /// Waits until no event is queued or in hand anywhere, seen in two scans with no event
-    /// routed in between: an event that moved from one subscriber to another while a scan
-    /// was under way shows in the second scan's counts.
-    private static func waitUntilQuiet(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async {
+    /// Waits until no event is queued or in hand in `subscribers`, seen in two scans with no
+    /// event routed in between: an event that moved from one subscriber to another while a
+    /// scan was under way shows in the second scan's counts. A subscriber whose call has lasted
+    /// longer than its handler's budget is stuck: it is left out, and returned.
+    private static func waitUntilQuiet(_ subscribers: [Subscriber], deadline: ContinuousClock.Instant) async -> Set<ObjectIdentifier> {
+        let budgets = subscribers.map(\.callBudget)
+        var progress = subscribers.map { _ in (settled: -1, since: ContinuousClock.now) }
+        var stuck: Set<ObjectIdentifier> = []
         func scan() -> (pending: Int, received: Int) {
-            subscribers.reduce((0, 0)) { total, subscriber in
+            var total = (pending: 0, received: 0)
+            for (index, subscriber) in subscribers.enumerated() where !stuck.contains(ObjectIdentifier(subscriber)) {
                 let activity = subscriber.mailbox.activity()
-                return (total.0 + activity.pending, total.1 + activity.received)
+                let now = ContinuousClock.now
+                if activity.settled != progress[index].settled || !activity.inHand {
+                    progress[index] = (activity.settled, now)
+                } else if let budget = budgets[index], now - progress[index].since > budget {
+                    stuck.insert(ObjectIdentifier(subscriber))
+                    continue
+                }
+                total.pending += activity.pending
+                total.received += activity.received
             }
+            return total
         }
         var previous: (pending: Int, received: Int)?
         while ContinuousClock.now < deadline, !Task.isCancelled {
             let current = scan()
-            if current.pending == 0, let previous, previous.pending == 0, previous.received == current.received { return }
+            if current.pending == 0, let previous, previous.pending == 0, previous.received == current.received { return stuck }
             previous = current
             try? await Task.sleep(for: .milliseconds(1))
         }
+        return stuck
+    }
+
+    /// The subscribers of `running` to stop next: each stops after every running subscriber
+    /// that has published to it, so that what one publishes from its `shutdown` reaches the
+    /// next before they stop. Subscribers that publish to each other in a cycle stop together;
+    /// what one of them publishes then to another of the cycle is refused, and counted.
+    /// Among those free to stop, the ones that received events go first: one that received
+    /// none may be waiting for what another publishes only from its `shutdown` (a total).
+    static func nextToStop(_ running: [Subscriber]) -> [Subscriber] {
+        let ids = running.map(ObjectIdentifier.init)
+        let index = Dictionary(uniqueKeysWithValues: zip(ids, ids.indices))
+        let edges = running.map { $0.context.publishedTo.compactMap { index[$0] } }
+        // Strongly connected components (Tarjan's algorithm).
+        var order = Array(repeating: -1, count: running.count), low = order, component = order
+        var stack: [Int] = [], onStack = Array(repeating: false, count: running.count)
+        var counter = 0, components = 0
+        func connect(_ node: Int) {
+            (order[node], low[node]) = (counter, counter)
+            counter += 1
+            stack.append(node)
+            onStack[node] = true
+            for next in edges[node] {
+                if order[next] < 0 {
+                    connect(next)
+                    low[node] = min(low[node], low[next])
+                } else if onStack[next] {
+                    low[node] = min(low[node], order[next])
+                }
+            }
+            guard low[node] == order[node] else { return }
+            while let member = stack.popLast() {
+                onStack[member] = false
+                component[member] = components
+                if member == node { break }
+            }
+            components += 1
+        }
+        for node in running.indices where order[node] < 0 { connect(node) }
+        // Components nothing else running publishes to are free to stop.
+        var fed = Array(repeating: false, count: components)
+        for (node, targets) in edges.enumerated() {
+            for next in targets where component[next] != component[node] { fed[component[next]] = true }
+        }
+        let free = running.indices.filter { !fed[component[$0]] }
+        let received = Set(free.filter { running[$0].mailbox.activity().received > 0 }.map { component[$0] })
+        let chosen = received.isEmpty ? Set(free.map { component[$0] }) : received
+        return running.indices.filter { chosen.contains(component[$0]) }.map { running[$0] }
     }
 }

@@ -70,6 +70,9 @@ public final class Subscriber: Sendable {
         return stats
     }
 
+    /// How long one call of its handler may take, if the handler says.
+    var callBudget: Duration? { handler.withLock { $0?.value.callBudget } }
+
     /// The dead-letter topic of this subscriber.
     var deadLetterTopic: String { "deadletter.\(name)" }
 

@@ -84,6 +84,8 @@ final class LuaHandler: EventHandler {
 
     var memoryInUse: Int? { memory.load(ordering: .relaxed) }
 
+    var callBudget: Duration? { configuration.timeout > .zero ? configuration.timeout : nil }
+
     func fireTimers() {
         guard let state = current.pointee else { return }
         let now = SystemClock.monotonicNanos()

@@ -176,4 +176,35 @@ import Testing
         }
         #expect(result.errors.contains(#/p\s+5\s+5\s+0\s+0\s+0\s+0\s+5\s+15\n/#))
     }
+
+    @Test func whatPluginsPublishFromShutdownArrivesBeforeTheirSubscribersStop() async throws {
+        // A chain that speaks only at shutdown: count sums what it saw and publishes it; relay
+        // adds its own count of totals and passes it on; sink prints what reached it.
+        let folder = try PluginFolder(files: [
+            "count.lua": """
+                local n = 0
+                return { handle = function() n = n + 1 end,
+                         shutdown = function() local ok, err = switchboard.publish("total", n); if not ok then print("lost " .. err) end end }
+                """,
+            "relay.lua": """
+                local got = 0
+                return { handle = function(e) got = got + e.data end,
+                         shutdown = function() local ok, err = switchboard.publish("final", got); if not ok then print("lost " .. err) end end }
+                """,
+            "sink.lua": "local got\nreturn { handle = function(e) got = e.data end, shutdown = function() print('final ' .. tostring(got)) end }",
+            // Listed sinks first: the order of the file must not matter.
+            "c.yaml": """
+                subscribers:
+                  - { name: sink, plugin: sink.lua, topics: [final] }
+                  - { name: relay, plugin: relay.lua, topics: [total] }
+                  - { name: count, plugin: count.lua, topics: [e], queue: { overflow: block } }
+                """,
+            "in.jsonl": (0..<3000).map { #"{"topic": "e", "data": \#($0)}"# + "\n" }.joined(),
+        ])
+        for run in 1...20 {
+            let result = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", folder.path("in.jsonl"))
+            #expect(result.output == "final 3000\n", "run \(run): \(result.output) \(result.errors)")
+            #expect(result.status == 0)
+        }
+    }
 }
