@@ -9,8 +9,9 @@ import Yams
 /// and settings. YAML (so JSON too). Relative paths resolve against the file's folder, and
 /// `${NAME}` in a value is replaced by that environment variable.
 ///
-/// It holds what the file says, validated: a key left out is nil, and the part it configures
-/// applies its own default when the runtime builds it.
+/// It holds what the file says, validated. Where a part has a default of its own (a
+/// subscriber's queue, timeout and memory; the journal's fsync; the bridge's timings), a key
+/// left out is nil, and the runtime applies the part's default when it builds it.
 public struct Configuration: Sendable {
     /// The file it was read from.
     public let path: String

@@ -547,7 +547,7 @@ public final class Router: Sendable {
         guard !abandoned.isEmpty else { return }
         let counts = abandoned.map { "\($0.1) of \($0.0)" }.joined(separator: ", ")
         Logger(label: "switchboard").warning(
-            "the drain deadline passed after \(waited): abandoned \(counts) (raise drain_timeout to wait longer)")
+            "the drain deadline passed after \(Quantities.duration(waited)): abandoned \(counts) (raise drain_timeout to wait longer)")
     }
 
     /// Waits until no event is queued or in hand in `subscribers`, seen in two scans with no

@@ -100,9 +100,9 @@ public final class Subscriber: Sendable {
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
         if claimStop() {
-            logger.error("shutdown skipped: still in a call that cannot be interrupted, \(grace) after the drain deadline")
+            logger.error("shutdown skipped: still in a call that cannot be interrupted, \(Quantities.duration(grace)) after the drain deadline")
         } else {
-            logger.error("shutdown still running \(grace) after the drain deadline: not waited for")
+            logger.error("shutdown still running \(Quantities.duration(grace)) after the drain deadline: not waited for")
         }
     }
 

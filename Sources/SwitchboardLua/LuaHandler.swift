@@ -72,7 +72,7 @@ final class LuaHandler: EventHandler {
         memory.store(sb_memory_used(current.pointee), ordering: .relaxed)
         guard status != LUA_OK else { return }
         var message = errorMessage()
-        if status == LUA_ERRMEM { message = "memory limit of \(Self.size(configuration.memory)) exceeded (\(message))" }
+        if status == LUA_ERRMEM { message = "memory limit of \(Quantities.size(configuration.memory)) exceeded (\(message))" }
         errors.log(
             "handle failed: \(message)", level: .error,
             metadata: ["topic": .string(event.topic), "event": .string(event.id.description)], to: logger)
@@ -227,14 +227,6 @@ final class LuaHandler: EventHandler {
     private static func message(of state: OpaquePointer?) -> String {
         let message = sb_error_message(state)
         return String(decoding: UnsafeRawBufferPointer(start: message.bytes, count: message.length), as: UTF8.self)
-    }
-
-    /// A byte count as the config writes it: `64MiB`, `512KiB`, `100B`.
-    static func size(_ bytes: Int) -> String {
-        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
-            return "\(bytes / scale)\(unit)"
-        }
-        return "\(bytes)B"
     }
 
     private static func directory(of path: String) -> String {

@@ -13,7 +13,7 @@ extension Configuration.Subscriber {
         if let overflow { lua.overflow = overflow }
         if let timeout { lua.timeout = timeout }
         if let memory { lua.memory = memory }
-        lua.allow = Set(allow.map { LuaLibrary(rawValue: $0)! })  // the reader admits only these names
+        lua.allow = Set(allow.compactMap(LuaLibrary.init(rawValue:)))  // the reader admits only these names
         return lua
     }
 }

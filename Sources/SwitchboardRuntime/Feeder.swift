@@ -37,6 +37,7 @@ public struct Feeder: Service {
     private let descriptor: Int32
     private let format: Format
     private let strict: Bool
+    private let closesDescriptor: Bool
     private let onRejected: @Sendable (Rejection) -> Void
     private let counts = Counts()
 
@@ -46,16 +47,18 @@ public struct Feeder: Service {
         let stoppedAtBadLine = Atomic<Bool>(false)
     }
 
-    /// A feeder of the lines read from `descriptor` (which the caller keeps open and closes),
-    /// handing each rejected line to `onRejected`.
+    /// A feeder of the lines read from `descriptor`, handing each rejected line to
+    /// `onRejected`. With `closesDescriptor` it closes the descriptor once it has read it
+    /// (on its reading thread, which may outlive ``run()``); otherwise the caller does.
     public init(
-        router: Router, descriptor: Int32, format: Format = .json, strict: Bool = false,
+        router: Router, descriptor: Int32, format: Format = .json, strict: Bool = false, closesDescriptor: Bool = false,
         onRejected: @escaping @Sendable (Rejection) -> Void
     ) {
         self.router = router
         self.descriptor = descriptor
         self.format = format
         self.strict = strict
+        self.closesDescriptor = closesDescriptor
         self.onRejected = onRejected
     }
 
@@ -80,6 +83,7 @@ public struct Feeder: Service {
     /// shuts down or, when strict, a line is bad.
     public func feed() {
         _ = readLines(from: descriptor)
+        if closesDescriptor { close(descriptor) }
         if strict && rejected > 0 { counts.stoppedAtBadLine.store(true, ordering: .relaxed) }
     }
 

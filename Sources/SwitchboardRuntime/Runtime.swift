@@ -65,16 +65,27 @@ public final class Runtime: Sendable {
     private let health: Health
     private let metrics: RouterMetrics?
 
-    /// The parts that exist once their stage started.
+    /// The parts that exist once their stage started, and where the run is.
     private struct Parts {
         var deployment: Deployment?
         var bridge: NATSBridge?
         var feeder: Feeder?
         var group: ServiceGroup?
         var shutDownEarly = false
+        /// ``run()`` was called: a runtime runs once.
+        var ran = false
+        /// Every stage started: until then, and after a failed start, nothing waits to drain.
+        var startedUp = false
+        var ended = false
     }
 
-    private let parts = Mutex(Parts())
+    /// The parts, in a box that closures may hold without holding the runtime.
+    private final class Shared: Sendable {
+        private let parts = Mutex(Parts())
+        func withLock<Result>(_ body: (inout Parts) -> Result) -> Result { parts.withLock { body(&$0) } }
+    }
+
+    private let parts = Shared()
 
     /// An instance of `configuration`, not yet started. `say` gets what the instance says to its
     /// operator (where it listens, how many subscribers run, reload results: the command line
@@ -94,7 +105,7 @@ public final class Runtime: Sendable {
         let router = self.router
         health = Health(router: router, budgets: Self.budgets(configuration))
         metrics = (options.metricsListen ?? configuration.metricsListen).map { _ in RouterMetrics(router: router) }
-        metrics?.addReadings { [unowned self] in
+        metrics?.addReadings { [parts] in
             [MetricReading(.counter, "switchboard_input_rejected_total", value: parts.withLock { $0.feeder?.rejected ?? 0 })]
         }
     }
@@ -102,7 +113,11 @@ public final class Runtime: Sendable {
     /// Runs until the input ends, the duration passes, ``shutDown()`` or a signal; then stops
     /// every part, in reverse order, and returns the counts. Throws ``RuntimeError`` when the
     /// instance could not start: the parts that had started are stopped first.
-    public func run() async throws -> RunReport {
+    public func run() async throws(RuntimeError) -> RunReport {
+        guard parts.withLock({ parts in defer { parts.ran = true }; return !parts.ran }) else {
+            throw RuntimeError(kind: .failed, message: "switchboard: a runtime runs once; make a new one")
+        }
+        defer { parts.withLock { $0.ended = true } }
         let signals = options.handlesSignals
             ? await Signals(say: say) { [self] duringStartUp in
                 if duringStartUp { router.interruptStarts() }
@@ -120,10 +135,12 @@ public final class Runtime: Sendable {
             return parts.shutDownEarly
         }
         if early { await group.triggerGracefulShutdown() }
+        defer { signals?.stop() }
         do {
             try await group.run()
-        } catch let error as RuntimeError {
-            throw signals?.duringStartUp.map { RuntimeError(kind: .interrupted(signal: $0), message: "") } ?? error
+        } catch {
+            if let signal = signals?.duringStartUp { throw RuntimeError(kind: .interrupted(signal: signal), message: "") }
+            throw error as? RuntimeError ?? RuntimeError(kind: .failed, message: "switchboard: \(error)")
         }
         if let signal = signals?.duringStartUp { throw RuntimeError(kind: .interrupted(signal: signal), message: "") }
         let (bridge, feeder) = parts.withLock { ($0.bridge, $0.feeder) }
@@ -146,19 +163,20 @@ public final class Runtime: Sendable {
     /// timeout and the log level change too.
     @discardableResult
     public func reload() async throws -> Deployment.ReloadSummary {
-        guard let deployment = parts.withLock({ $0.deployment }) else {
-            throw Deployment.ReloadError(problems: ["the subscribers are still starting"])
-        }
+        let (deployment, ended) = parts.withLock { ($0.deployment, $0.ended) }
+        guard !ended else { throw Deployment.ReloadError(problems: ["the run has ended"]) }
+        guard let deployment else { throw Deployment.ReloadError(problems: ["the subscribers are still starting"]) }
         let summary = try await deployment.reload(drainTimeout: options.drainTimeout)
         health.setBudgets(Self.budgets(deployment.configuration))
         options.logLevel?.level = options.logLevelOverride ?? deployment.configuration.log.level ?? .info
         return summary
     }
 
-    /// How long subscribers may drain now.
+    /// How long subscribers may drain now: nothing, when the run never got started.
     private var drainTimeout: Duration {
-        let running = parts.withLock { $0.deployment?.configuration } ?? configuration
-        return options.drainTimeout ?? running.drainTimeout ?? .seconds(5)
+        let (running, startedUp) = parts.withLock { ($0.deployment?.configuration, $0.startedUp) }
+        guard startedUp else { return .zero }
+        return options.drainTimeout ?? (running ?? configuration).drainTimeout ?? .seconds(5)
     }
 
     /// Each subscriber's per-event budget, past which a call counts as stuck in `/healthz`.
@@ -191,7 +209,7 @@ public final class Runtime: Sendable {
         }
         if let settings = configuration.nats?.bridge {
             // The exporter subscribes before the plugins start, so it sees what they publish from the first event.
-            add("nats export") { [self] ready in
+            add("nats") { [self] ready in
                 let bridge: NATSBridge
                 do {
                     bridge = try NATSBridge(
@@ -228,14 +246,25 @@ public final class Runtime: Sendable {
         }
         add("subscribers") { [self] ready in
             let deployment: Deployment
+            let stopping = Atomic<Bool>(false)
             do {
-                // Shut down while plugins start (start-up failed after this stage began): interrupt them.
-                deployment = try await withGracefulShutdownHandler {
-                    try Deployment(router: router, configuration: configuration, environment: environment)
+                // Shut down while plugins start (a signal, shutDown(), a failure elsewhere): interrupt them.
+                deployment = try await withGracefulShutdownHandler { [router, configuration, environment] in
+                    // On a thread of its own: plugins' `init`s block, and the two threads of the
+                    // concurrency pool must stay free for the signal that would interrupt them.
+                    try await withCheckedThrowingContinuation { started in
+                        Thread.detachNewThread {
+                            started.resume(with: Result {
+                                try Deployment(router: router, configuration: configuration, environment: environment)
+                            })
+                        }
+                    }
                 } onGracefulShutdown: { [router] in
+                    stopping.store(true, ordering: .relaxed)
                     router.interruptStarts()
                 }
             } catch {
+                if stopping.load(ordering: .relaxed) { return }  // interrupted: not the configuration's fault
                 throw RuntimeError(kind: .invalid, message: "\(path): \(error)")
             }
             parts.withLock { $0.deployment = deployment }
@@ -260,6 +289,7 @@ public final class Runtime: Sendable {
                 throw RuntimeError(kind: .interrupted(signal: signal), message: "")
             }
             health.phase = .running
+            parts.withLock { $0.startedUp = true }
             if let settings = configuration.nats?.bridge, let bridge = parts.withLock({ $0.bridge }) {
                 say("switchboard: \(Self.describe(settings, instance: bridge.instance))")
             }
@@ -278,21 +308,19 @@ public final class Runtime: Sendable {
             ready()
             await Stage.untilShutdown()
             reloads?.cancel()
+            await reloads?.value  // a reload under way ends before the subscribers drain
             health.phase = .draining
         }
         if options.input != .none {
             add("input") { [self] ready in
-                let descriptor: Int32
-                switch options.input {
-                case .none: return
-                case .standardInput: descriptor = STDIN_FILENO
-                case .file(let file):
-                    descriptor = open(file, O_RDONLY)
+                var descriptor = STDIN_FILENO
+                if case .file(let file) = options.input {
+                    descriptor = open(file, O_RDONLY | O_CLOEXEC)
                     guard descriptor >= 0 else { throw RuntimeError(kind: .failed, message: "cannot open input '\(file)'") }
                 }
                 let feeder = Feeder(
                     router: router, descriptor: descriptor, format: options.format, strict: options.strict,
-                    onRejected: onRejected)
+                    closesDescriptor: descriptor != STDIN_FILENO, onRejected: onRejected)
                 parts.withLock { $0.feeder = feeder }
                 ready()
                 await feeder.run()  // returns at the end of the input: the run ends

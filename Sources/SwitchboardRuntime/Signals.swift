@@ -18,6 +18,7 @@ final class Signals: Sendable {
     }
 
     private let startUp = Mutex(StartUp())
+    private let watching = Mutex<Task<Void, Never>?>(nil)
 
     /// Traps the signals; returns once they are trapped. Start-up begins. At the first SIGINT
     /// or SIGTERM, `stop` runs, told whether start-up was still under way.
@@ -25,7 +26,7 @@ final class Signals: Sendable {
         let (hangups, hangup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.hangups = hangups
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup)
-        Task.detached { [self] in
+        let task = Task.detached { [self] in
             var endings = 0
             for await signal in signals {
                 if signal == .sighup {
@@ -50,7 +51,11 @@ final class Signals: Sendable {
                 Task.detached { await stop(during) }
             }
         }
+        watching.withLock { $0 = task }
     }
+
+    /// Stops watching (the run has ended).
+    func stop() { watching.withLock { $0?.cancel() } }
 
     /// Ends start-up: from now on the first signal drains. The signal that came during
     /// start-up, if any: the run must then stop, with status 128 + it.

@@ -22,8 +22,13 @@ struct Stage: Service {
     func run() async throws {
         defer { readiness.failed() }  // if it never got ready
         if let after {
-            // The group may shut down while an earlier step is still starting.
-            guard await cancelWhenGracefulShutdown({ await after.wait() }) else { return }
+            // The group may shut down while an earlier step is still starting. If that step never
+            // got ready, this one waits for its turn to stop: returning at once would make the
+            // group, busy stopping a later step, cancel everything instead of stopping in order.
+            guard await cancelWhenGracefulShutdown({ await after.wait() }) else {
+                await Self.untilShutdown()
+                return
+            }
         }
         try await body { readiness.ready() }
     }

@@ -103,11 +103,12 @@ struct Run: AsyncParsableCommand {
             configuration: loaded, options: options, say: printDiagnostic,
             onRejected: { printDiagnostic("line \($0.line): \($0.reason)") })
         let progress = StandardError.isTerminal ? Task { await Self.showProgress(runtime.router) } : nil
-        defer { progress?.cancel() }
         let outcome: RunReport
         do {
             outcome = try await runtime.run()
-        } catch let error as RuntimeError {
+        } catch {
+            progress?.cancel()
+            await progress?.value  // the live line is gone before the message
             if !error.message.isEmpty { printDiagnostic(error.message) }
             switch error.kind {
             case .invalid: throw ExitCode(2)

@@ -58,6 +58,9 @@ struct Check: AsyncParsableCommand {
     @Option(help: "The configuration file.")
     var config = "config/switchboard.yaml"
 
+    @Flag(help: "Also print every subscriber's settings as they will run, defaults marked.")
+    var verbose = false
+
     func run() async throws {
         let loaded = try loadConfiguration(config)
         let problems = loaded.pluginProblems()
@@ -65,6 +68,25 @@ struct Check: AsyncParsableCommand {
             printDiagnostic(problems.joined(separator: "\n"))
             throw ExitCode(2)
         }
+        if verbose { for subscriber in loaded.subscribers { printDiagnostic(Self.describe(subscriber)) } }
         printDiagnostic("\(config): \(loaded.subscribers.count) subscribers, all valid")
+    }
+
+    /// A subscriber's settings as it will run: `(default)` after each the file leaves out.
+    static func describe(_ entry: Configuration.Subscriber) -> String {
+        let lua = entry.lua
+        func mark(_ text: String, _ set: Bool) -> String { set ? text : "\(text) (default)" }
+        let policy = lua.onFailure
+        let failure = "retries \(policy.retries), backoff \(Quantities.duration(policy.backoff)), "
+            + "dead_letter \(policy.deadLetter), restart_after \(policy.restartAfter)"
+        return [
+            "\(entry.name): plugin \(entry.plugin)",
+            "  topics: \(lua.topics.isEmpty ? "none (a producer)" : lua.topics.joined(separator: ", "))",
+            "  queue: capacity \(mark(String(lua.capacity), entry.capacity != nil)), overflow \(mark("\(lua.overflow)", entry.overflow != nil))",
+            "  timeout: \(mark(Quantities.duration(lua.timeout), entry.timeout != nil))",
+            "  memory: \(mark(Quantities.size(lua.memory), entry.memory != nil))",
+            "  on_failure: \(mark(failure, entry.onFailure != FailurePolicy()))",
+            "  allow: \(lua.allow.isEmpty ? "none" : lua.allow.map(\.rawValue).sorted().joined(separator: ", "))",
+        ].joined(separator: "\n")
     }
 }

@@ -108,7 +108,7 @@ import Testing
         // Abandoned at the deadline: said when it passes, marked in the summary, and exit status 3.
         let abandoned = try #require(fromFlag.errors.firstMatch(of: #/slow\s+10\s+[0-2]\s+0\s+0\s+(8|9|10)\s+0\s+0\s+0  lost (\d+)\n/#))
         #expect(abandoned.1 == abandoned.2)
-        #expect(fromFlag.errors.contains("the drain deadline passed after 0.1 seconds: abandoned \(abandoned.1) of slow"))
+        #expect(fromFlag.errors.contains("the drain deadline passed after 100ms: abandoned \(abandoned.1) of slow"))
         #expect(fromFlag.errors.contains("events were lost (slow abandoned \(abandoned.1))"))
         #expect(fromFlag.status == 3)
     }

@@ -62,7 +62,7 @@ import Testing
         let folder = try PluginFolder(files: [
             // Starts slowly, so that /healthz is seen while the subscribers start; drains slowly.
             "slow.lua": """
-                local function spin(s) local t = os.clock() + s; while os.clock() < t do end end
+                local function spin(s) local t = switchboard.now() + s; while switchboard.now() < t do end end
                 return { init = function() spin(1) end, handle = function() spin(1) end }
                 """,
             "c.yaml": """
@@ -123,8 +123,13 @@ import Testing
             "p.lua": "return { init = function() error('no database') end, handle = function() end }",
             "c.yaml": "metrics: { listen: \"127.0.0.1:0\" }\nsubscribers:\n  - { name: p, plugin: p.lua, topics: [a] }\n",
         ])
+        try folder.write("in.jsonl", #"{"topic": "a"}"# + "\n")
+        var options = Runtime.Options()  // stages after the failing one: running, input, duration
+        options.input = .file(folder.path("in.jsonl"))
+        options.duration = .seconds(60)
         let said = Said()
-        let runtime = Runtime(configuration: try Configuration.load(path: folder.path("c.yaml")), say: { said.lines.append($0) })
+        let runtime = Runtime(
+            configuration: try Configuration.load(path: folder.path("c.yaml")), options: options, say: { said.lines.append($0) })
         await #expect { try await runtime.run() } throws: { error in
             guard let error = error as? RuntimeError else { return false }
             return error.kind == .invalid && error.message.contains("subscriber 'p'") && error.message.contains("no database")
@@ -159,6 +164,23 @@ import Testing
             await runtime.shutDown()
             _ = try await run.value
         }
+    }
+
+    @Test(.exclusive) func aShutDownWhilePluginsStartStopsThemAndIsNoConfigurationError() async throws {
+        let folder = try PluginFolder(files: [
+            "slow.lua": "return { init = function() while true do end end, handle = function() end }",
+            "c.yaml": "subscribers:\n  - { name: slow, plugin: slow.lua, topics: [a], timeout: 60s }\n",
+        ])
+        let said = Said()
+        let runtime = Runtime(configuration: try Configuration.load(path: folder.path("c.yaml")), say: { said.lines.append($0) })
+        let run = Task { try await runtime.run() }
+        #expect(await eventually { runtime.router.stats().subscribers.isEmpty && runtime.configuration.subscribers.count == 1 })
+        try await Task.sleep(for: .milliseconds(100))  // let init begin; the shutdown must interrupt it either way
+        await runtime.shutDown()
+        let report = try await run.value  // an interrupted start-up is no error of the configuration
+        #expect(report.stats.subscribers.isEmpty)
+        #expect(!said.text.contains("subscribers running"))
+        await #expect(throws: RuntimeError.self) { try await runtime.run() }  // a runtime runs once
     }
 
     @Test func aShutDownBeforeTheRunStartsEndsItAtOnce() async throws {
