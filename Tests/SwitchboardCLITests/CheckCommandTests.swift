@@ -10,6 +10,37 @@ import Testing
         #expect(result.output.isEmpty)  // plugins print only when they handle events
     }
 
+    @Test func verboseShowsEachSubscribersSettingsWithTheDefaultsMarked() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: plain, plugin: p.lua, topics: [a] }
+                  - { name: tuned, plugin: p.lua, topics: [a, "b.>"], queue: { capacity: 10, overflow: block }, timeout: 250ms,
+                      memory: 8MiB, on_failure: { retries: 2 }, allow: [io] }
+                """,
+        ])
+        let result = try await switchboard("check", "--config", folder.path("c.yaml"), "--verbose")
+        #expect(result.status == 0)
+        #expect(result.errors.contains("""
+            plain: plugin \(folder.path("p.lua"))
+              topics: a
+              queue: capacity 1024 (default), overflow drop_newest (default)
+              timeout: 1s (default)
+              memory: 64MiB (default)
+              on_failure: retries 0, backoff 100ms, dead_letter false, restart_after 5 (default)
+              allow: none
+            """), "\(result.errors)")
+        #expect(result.errors.contains("""
+              topics: a, b.>
+              queue: capacity 10, overflow block
+              timeout: 250ms
+              memory: 8MiB
+              on_failure: retries 2, backoff 100ms, dead_letter false, restart_after 5
+              allow: io
+            """))
+    }
+
     @Test func everyBrokenPluginIsListedWithFileAndLine() async throws {
         let folder = try PluginFolder(files: [
             "syntax.lua": "local x = = 1\nreturn {}",

@@ -177,7 +177,7 @@ import Testing
         #expect(result.errors.contains(#/p\s+5\s+5\s+0\s+0\s+0\s+0\s+5\s+15\n/#))
     }
 
-    @Test func whatPluginsPublishFromShutdownArrivesBeforeTheirSubscribersStop() async throws {
+    @Test(.exclusive) func whatPluginsPublishFromShutdownArrivesBeforeTheirSubscribersStop() async throws {
         // A chain that speaks only at shutdown: count sums what it saw and publishes it; relay
         // adds its own count of totals and passes it on; sink prints what reached it.
         let folder = try PluginFolder(files: [
