@@ -60,6 +60,8 @@ import Testing
         #expect(metrics[#"switchboard_handler_duration_seconds_bucket{subscriber="slow",le="0.005"}"#] == 0)
         #expect((metrics[#"switchboard_lua_memory_bytes{subscriber="ok"}"#] ?? 0) > 10_000)
         #expect(metrics[#"switchboard_subscriber_restarts_total{subscriber="ok"}"#] == 0)
+        #expect(metrics[#"switchboard_subscriber_published_total{subscriber="ok"}"#] == 0)
+        #expect(metrics[#"switchboard_subscriber_publish_failed_total{subscriber="fails"}"#] == 0)
         #expect(await run.finish() == 0)
     }
 
