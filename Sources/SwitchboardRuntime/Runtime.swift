@@ -151,10 +151,11 @@ public final class Runtime: Sendable {
 
     /// Ends the run gracefully, as a signal would: the input stops and subscribers drain.
     public func shutDown() async {
-        let group = parts.withLock { parts in
+        let (group, startedUp) = parts.withLock { parts in
             parts.shutDownEarly = true
-            return parts.group
+            return (parts.group, parts.startedUp)
         }
+        if startedUp { health.phase = .draining }  // at once: the stages stop in turn
         await group?.triggerGracefulShutdown()
     }
 

@@ -45,10 +45,11 @@ final class Signals: Sendable {
                         try? await Task.sleep(for: Self.startUpGrace)
                         _exit(128 + signal.rawValue)
                     }
-                } else {
-                    say("switchboard: signal \(signal.rawValue), draining (again to exit now)")
                 }
-                Task.detached { await stop(during) }
+                Task.detached {
+                    await stop(during)  // the run says it drains (in /healthz) before the line does
+                    if !during { say("switchboard: signal \(signal.rawValue), draining (again to exit now)") }
+                }
             }
         }
         watching.withLock { $0 = task }
