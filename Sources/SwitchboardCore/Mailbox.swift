@@ -136,16 +136,14 @@ final class Mailbox: @unchecked Sendable {
         // The rare cases live in functions of their own: a continuation in this frame would cost
         // a metadata lookup on every call.
         if spillSource != nil { return offerToSpill() }
-        var outcome = Offer.accepted
-        if !hasRoom {
-            switch makeRoom(fromSubscriber: fromSubscriber, waitUntil: waitUntil) {
-            case nil: break
-            case .evicted?: outcome = .evicted
-            case let refused?: return refused
-            }
-        }
+        if !hasRoom { return offerToFullQueue(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil) }
+        return admit(event)
+    }
+
+    /// With the lock held, released here: takes an event there is room for.
+    @inline(__always) private func admit(_ event: consuming Event) -> Offer {
         guarded.pointee.received += 1
-        if guarded.pointee.hasStreamWaiter { return handToStream(event, outcome) }
+        if guarded.pointee.hasStreamWaiter { return handToStream(event) }
         enqueue(consume event)
         let wake = guarded.pointee.consumerSleeping
             || (guarded.pointee.consumerNapping && queuedCount >= guarded.pointee.capacity / 2)
@@ -155,7 +153,18 @@ final class Mailbox: @unchecked Sendable {
         }
         lock.unlock()
         if wake { lock.signal(Self.workCondition) }
-        return outcome
+        return .accepted
+    }
+
+    /// With the lock held, released here: the queue is full, so the overflow policy decides.
+    @inline(never) private func offerToFullQueue(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64?) -> Offer {
+        switch makeRoom(fromSubscriber: fromSubscriber, waitUntil: waitUntil) {
+        case nil: return admit(event)
+        case .evicted?:
+            _ = admit(event)
+            return .evicted
+        case let refused?: return refused
+        }
     }
 
     /// With the lock held, released here: a spilling mailbox queues nothing (its consumer reads
@@ -212,13 +221,13 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// With the lock held, released here: hands the event straight to the stream consumer waiting for one.
-    @inline(never) private func handToStream(_ event: Event, _ outcome: Offer) -> Offer {
+    @inline(never) private func handToStream(_ event: Event) -> Offer {
         let waiter = takeStreamWaiter()
         guarded.pointee.taken += 1
         lock.unlock()
         _ = settle(failed: false)
         waiter?.resume(returning: event)
-        return outcome
+        return .accepted
     }
 
     /// Moves the waiting events into the empty `batch`, sleeping until one arrives or the

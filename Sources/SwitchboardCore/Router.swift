@@ -370,10 +370,10 @@ public final class Router: Sendable {
                     case .accepted: report.accepted += 1
                     case .evicted:
                         report.accepted += 1
-                        subscriber._withUnsafeGuaranteedRef { $0.lossLog.dropped(by: $0) }
+                        Self.noteDrop(subscriber)
                     case .dropped:
                         report.dropped += 1
-                        subscriber._withUnsafeGuaranteedRef { $0.lossLog.dropped(by: $0) }
+                        Self.noteDrop(subscriber)
                     case .closed: closed = true
                     }
                 }
@@ -384,6 +384,15 @@ public final class Router: Sendable {
             redeliver(event, in: context, excluding: skipped, waitUntil: waitUntil, report: &report)
         }
         return report
+    }
+
+    /// Tells a subscriber's loss log it dropped an event. Out of line, and handed an unmanaged
+    /// reference: a call in the delivery loop that took the subscriber itself would make the
+    /// loop retain and release every target.
+    @inline(never)
+    private static func noteDrop(_ subscriber: Unmanaged<Subscriber>) {
+        let subscriber = subscriber.takeUnretainedValue()
+        subscriber.lossLog.dropped(by: subscriber)
     }
 
     /// A subscriber refused the event because a commit removed it after this thread read its
