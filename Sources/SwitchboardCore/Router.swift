@@ -414,10 +414,10 @@ public final class Router: Sendable {
                 case .accepted: report.accepted += 1
                 case .evicted:
                     report.accepted += 1
-                    subscriber.lossLog.dropped(by: subscriber)
+                    Self.noteDrop(Unmanaged.passUnretained(subscriber))
                 case .dropped:
                     report.dropped += 1
-                    subscriber.lossLog.dropped(by: subscriber)
+                    Self.noteDrop(Unmanaged.passUnretained(subscriber))
                 case .closed: closed = true
                 }
             }

@@ -147,7 +147,7 @@ struct Run: AsyncParsableCommand {
     /// `--fail-on`'s outcomes; nil when the list is not valid.
     private static func losses(_ list: String) -> Set<RunReport.Loss>? {
         if list == "none" { return [] }
-        let words = list.split(separator: ",").map { RunReport.Loss(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        let words = list.split(separator: ",", omittingEmptySubsequences: false).map { RunReport.Loss(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
         return words.isEmpty || words.contains(nil) ? nil : Set(words.compactMap { $0 })
     }
 

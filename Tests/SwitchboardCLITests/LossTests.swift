@@ -55,6 +55,10 @@ import Testing
         let bad = try await switchboard("run", "--config", folder.path("f.yaml"), "--fail-on", "dropped,lost", input: input)
         #expect(bad.status == 2)
         #expect(bad.errors.contains("--fail-on 'dropped,lost' is not a comma list of dropped, abandoned, failed, or none"))
+        for spelling in ["dropped,", ",", "dropped,,failed", "Dropped", "none,dropped"] {  // no part may be empty or unknown
+            #expect(try await switchboard("run", "--config", folder.path("f.yaml"), "--fail-on", spelling, input: input).status == 2,
+                    "\(spelling)")
+        }
     }
 
     @Test func aServiceRunFailsOnNothingByDefault() async throws {
