@@ -10,6 +10,12 @@ public protocol EventHandler: AnyObject {
     func start(_ context: SubscriberContext) throws
     /// Handles one event, in publish order. Throwing counts the event as failed.
     func handle(_ event: Event) throws
+    /// Takes events in batches through ``handle(batch:)`` instead of one at a time; nil (the
+    /// default) for one at a time.
+    var batching: Batching? { get }
+    /// Handles up to ``Batching/maxEvents`` events at once, in publish order; throwing fails
+    /// all of them, and a retry hands the same batch again. Called only when ``batching`` is set.
+    func handle(batch: [Event]) throws
     /// When the next timer is due, in ``SystemClock/monotonicNanos()``; nil when none is set.
     var nextTimerDeadline: UInt64? { get }
     /// Runs the timers that are due.
@@ -33,6 +39,8 @@ public protocol EventHandler: AnyObject {
 
 extension EventHandler {
     public func start(_ context: SubscriberContext) throws {}
+    public var batching: Batching? { nil }
+    public func handle(batch: [Event]) throws { for event in batch { try handle(event) } }
     public var nextTimerDeadline: UInt64? { nil }
     public func fireTimers() {}
     public func stop() {}

@@ -4,6 +4,9 @@ public struct FailurePolicy: Sendable, Hashable {
     public var retries: Int
     /// The pause before the first retry; it doubles with each retry, and between restarts that fail.
     public var backoff: Duration
+    /// The longest pause: it caps the doubling backoff, and a wait a failure asks for
+    /// (``RetryAdvice/retryAfter``, an HTTP `Retry-After`).
+    public var maxBackoff: Duration
     /// Whether an event that still fails is published to `deadletter.<subscriber>` with data
     /// `{event, error, attempts}`. A dead letter never reaches the subscriber that produced it,
     /// and one that fails makes no further dead letter.
@@ -13,9 +16,13 @@ public struct FailurePolicy: Sendable, Hashable {
     public var restartAfter: Int
 
     /// Creates a policy; the defaults retry nothing, keep no dead letters and restart after 5 failures.
-    public init(retries: Int = 0, backoff: Duration = .milliseconds(100), deadLetter: Bool = false, restartAfter: Int = 5) {
+    public init(
+        retries: Int = 0, backoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(30),
+        deadLetter: Bool = false, restartAfter: Int = 5
+    ) {
         self.retries = retries
         self.backoff = backoff
+        self.maxBackoff = maxBackoff
         self.deadLetter = deadLetter
         self.restartAfter = restartAfter
     }

@@ -251,7 +251,14 @@ final class Mailbox: @unchecked Sendable {
             if guarded.pointee.state == .finishing { return .finished }
             if guarded.pointee.state == .draining {  // more may come from other subscribers; no timers now
                 guarded.pointee.consumerSleeping = true
-                lock.wait(Self.workCondition)
+                if let deadline {  // a batch that began before the drain
+                    if !lock.wait(Self.workCondition, untilMonotonic: deadline) {
+                        guarded.pointee.consumerSleeping = false
+                        return .timedOut
+                    }
+                } else {
+                    lock.wait(Self.workCondition)
+                }
                 continue
             }
             if !lingered {

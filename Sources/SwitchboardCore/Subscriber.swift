@@ -164,30 +164,96 @@ public final class Subscriber: Sendable {
         let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
         var batch = EventRing()
         var consecutiveFailures = 0
+        var gathered = Gathered()
         while true {
-            let deadline = mailbox.isDraining ? nil : handler.nextTimerDeadline
+            var deadline = mailbox.isDraining ? nil : handler.nextTimerDeadline
+            if !gathered.events.isEmpty { deadline = min(deadline ?? .max, gathered.due) }
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch.first!)
-                var timing = observer.map { _ in BatchClock() }
-                // Each event moves out of the batch: reading it in place would cost a retain and
-                // a release per event, on a count that the publisher's thread writes too.
-                while let event = batch.popFirst() {
-                    let start = timing?.start(self)
-                    let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
-                    if let start { timing?.end(self, event: event, started: start) }
-                    if !mailbox.settle(failed: !handled) { break }
+                if let batching = handler.batching {
+                    if !gather(&batch, into: &gathered, batching, for: handler, consecutiveFailures: &consecutiveFailures) {
+                        gathered.events.removeAll()  // sealed: counted as abandoned
+                    }
+                } else {
+                    var timing = observer.map { _ in BatchClock() }
+                    // Each event moves out of the batch: reading it in place would cost a retain and
+                    // a release per event, on a count that the publisher's thread writes too.
+                    while let event = batch.popFirst() {
+                        let start = timing?.start(self)
+                        let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
+                        if let start { timing?.end(self, event: event, started: start) }
+                        if !mailbox.settle(failed: !handled) { break }
+                    }
                 }
                 batch.removeAll()  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
-                fireTimers(handler)
+                if !gathered.events.isEmpty, SystemClock.monotonicNanos() >= gathered.due {
+                    _ = deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures)
+                }
+                fireDueTimers(handler)
             case .control:
                 runControlRequests(&handler)
             case .finished:
-                return
+                return  // anything gathered was sealed in hand: counted as abandoned
             }
         }
+    }
+
+    /// Events taken for a batching handler but not yet handed to it, and when they are due.
+    private struct Gathered {
+        var events: [Event] = []
+        /// When the first of them has waited its ``Batching/maxWait`` (monotonic nanoseconds).
+        var due: UInt64 = 0
+    }
+
+    /// Moves the taken events into `gathered`, handing over every full batch, and the partial
+    /// one as well once it is due or the subscriber drains. False once the mailbox was sealed.
+    private func gather(
+        _ batch: inout EventRing, into gathered: inout Gathered, _ batching: Batching, for handler: any EventHandler,
+        consecutiveFailures: inout Int
+    ) -> Bool {
+        while let event = batch.popFirst() {
+            if gathered.events.isEmpty { gathered.due = SystemClock.monotonicNanos() &+ SystemClock.nanoseconds(batching.maxWait) }
+            gathered.events.append(event)
+            if gathered.events.count >= batching.maxEvents {
+                guard deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures) else { return false }
+            }
+        }
+        if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
+            return deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures)
+        }
+        return true
+    }
+
+    /// Hands the gathered events to the handler as one batch, applying the failure policy to
+    /// the batch if it throws, and settles each; false once the mailbox was sealed.
+    private func deliver(gathered: inout Gathered, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
+        let events = gathered.events
+        gathered.events.removeAll(keepingCapacity: true)
+        let started = SystemClock.monotonicNanos()
+        if observer != nil { busySince.store(started, ordering: .relaxed) }
+        let handled: Bool
+        do {
+            try handler.handle(batch: events)
+            consecutiveFailures = 0
+            handled = true
+        } catch {
+            handled = recover(events, from: error, handler: handler, consecutiveFailures: &consecutiveFailures) {
+                try handler.handle(batch: events)
+            }
+        }
+        if let observer {
+            busySince.store(0, ordering: .relaxed)
+            let duration = Int64(SystemClock.monotonicNanos() &- started)
+            let startedAt = SystemClock.unixSeconds() - Double(duration) / 1e9
+            for event in events {
+                observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
+            }
+        }
+        for _ in events where !mailbox.settle(failed: !handled) { return false }
+        return true
     }
 
     /// The consumer of a spilling subscriber: reads every accepted event from the journal,
@@ -262,7 +328,10 @@ public final class Subscriber: Sendable {
             consecutiveFailures = 0
             return true
         } catch {
-            return recover(copy event, from: error, handler: handler, consecutiveFailures: &consecutiveFailures)
+            let event = copy event
+            return recover([event], from: error, handler: handler, consecutiveFailures: &consecutiveFailures) {
+                try handler.handle(event)
+            }
         }
     }
 
@@ -369,45 +438,55 @@ public final class Subscriber: Sendable {
         settings.withLock { $0 = (patterns, failurePolicy) }
     }
 
-    /// Applies the failure policy to an event whose first attempt threw `error`: retries with
-    /// a doubling backoff, then a dead letter and perhaps a restart. True when a retry worked.
+    /// Applies the failure policy to events whose first attempt threw `error` (one event, or a
+    /// batch): retries them with `attempt` after a doubling backoff, or after the wait the
+    /// error asks for (``RetryAdvice``), then dead letters and perhaps a restart. True when a
+    /// retry worked.
     private func recover(
-        _ event: Event, from error: any Error, handler: any EventHandler, consecutiveFailures: inout Int
+        _ events: [Event], from error: any Error, handler: any EventHandler, consecutiveFailures: inout Int,
+        attempt: () throws -> Void
     ) -> Bool {
+        let policy = failurePolicy
+        let longest = SystemClock.nanoseconds(policy.maxBackoff)
         var lastError = error
         var attempts = 1
-        var pause = SystemClock.nanoseconds(failurePolicy.backoff)
-        while attempts <= failurePolicy.retries, mailbox.pause(nanoseconds: pause) {
+        var backoff = min(SystemClock.nanoseconds(policy.backoff), longest)
+        while attempts <= policy.retries {
+            let advice = lastError as? any RetryAdvice
+            if advice?.isPermanent == true { break }
+            let asked = advice?.retryAfter.map { min(SystemClock.nanoseconds(max($0, .zero)), longest) }
+            guard mailbox.pause(nanoseconds: asked ?? backoff) else { break }
             attempts += 1
             do {
-                try handler.handle(event)
+                try attempt()
                 consecutiveFailures = 0
                 return true
             } catch {
                 lastError = error
-                pause = Self.doubled(pause)
+                backoff = Self.doubled(backoff, atMost: longest)
             }
         }
         consecutiveFailures += 1
-        if failurePolicy.deadLetter, !event.topic.hasPrefix("deadletter.") {
-            sendDeadLetter(event, error: lastError, attempts: attempts)
+        if policy.deadLetter {
+            for event in events where !event.topic.hasPrefix("deadletter.") {
+                sendDeadLetter(event, error: lastError, attempts: attempts)
+            }
         }
-        if consecutiveFailures >= failurePolicy.restartAfter {
+        if consecutiveFailures >= policy.restartAfter {
             restart(handler)
             consecutiveFailures = 0
         }
         return false
     }
 
-    /// The next backoff: twice the last, at most 30 s.
-    private static func doubled(_ nanoseconds: UInt64) -> UInt64 { min(nanoseconds * 2, 30_000_000_000) }
+    /// The next backoff: twice the last, at most `longest`.
+    private static func doubled(_ nanoseconds: UInt64, atMost longest: UInt64) -> UInt64 {
+        nanoseconds >= longest / 2 ? longest : nanoseconds * 2
+    }
 
     private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) {
         let letter: JSON = [
-            "event": [
-                "topic": .string(event.topic), "id": .string(event.id.description), "time": .double(event.time),
-                "data": event.data, "headers": .object(.init(uniqueKeysWithValues: event.headers.map { ($0, .string($1)) })),
-            ],
+            "event": event.json,
             "error": .string("\(error)"),
             "attempts": .int(Int64(attempts)),
         ]
@@ -420,7 +499,8 @@ public final class Subscriber: Sendable {
     private func restart(_ handler: any EventHandler) {
         rebuilding.store(true, ordering: .relaxed)
         defer { rebuilding.store(false, ordering: .relaxed) }
-        var pause = SystemClock.nanoseconds(failurePolicy.backoff)
+        let longest = SystemClock.nanoseconds(failurePolicy.maxBackoff)
+        var pause = min(SystemClock.nanoseconds(failurePolicy.backoff), longest)
         while !mailbox.isSealed {
             do {
                 try handler.restart()
@@ -428,7 +508,7 @@ public final class Subscriber: Sendable {
                 return
             } catch {
                 guard mailbox.pause(nanoseconds: pause) else { return }
-                pause = Self.doubled(pause)
+                pause = Self.doubled(pause, atMost: longest)
             }
         }
     }

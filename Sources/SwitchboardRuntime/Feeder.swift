@@ -138,53 +138,9 @@ public struct Feeder: Service {
     private func handle(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }  // blank
         switch format {
-        case .json: return handleJSON(line, line: number)
+        case .json: return publish(line: number) { router throws(RouterError) in _ = try router.publish(eventLine: line) }
         case .line: return handleTopicAndPayload(line, line: number)
         }
-    }
-
-    private func handleJSON(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
-        let envelope: JSONTape
-        do {
-            envelope = try JSONTape(parsing: line)
-        } catch {
-            return reject(line: number, "\(error)")
-        }
-        guard line.first(where: { $0 != 0x20 && $0 != 0x09 }) == UInt8(ascii: "{") else {
-            return reject(line: number, "not a JSON object")
-        }
-        var topic: String?
-        var payload: JSONTape?
-        var headers: [String: String] = [:]
-        var problem: String?
-        envelope.forEachMember(rawKeys: { key, value in
-            if Self.spells(key, "topic") {
-                topic = value.stringValue
-                if topic == nil { problem = "the topic must be a string" }
-            } else if Self.spells(key, "data") {
-                payload = value
-            } else if Self.spells(key, "headers") {
-                guard let strings = value.strings else {
-                    problem = "headers must be an object of strings"
-                    return
-                }
-                headers = strings
-            }
-        })
-        if let problem { return reject(line: number, problem) }
-        guard let topic else { return reject(line: number, "missing topic") }
-        return publish(line: number) { router throws(RouterError) in
-            if let payload {
-                try router.publish(topic, tape: payload, headers: headers)
-            } else {
-                try router.publish(topic, data: .null, headers: headers)
-            }
-        }
-    }
-
-    /// True when `bytes` are the UTF-8 of `word`.
-    private static func spells(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
-        bytes.count == word.utf8CodeUnitCount && memcmp(bytes.baseAddress!, word.utf8Start, bytes.count) == 0
     }
 
     /// `topic payload`, split at the first space or tab; no payload is null.
