@@ -7,8 +7,10 @@ extension Configuration {
     public struct Subscriber: Sendable, Equatable {
         /// `name`: unique, letters, digits, `-` and `_`.
         public var name: String
-        /// `plugin`: the Lua file, resolved against the configuration file's folder.
+        /// `plugin`: the Lua file, resolved against the configuration file's folder; empty for a sink.
         public var plugin: String
+        /// `http:` or `file:`: a native handler instead of a plugin; nil for a plugin.
+        public var sink: Sink?
         /// `topics`: the patterns it subscribes to; none for a producer.
         public var topics: [String] = []
         /// `queue.capacity`.
@@ -33,6 +35,13 @@ extension Configuration {
         public init(name: String, plugin: String) {
             self.name = name
             self.plugin = plugin
+        }
+
+        /// An entry with only a name and a sink.
+        public init(name: String, sink: Sink) {
+            self.name = name
+            plugin = ""
+            self.sink = sink
         }
     }
 }

@@ -28,6 +28,8 @@ public struct Configuration: Sendable {
     public var instance: String
     /// The NATS bridge (`nats: { url, export, import, queue_group, ... }`); nil when off.
     public var nats: NATSSettings?
+    /// HTTP ingest (`ingest: { http: { listen, token, max_body } }`); nil when off.
+    public var ingest: Ingest?
     /// How the instance logs (`log: { level, format }`).
     public var log = LogSettings()
 
@@ -54,7 +56,8 @@ public struct Configuration: Sendable {
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
         return Configuration(
             path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen,
-            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats, log: reader.log)
+            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats, ingest: reader.ingest,
+            log: reader.log)
     }
 
     /// The host name and the process id.
@@ -67,7 +70,7 @@ public struct Configuration: Sendable {
 }
 
 /// Walks the YAML tree, collecting problems instead of stopping at the first.
-private struct Reader {
+struct Reader {
     let file: String
     let environment: [String: String]
     var problems: [ConfigurationError.Problem] = []
@@ -76,6 +79,7 @@ private struct Reader {
     private(set) var journal: Configuration.JournalSettings?
     private(set) var instance: String?
     private(set) var nats: Configuration.NATSSettings?
+    private(set) var ingest: Configuration.Ingest?
     private(set) var log = Configuration.LogSettings()
     /// Where `overflow: spill` was asked for: it needs a journal.
     private var spillers: [Node] = []
@@ -88,21 +92,21 @@ private struct Reader {
 
     private var folder: String { (file as NSString).deletingLastPathComponent }
 
-    private mutating func problem(_ node: Node?, _ message: String) {
+    mutating func problem(_ node: Node?, _ message: String) {
         problems.append(.init(file: file, line: node?.mark?.line, subscriber: subscriber, message: message))
     }
 
-    /// The members of a mapping, refusing keys not in `allowed`.
-    private mutating func members(_ node: Node, allowed: [String], what: String) -> [String: Node] {
+    /// The members of a mapping, refusing keys not in `allowed` (nil: any string key).
+    mutating func members(_ node: Node, allowed: [String]?, what: String) -> [String: Node] {
         guard let mapping = node.mapping else {
             problem(node, "\(what) must be a mapping")
             return [:]
         }
         var result: [String: Node] = [:]
         for (key, value) in mapping {
-            guard let name = key.scalar?.string, allowed.contains(name) else {
+            guard let name = key.scalar?.string, allowed?.contains(name) ?? true else {
                 let spelled = key.scalar?.string ?? "\(key)"
-                problem(key, "unknown key '\(spelled)' in \(what) (known: \(allowed.joined(separator: ", ")))")
+                problem(key, "unknown key '\(spelled)' in \(what) (known: \((allowed ?? []).joined(separator: ", ")))")
                 continue
             }
             result[name] = value
@@ -111,7 +115,7 @@ private struct Reader {
     }
 
     /// A scalar's text after `${NAME}` substitution.
-    private mutating func string(_ node: Node, _ what: String) -> String? {
+    mutating func string(_ node: Node, _ what: String) -> String? {
         guard let scalar = node.scalar else {
             problem(node, "\(what) must be a single value")
             return nil
@@ -121,7 +125,7 @@ private struct Reader {
         return missing.isEmpty ? text : nil
     }
 
-    private mutating func value<T>(_ node: Node?, _ what: String, _ format: String, _ parse: (String) -> T?) -> T? {
+    mutating func value<T>(_ node: Node?, _ what: String, _ format: String, _ parse: (String) -> T?) -> T? {
         guard let node, let text = string(node, what) else { return nil }
         guard let value = parse(text) else {
             problem(node, "\(what) '\(text)' is not \(format)")
@@ -145,10 +149,11 @@ private struct Reader {
             return []
         }
         let top = members(
-            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats", "log"],
+            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats", "log", "ingest"],
             what: "the configuration")
         if let node = top["journal"] { journal = readJournal(node) }
         if let node = top["nats"] { nats = readNATS(node) }
+        if let node = top["ingest"] { ingest = readIngest(node) }
         if let node = top["log"] {
             let fields = members(node, allowed: ["level", "format"], what: "log")
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -260,7 +265,7 @@ private struct Reader {
     }
 
     /// A list of topic patterns, each validated.
-    private mutating func patterns(_ node: Node?, _ what: String) -> [String] {
+    mutating func patterns(_ node: Node?, _ what: String) -> [String] {
         let patterns = strings(node, what)
         for (index, pattern) in patterns.enumerated() {
             do { try Topic.validatePattern(pattern) } catch { problem(node?.sequence?[index], "\(what): \(error)") }
@@ -269,7 +274,7 @@ private struct Reader {
     }
 
     /// A path to a file that must exist, resolved against the configuration's folder.
-    private mutating func existingFile(_ node: Node?, _ what: String) -> String? {
+    mutating func existingFile(_ node: Node?, _ what: String) -> String? {
         guard let node, let text = string(node, what) else { return nil }
         let path = resolve(text)
         guard FileManager.default.fileExists(atPath: path) else {
@@ -280,13 +285,13 @@ private struct Reader {
     }
 
     /// A path from the file, relative to the file's folder unless absolute.
-    private func resolve(_ path: String) -> String {
+    func resolve(_ path: String) -> String {
         ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
     }
 
     private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
         let keys = [
-            "name", "plugin", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
+            "name", "plugin", "http", "file", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
         ]
         // The name first, so that every problem of the entry can name its subscriber.
         subscriber = entry.mapping?.first(where: { $0.key.scalar?.string == "name" })?.value.scalar?.string
@@ -305,13 +310,27 @@ private struct Reader {
             names[name] = nameNode.mark?.line ?? 0
         }
         var configuration = Configuration.Subscriber(name: name, plugin: "")
+        let handlers = ["plugin", "http", "file"].filter { fields[$0] != nil }
+        if handlers.isEmpty {
+            problem(entry, "a subscriber needs one of 'plugin' (a Lua file), 'http' or 'file' (a sink)")
+        } else if handlers.count > 1 {
+            problem(entry, "a subscriber has one of 'plugin', 'http' or 'file', not \(handlers.joined(separator: " and "))")
+        }
         if let pluginNode = fields["plugin"], let plugin = string(pluginNode, "plugin") {
             configuration.plugin = resolve(plugin)
             if !FileManager.default.fileExists(atPath: configuration.plugin) {
                 problem(pluginNode, "plugin file '\(plugin)' not found (looked for \(configuration.plugin))")
             }
-        } else if fields["plugin"] == nil {
-            problem(entry, "missing 'plugin'")
+        }
+        if let node = fields["http"] { configuration.sink = readHTTPSink(node).map(Configuration.Sink.http) }
+        if let node = fields["file"] { configuration.sink = readFileSink(node).map(Configuration.Sink.file) }
+        if fields["plugin"] == nil, handlers.count == 1 {
+            for key in ["timeout", "memory", "settings", "allow"] {
+                guard let node = fields[key] else { continue }
+                problem(node, key == "timeout" && fields["http"] != nil
+                    ? "an http sink's timeout goes in its http section: http: { timeout: 5s }"
+                    : "'\(key)' is for plugins: a sink runs no Lua")
+            }
         }
         configuration.topics = patterns(fields["topics"], "topics")
         if let queue = fields["queue"] {
@@ -321,6 +340,9 @@ private struct Reader {
             configuration.overflow = value(
                 queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest, block or spill", ConfigValue.overflow)
             if configuration.overflow == .spill { spillers.append(queueFields["overflow"]!) }
+        }
+        if configuration.overflow == .spill, case .http(let http)? = configuration.sink, http.maxEvents > 1 {
+            problem(fields["http"], "an http sink with overflow 'spill' sends one event per request: leave batch.max_events at 1")
         }
         configuration.timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration)
         configuration.memory = value(fields["memory"], "memory", "a size such as 512KiB, 64MiB or 1GiB", ConfigValue.size)
@@ -338,13 +360,16 @@ private struct Reader {
     }
 
     private mutating func failurePolicy(_ node: Node) -> FailurePolicy {
-        let fields = members(node, allowed: ["retries", "backoff", "dead_letter", "restart_after"], what: "on_failure")
+        let fields = members(node, allowed: ["retries", "backoff", "max_backoff", "dead_letter", "restart_after"], what: "on_failure")
         var policy = FailurePolicy()
         if let retries = value(fields["retries"], "on_failure retries", "a whole number", { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) {
             policy.retries = retries
         }
         if let backoff = value(fields["backoff"], "on_failure backoff", "a duration such as 100ms", ConfigValue.duration) {
             policy.backoff = backoff
+        }
+        if let longest = value(fields["max_backoff"], "on_failure max_backoff", "a duration such as 30s", ConfigValue.duration) {
+            if longest <= .zero { problem(fields["max_backoff"], "on_failure max_backoff must be more than 0") } else { policy.maxBackoff = longest }
         }
         if let deadLetter = value(fields["dead_letter"], "on_failure dead_letter", "true or false", { Bool($0) }) {
             policy.deadLetter = deadLetter
