@@ -8,7 +8,7 @@ let package = Package(
         .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
         // The router and Lua subscribers.
         .library(name: "SwitchboardLua", targets: ["SwitchboardLua"]),
-        // Everything: configuration, runtime, journal, NATS, metrics and health.
+        // Everything: configuration, runtime, journal, NATS, sinks, HTTP ingest, metrics and health.
         .library(name: "Switchboard", targets: ["Switchboard"]),
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-bench", targets: ["SwitchboardBenchmarks"]),
@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // JSON payload value, parser and serializer: no dependency on the router.
@@ -86,12 +90,36 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // At the edge: sinks, subscribers whose handler is native (HTTP requests through
+        // AsyncHTTPClient, lines of a file), built from their configuration entries.
+        .target(
+            name: "SwitchboardSinks",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardConfig",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // At the edge: HTTP ingest, event lines published over HTTP (Hummingbird).
+        .target(
+            name: "SwitchboardIngest",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A running instance: a configuration as services in a ServiceGroup, reload, the input feeder.
         .target(
             name: "SwitchboardRuntime",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardLua", "SwitchboardConfig", "SwitchboardJournal",
-                "SwitchboardNATS", "SwitchboardMetrics",
+                "SwitchboardNATS", "SwitchboardMetrics", "SwitchboardSinks", "SwitchboardIngest",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -102,7 +130,8 @@ let package = Package(
             name: "Switchboard",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
-                "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS", "SwitchboardRuntime",
+                "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS", "SwitchboardSinks", "SwitchboardIngest",
+                "SwitchboardRuntime",
             ]
         ),
         // The command line: `switchboard run`, `check`, `journal` and `replay`: flags, printing, exit codes.
@@ -123,14 +152,25 @@ let package = Package(
         .testTarget(name: "SwitchboardJSONTests", dependencies: ["SwitchboardJSON"]),
         .testTarget(name: "SwitchboardTopicsTests", dependencies: ["SwitchboardTopics"]),
         // Helpers shared by the test targets.
-        .target(name: "SwitchboardTestSupport", dependencies: ["Switchboard"], path: "Tests/SwitchboardTestSupport"),
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: [
+                "Switchboard", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Tests/SwitchboardTestSupport"),
         .testTarget(
             name: "SwitchboardCoreTests",
             dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
             name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
-        .testTarget(name: "SwitchboardRuntimeTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        .testTarget(
+            name: "SwitchboardRuntimeTests",
+            dependencies: [
+                "Switchboard", "SwitchboardTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
+        .testTarget(name: "SwitchboardSinksTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "CoreOnlyExample", "SwitchboardTestSupport"]),

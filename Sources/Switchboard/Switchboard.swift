@@ -6,4 +6,6 @@
 @_exported import SwitchboardMetrics
 @_exported import SwitchboardJournal
 @_exported import SwitchboardNATS
+@_exported import SwitchboardSinks
+@_exported import SwitchboardIngest
 @_exported import SwitchboardRuntime

@@ -30,6 +30,7 @@ public final class Subscriber: Sendable {
     private let thread = Mutex<pthread_t?>(nil)
     private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
     private let deadLettered = Atomic<Int>(0)
+    private let retried = Atomic<Int>(0)
     /// Says when its full queue drops events.
     let lossLog = LossLog()
     /// Times its handler calls, when the router observes them.
@@ -61,6 +62,7 @@ public final class Subscriber: Sendable {
         var stats = mailbox.stats(name: name)
         stats.deadLettered = deadLettered.load(ordering: .relaxed)
         stats.restarts = context.restarts.load(ordering: .relaxed)
+        stats.retries = retried.load(ordering: .relaxed)
         stats.published = context.published.load(ordering: .relaxed)
         stats.publishFailed = context.publishFailed.load(ordering: .relaxed)
         let since = busySince.load(ordering: .relaxed)
@@ -457,6 +459,7 @@ public final class Subscriber: Sendable {
             let asked = advice?.retryAfter.map { min(SystemClock.nanoseconds(max($0, .zero)), longest) }
             guard mailbox.pause(nanoseconds: asked ?? backoff) else { break }
             attempts += 1
+            retried.wrappingAdd(1, ordering: .relaxed)
             do {
                 try attempt()
                 consecutiveFailures = 0

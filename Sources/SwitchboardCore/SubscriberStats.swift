@@ -26,6 +26,8 @@ public struct SubscriberStats: Sendable, Hashable {
     public var deadLettered: Int
     /// Times the handler was rebuilt after failures.
     public var restarts: Int
+    /// Further attempts at events (or batches) that failed, under ``FailurePolicy/retries``.
+    public var retries = 0
     /// Its own publishes that at least one subscriber took.
     public var published = 0
     /// Its own publishes that failed: refused (an invalid topic or payload, a shutdown), or
@@ -66,6 +68,7 @@ public struct RouterStats: Sendable, Hashable {
             merged[at].pending += subscriber.pending
             merged[at].deadLettered += subscriber.deadLettered
             merged[at].restarts += subscriber.restarts
+            merged[at].retries += subscriber.retries
             merged[at].published += subscriber.published
             merged[at].publishFailed += subscriber.publishFailed
         }

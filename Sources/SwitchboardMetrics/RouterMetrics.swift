@@ -62,6 +62,7 @@ public final class RouterMetrics: Sendable {
                     [("subscriber", name), ("outcome", outcome)], value))
             }
             totals.append(("restarts \(name)", "switchboard_subscriber_restarts_total", [("subscriber", name)], subscriber.restarts))
+            totals.append(("retries \(name)", "switchboard_subscriber_retries_total", [("subscriber", name)], subscriber.retries))
             totals.append(("published \(name)", "switchboard_subscriber_published_total", [("subscriber", name)], subscriber.published))
             totals.append((
                 "publish failed \(name)", "switchboard_subscriber_publish_failed_total", [("subscriber", name)],

@@ -2,6 +2,8 @@ import SwitchboardConfig
 import SwitchboardJournal
 import SwitchboardLua
 import SwitchboardNATS
+import SwitchboardSinks
+import SwitchboardCore
 
 // What each part is built from: a section of the file over the part's own defaults.
 
@@ -15,6 +17,37 @@ extension Configuration.Subscriber {
         if let memory { lua.memory = memory }
         lua.allow = Set(allow.compactMap(LuaLibrary.init(rawValue:)))  // the reader admits only these names
         return lua
+    }
+}
+
+extension Configuration.Subscriber {
+    /// The queue the entry asks for, over the defaults every subscriber shares (a plugin's and a sink's alike).
+    var queue: (capacity: Int, overflow: OverflowPolicy) {
+        let lua = self.lua
+        return (lua.capacity, lua.overflow)
+    }
+
+    /// How long one call of its handler may take, past which `/healthz` counts it as stuck:
+    /// a plugin's `timeout`, an http sink's; nil for a file sink.
+    var callBudget: Duration? {
+        switch sink {
+        case nil: lua.timeout
+        case .http(let http)?: http.timeout
+        case .file?: nil
+        }
+    }
+}
+
+extension Configuration.Sink {
+    /// A new handler for this sink, and for a file sink the way to make it reopen its file.
+    func makeHandler(name: String) throws -> (any EventHandler, FileSink.Reopening?) {
+        switch self {
+        case .http(let settings):
+            return (HTTPSink(settings: settings, name: name), nil)
+        case .file(let settings):
+            let reopening = FileSink.Reopening()
+            return (try FileSink(settings: settings, reopening: reopening), reopening)
+        }
     }
 }
 

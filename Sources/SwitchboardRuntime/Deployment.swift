@@ -4,6 +4,7 @@ import Synchronization
 import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardLua
+import SwitchboardSinks
 
 /// The subscribers of a configuration file, running on a router, and reloadable: ``reload()``
 /// re-reads the file and every plugin and applies the difference without a restart.
@@ -18,8 +19,14 @@ public final class Deployment: Sendable {
     /// A running subscriber with what it was built from.
     private struct Running: Sendable {
         let subscriber: Subscriber
-        let configuration: LuaSubscriberConfiguration
-        let sources: LuaSources
+        let entry: Configuration.Subscriber
+        /// The files a plugin loaded; nil for a sink.
+        let sources: LuaSources?
+        /// A file sink's way to reopen its file at a reload.
+        let reopening: FileSink.Reopening?
+
+        /// True when `entry` would build what runs now.
+        func builds(_ entry: Configuration.Subscriber) -> Bool { self.entry == entry && sources?.areCurrent != false }
     }
 
     private struct State: Sendable {
@@ -44,7 +51,7 @@ public final class Deployment: Sendable {
         var running: [String: Running] = [:]
         var prepared: [Subscriber] = []
         do {
-            for subscriber in configuration.subscribers.map(\.lua) {
+            for subscriber in configuration.subscribers {
                 let started = try Self.prepare(subscriber, on: router, logger: logger)
                 prepared.append(started.subscriber)
                 running[subscriber.name] = started
@@ -59,11 +66,46 @@ public final class Deployment: Sendable {
 
     /// Starts a subscriber, not yet routed to, recording the files its plugin loads.
     private static func prepare(
-        _ configuration: LuaSubscriberConfiguration, on router: Router, logger: Logger
+        _ entry: Configuration.Subscriber, on router: Router, logger: Logger
     ) throws(RouterError) -> Running {
-        let sources = LuaSources()
-        let subscriber = try router.prepare(lua: configuration, logger: logger, sources: sources)
-        return Running(subscriber: subscriber, configuration: configuration, sources: sources)
+        guard let sink = entry.sink else {
+            let sources = LuaSources()
+            let subscriber = try router.prepare(lua: entry.lua, logger: logger, sources: sources)
+            return Running(subscriber: subscriber, entry: entry, sources: sources, reopening: nil)
+        }
+        let (handler, reopening) = try makeHandler(sink, of: entry)
+        let subscriber = try router.prepare(
+            entry.topics, name: entry.name, capacity: entry.queue.capacity, overflow: entry.queue.overflow,
+            failurePolicy: entry.onFailure, handler: handler)
+        return Running(subscriber: subscriber, entry: entry, sources: nil, reopening: reopening)
+    }
+
+    /// A sink's handler; a failure (a file that cannot be opened) as a start failure.
+    private static func makeHandler(
+        _ sink: Configuration.Sink, of entry: Configuration.Subscriber
+    ) throws(RouterError) -> (any EventHandler, FileSink.Reopening?) {
+        do {
+            return try sink.makeHandler(name: entry.name)
+        } catch {
+            throw .startFailed(subscriber: entry.name, reason: "\(error)")
+        }
+    }
+
+    /// Rebuilds a running subscriber from its changed entry, its queue kept (see ``Router/rebuild(_:lua:logger:sources:)``).
+    private static func rebuild(
+        _ current: Running, as entry: Configuration.Subscriber, on router: Router, logger: Logger
+    ) throws(RouterError) -> Running {
+        guard let sink = entry.sink else {
+            let sources = LuaSources()
+            try router.rebuild(current.subscriber, lua: entry.lua, logger: logger, sources: sources)
+            return Running(subscriber: current.subscriber, entry: entry, sources: sources, reopening: nil)
+        }
+        let (handler, reopening) = try makeHandler(sink, of: entry)
+        try router.replaceHandler(of: current.subscriber, with: handler)
+        try router.reconfigure(
+            current.subscriber, patterns: entry.topics, capacity: entry.queue.capacity, overflow: entry.queue.overflow,
+            failurePolicy: entry.onFailure)
+        return Running(subscriber: current.subscriber, entry: entry, sources: nil, reopening: reopening)
     }
 
     /// The configuration running now.
@@ -126,10 +168,10 @@ public final class Deployment: Sendable {
         keep(\.instance, "instance")
         keep(\.nats, "nats")
         keep(\.log.format, "log.format")
-        var toCheck: [LuaSubscriberConfiguration] = []
-        for subscriber in new.subscribers.map(\.lua) {
+        var toCheck: [Configuration.Subscriber] = []
+        for subscriber in new.subscribers {
             if let current = running[subscriber.name] {
-                if current.configuration == subscriber, current.sources.areCurrent {
+                if current.builds(subscriber) {
                     summary.kept.append(subscriber.name)
                 } else {
                     summary.changed.append(subscriber.name)
@@ -146,10 +188,11 @@ public final class Deployment: Sendable {
         // Every new or changed plugin must load and init before anything changes.
         var problems: [String] = []
         for subscriber in toCheck {
-            if let current = running[subscriber.name], (current.configuration.overflow == .spill) != (subscriber.overflow == .spill) {
+            if let current = running[subscriber.name], (current.entry.queue.overflow == .spill) != (subscriber.queue.overflow == .spill) {
                 problems.append("\(path): subscriber '\(subscriber.name)': changing the overflow to or from spill takes a restart")
             }
-            do { try subscriber.check(logger: logger) } catch {
+            guard subscriber.sink == nil else { continue }  // a sink has nothing to load
+            do { try subscriber.lua.check(logger: logger) } catch {
                 problems.append("\(path): subscriber '\(subscriber.name)': \(error)")
             }
         }
@@ -158,7 +201,7 @@ public final class Deployment: Sendable {
         var next = running
         var prepared: [Subscriber] = []
         do {
-            for subscriber in new.subscribers.map(\.lua) where summary.added.contains(subscriber.name) {
+            for subscriber in new.subscribers where summary.added.contains(subscriber.name) {
                 let started = try Self.prepare(subscriber, on: router, logger: logger)
                 prepared.append(started.subscriber)
                 next[subscriber.name] = started
@@ -167,17 +210,16 @@ public final class Deployment: Sendable {
             router.discard(prepared)
             throw ReloadError(problems: ["\(path): \(error)"])
         }
-        for subscriber in new.subscribers.map(\.lua) where summary.changed.contains(subscriber.name) {
-            let current = running[subscriber.name]!
-            let sources = LuaSources()
+        for subscriber in new.subscribers where summary.changed.contains(subscriber.name) {
             do {
-                try router.rebuild(current.subscriber, lua: subscriber, logger: logger, sources: sources)
-                next[subscriber.name] = Running(subscriber: current.subscriber, configuration: subscriber, sources: sources)
+                next[subscriber.name] = try Self.rebuild(running[subscriber.name]!, as: subscriber, on: router, logger: logger)
             } catch {
-                // It passed the check a moment ago; its old state keeps running.
-                logger.error("reload: subscriber '\(subscriber.name)' kept its old plugin: \(error)")
+                // It passed the check a moment ago; its old handler keeps running.
+                logger.error("reload: subscriber '\(subscriber.name)' kept its old handler: \(error)")
             }
         }
+        // The logrotate convention: a reload reopens the files that sinks write.
+        for name in summary.kept { running[name]?.reopening?.request() }
         let removed = summary.removed.map { running[$0]!.subscriber }
         for name in summary.removed { next[name] = nil }
         try router.commit(adding: prepared, removing: removed)

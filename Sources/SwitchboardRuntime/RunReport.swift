@@ -80,6 +80,7 @@ public struct RunReport: Sendable {
                 "failed": .int(Int64(subscriber.failed)), "dropped": .int(Int64(subscriber.dropped)),
                 "abandoned": .int(Int64(subscriber.abandoned)), "pending": .int(Int64(subscriber.pending)),
                 "published": .int(Int64(subscriber.published)), "publish_failed": .int(Int64(subscriber.publishFailed)),
+                "retries": .int(Int64(subscriber.retries)), "dead_lettered": .int(Int64(subscriber.deadLettered)),
             ])
         }
         var document: [(String, JSON)] = [

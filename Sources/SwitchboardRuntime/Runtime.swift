@@ -4,6 +4,7 @@ import ServiceLifecycle
 import Synchronization
 import SwitchboardConfig
 import SwitchboardCore
+import SwitchboardIngest
 import SwitchboardJournal
 import SwitchboardMetrics
 import SwitchboardNATS
@@ -42,6 +43,8 @@ public final class Runtime: Sendable {
         public var drainTimeout: Duration?
         /// Where to serve metrics and health; overrides the configuration's `metrics.listen`.
         public var metricsListen: String?
+        /// Where to serve HTTP ingest; overrides the configuration's `ingest.http.listen`.
+        public var ingestListen: String?
         /// Trap SIGINT, SIGTERM (graceful shutdown, a second one exits at once) and SIGHUP (reload).
         public var handlesSignals = false
         /// The level the process's log handlers read: set from the configuration's `log.level`
@@ -64,6 +67,7 @@ public final class Runtime: Sendable {
     private let environment: [String: String]
     private let health: Health
     private let metrics: RouterMetrics?
+    private let ingestCounts = HTTPIngest.Counts()
 
     /// The parts that exist once their stage started, and where the run is.
     private struct Parts {
@@ -107,6 +111,14 @@ public final class Runtime: Sendable {
         metrics = (options.metricsListen ?? configuration.metricsListen).map { _ in RouterMetrics(router: router) }
         metrics?.addReadings { [parts] in
             [MetricReading(.counter, "switchboard_input_rejected_total", value: parts.withLock { $0.feeder?.rejected ?? 0 })]
+        }
+        if ingest != nil {
+            metrics?.addReadings { [ingestCounts] in
+                [
+                    MetricReading(.counter, "switchboard_ingest_accepted_total", value: ingestCounts.accepted.load(ordering: .relaxed)),
+                    MetricReading(.counter, "switchboard_ingest_rejected_total", value: ingestCounts.rejected.load(ordering: .relaxed)),
+                ]
+            }
         }
     }
 
@@ -173,6 +185,14 @@ public final class Runtime: Sendable {
         return summary
     }
 
+    /// HTTP ingest as the file and the flag set it: the flag's address over the file's.
+    private var ingest: Configuration.Ingest? {
+        guard let listen = options.ingestListen else { return configuration.ingest }
+        var ingest = configuration.ingest ?? Configuration.Ingest(listen: listen)
+        ingest.listen = listen
+        return ingest
+    }
+
     /// How long subscribers may drain now: nothing, when the run never got started.
     private var drainTimeout: Duration {
         let (running, startedUp) = parts.withLock { ($0.deployment?.configuration, $0.startedUp) }
@@ -182,7 +202,9 @@ public final class Runtime: Sendable {
 
     /// Each subscriber's per-event budget, past which a call counts as stuck in `/healthz`.
     private static func budgets(_ configuration: Configuration) -> [String: Duration] {
-        Dictionary(configuration.subscribers.map { ($0.name, $0.lua.timeout) }, uniquingKeysWith: { _, last in last })
+        Dictionary(
+            configuration.subscribers.compactMap { entry in entry.callBudget.map { (entry.name, $0) } },
+            uniquingKeysWith: { _, last in last })
     }
 
     // MARK: The stages, in start-up order
@@ -242,6 +264,30 @@ public final class Runtime: Sendable {
                     }
                 } catch {
                     throw RuntimeError(kind: .failed, message: "switchboard: the metrics server failed: \(error)")
+                }
+            }
+        }
+        if let ingest {
+            add("ingest") { [self] ready in
+                guard let (host, port) = ConfigValue.hostAndPort(ingest.listen) else {
+                    throw RuntimeError(kind: .invalid, message: "switchboard: ingest listen '\(ingest.listen)' is not HOST:PORT, such as 127.0.0.1:8080")
+                }
+                if ingest.token == nil, !Configuration.Ingest.isLoopback(host) {
+                    throw RuntimeError(
+                        kind: .invalid,
+                        message: "\(path): ingest listen '\(ingest.listen)' is not a loopback address: set ingest.http.token (16 characters or more) so that only your producers can publish")
+                }
+                let server = HTTPIngest(
+                    router: router, host: host, port: port, token: ingest.token, maxBody: ingest.maxBody, counts: ingestCounts,
+                    logger: Logger(label: "switchboard.ingest")
+                ) { [health] in health.phase == .running }
+                do {
+                    try await server.run { [say] port in
+                        say("switchboard: HTTP ingest on port \(port) (POST /publish, POST /publish/<topic>)")
+                        ready()
+                    }
+                } catch {
+                    throw RuntimeError(kind: .failed, message: "switchboard: the ingest server failed: \(error)")
                 }
             }
         }

@@ -55,6 +55,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication: keep it on loopback).")
     var metricsListen: String?
 
+    @Option(help: "Serve HTTP ingest (POST /publish, POST /publish/<topic>) on HOST:PORT; a token (ingest.http.token) is needed off loopback.")
+    var ingestListen: String?
+
     @Option(help: "The lowest level logged: trace, debug, info, notice, warning, error, critical (default: log.level in the configuration, or info).")
     var logLevel: String?
 
@@ -69,6 +72,9 @@ struct Run: AsyncParsableCommand {
         }
         if let metricsListen, ConfigValue.hostAndPort(metricsListen) == nil {
             throw ValidationError("--metrics-listen '\(metricsListen)' is not HOST:PORT, such as 127.0.0.1:9464")
+        }
+        if let ingestListen, ConfigValue.hostAndPort(ingestListen) == nil {
+            throw ValidationError("--ingest-listen '\(ingestListen)' is not HOST:PORT, such as 127.0.0.1:8080")
         }
         if let failOn, Self.losses(failOn) == nil {
             throw ValidationError("--fail-on '\(failOn)' is not a comma list of dropped, abandoned, failed, or none")
@@ -98,6 +104,7 @@ struct Run: AsyncParsableCommand {
         options.duration = duration.flatMap(ConfigValue.duration)
         options.drainTimeout = drainTimeout.flatMap(ConfigValue.duration)
         options.metricsListen = metricsListen
+        options.ingestListen = ingestListen
         options.handlesSignals = true
         let runtime = Runtime(
             configuration: loaded, options: options, say: printDiagnostic,

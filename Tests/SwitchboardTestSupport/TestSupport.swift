@@ -9,6 +9,13 @@ public final class Recorder<Value: Sendable>: Sendable {
     private let values = Mutex<[Value]>([])
     public init() {}
     public func append(_ value: Value) { values.withLock { $0.append(value) } }
+    /// Appends `value` and returns how many came before it.
+    public func append(counting value: Value) -> Int {
+        values.withLock { values in
+            values.append(value)
+            return values.count - 1
+        }
+    }
     public var all: [Value] { values.withLock { $0 } }
     public var count: Int { values.withLock { $0.count } }
 }
