@@ -17,6 +17,21 @@ import Testing
         #expect(result.errors.contains("published 3, rejected 0"))
     }
 
+    @Test func userRegistrationWithTheEmailPostedByAnHTTPSink() async throws {
+        let mailAPI = try await TestHTTPServer { _, _ in .init(status: 202) }
+        let result = try await switchboard(
+            "run", "--config", "config/registration-mail.yaml", "--input", "config/registration.jsonl",
+            environment: ["MAIL_API": "http://127.0.0.1:\(mailAPI.port)"])
+        await mailAPI.stop()
+        #expect(result.status == 0, "\(result.errors)")
+        let mails = mailAPI.requests
+        #expect(mails.map { (try? JSON(parsing: $0.text))?["to"]?.stringValue } == ["alice@example.com", "bob@example.com", "charlie@example.com"])
+        #expect(mails.allSatisfy { $0.path == "/v1/send" && $0.headers["authorization"] == "Bearer local-test-token" })
+        #expect(mails.first.flatMap { try? JSON(parsing: $0.text) }?["subject"] == "Welcome!")
+        #expect(lines(of: result.output, startingWith: "Email Service:").count == 3)
+        #expect(!result.errors.contains("local-test-token"), "a header value is never printed")
+    }
+
     @Test func eCommerceOrderFlow() async throws {
         let result = try await switchboard("run", "--config", "config/ecommerce.yaml", "--input", "none", "--duration", "1s")
         #expect(result.status == 0, "\(result.errors)")
