@@ -73,20 +73,42 @@ struct Check: AsyncParsableCommand {
     }
 
     /// A subscriber's settings as it will run: `(default)` after each the file leaves out.
+    /// Header values are never printed: they may be secrets.
     static func describe(_ entry: Configuration.Subscriber) -> String {
         let lua = entry.lua
         func mark(_ text: String, _ set: Bool) -> String { set ? text : "\(text) (default)" }
         let policy = lua.onFailure
         let failure = "retries \(policy.retries), backoff \(Quantities.duration(policy.backoff)), "
-            + "dead_letter \(policy.deadLetter), restart_after \(policy.restartAfter)"
-        return [
-            "\(entry.name): plugin \(entry.plugin)",
-            "  topics: \(lua.topics.isEmpty ? "none (a producer)" : lua.topics.joined(separator: ", "))",
-            "  queue: capacity \(mark(String(lua.capacity), entry.capacity != nil)), overflow \(mark("\(lua.overflow)", entry.overflow != nil))",
-            "  timeout: \(mark(Quantities.duration(lua.timeout), entry.timeout != nil))",
-            "  memory: \(mark(Quantities.size(lua.memory), entry.memory != nil))",
-            "  on_failure: \(mark(failure, entry.onFailure != FailurePolicy()))",
-            "  allow: \(lua.allow.isEmpty ? "none" : lua.allow.map(\.rawValue).sorted().joined(separator: ", "))",
-        ].joined(separator: "\n")
+            + "max_backoff \(Quantities.duration(policy.maxBackoff)), dead_letter \(policy.deadLetter), "
+            + "restart_after \(policy.restartAfter)"
+        let topics = "  topics: \(lua.topics.isEmpty ? "none (a producer)" : lua.topics.joined(separator: ", "))"
+        let queue = "  queue: capacity \(mark(String(lua.capacity), entry.capacity != nil)), overflow \(mark("\(lua.overflow)", entry.overflow != nil))"
+        let onFailure = "  on_failure: \(mark(failure, entry.onFailure != FailurePolicy()))"
+        switch entry.sink {
+        case .http(let http)?:
+            let headers = http.headers.keys.sorted().map { "\($0): (hidden)" }
+            return ([
+                "\(entry.name): http \(http.method) \(http.url.prefix { $0 != "?" })",
+                "  body \(http.body), batch max_events \(http.maxEvents), max_wait \(Quantities.duration(http.maxWait)), "
+                    + "timeout \(Quantities.duration(http.timeout)), tls ca \(http.caFile ?? "the system's")",
+                "  headers: \(headers.isEmpty ? "none" : headers.joined(separator: ", "))",
+                topics, queue, onFailure,
+            ]).joined(separator: "\n")
+        case .file(let file)?:
+            let rotate = file.rotateBytes.map { "rotate at \(Quantities.size($0)), keep \(file.keep)" } ?? "never rotated"
+            return ([
+                "\(entry.name): file \(file.path)",
+                "  format \(file.format), \(rotate), fsync \(file.fsync.rawValue)",
+                topics, queue, onFailure,
+            ]).joined(separator: "\n")
+        case nil:
+            return [
+                "\(entry.name): plugin \(entry.plugin)", topics, queue,
+                "  timeout: \(mark(Quantities.duration(lua.timeout), entry.timeout != nil))",
+                "  memory: \(mark(Quantities.size(lua.memory), entry.memory != nil))",
+                onFailure,
+                "  allow: \(lua.allow.isEmpty ? "none" : lua.allow.map(\.rawValue).sorted().joined(separator: ", "))",
+            ].joined(separator: "\n")
+        }
     }
 }

@@ -28,7 +28,7 @@ import Testing
               queue: capacity 1024 (default), overflow drop_newest (default)
               timeout: 1s (default)
               memory: 64MiB (default)
-              on_failure: retries 0, backoff 100ms, dead_letter false, restart_after 5 (default)
+              on_failure: retries 0, backoff 100ms, max_backoff 30s, dead_letter false, restart_after 5 (default)
               allow: none
             """), "\(result.errors)")
         #expect(result.errors.contains("""
@@ -36,9 +36,37 @@ import Testing
               queue: capacity 10, overflow block
               timeout: 250ms
               memory: 8MiB
-              on_failure: retries 2, backoff 100ms, dead_letter false, restart_after 5
+              on_failure: retries 2, backoff 100ms, max_backoff 30s, dead_letter false, restart_after 5
               allow: io
             """))
+    }
+
+    @Test func verboseDescribesSinksAndHidesHeaderValues() async throws {
+        let folder = try PluginFolder(files: [
+            "c.yaml": """
+                subscribers:
+                  - name: mail
+                    topics: [email.send]
+                    http: { url: "http://127.0.0.1:8025/send?key=${KEY}", headers: { Authorization: "Bearer ${TOKEN}" } }
+                  - { name: archive, topics: ["order.>"], file: { path: out/o.jsonl, rotate: { max_bytes: 1MiB } } }
+                """,
+        ])
+        let result = try await switchboard(
+            "check", "--config", folder.path("c.yaml"), "--verbose",
+            environment: ["TOKEN": "s3cr3t-token-value", "KEY": "s3cr3t-key"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("""
+            mail: http POST http://127.0.0.1:8025/send
+              body data, batch max_events 1, max_wait 100ms, timeout 5s, tls ca the system's
+              headers: Authorization: (hidden)
+              topics: email.send
+            """), "\(result.errors)")
+        #expect(result.errors.contains("""
+            archive: file \(folder.path("out/o.jsonl"))
+              format event, rotate at 1MiB, keep 10, fsync interval
+            """), "\(result.errors)")
+        #expect(!result.errors.contains("s3cr3t") && !result.output.contains("s3cr3t"))
+        #expect(result.errors.hasSuffix("2 subscribers, all valid\n"))
     }
 
     @Test func everyBrokenPluginIsListedWithFileAndLine() async throws {

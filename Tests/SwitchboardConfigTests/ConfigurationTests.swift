@@ -222,6 +222,92 @@ import Testing
         #expect(ConfigValue.substitute("${U:-nats://h:1}/${X:-no}/${E:-yes}", environment: ["X": "1", "E": ""]) == ("nats://h:1/1/yes", missing: []))
     }
 
+    @Test func sinkEntriesWithTheirDefaultsAndIngest() throws {
+        let folder = try PluginFolder(files: [
+            "ca.pem": "",
+            "c.yaml": """
+                ingest: { http: { listen: "0.0.0.0:8080", token: "${TOKEN}", max_body: 1MiB } }
+                subscribers:
+                  - name: mail
+                    topics: ["email.send"]
+                    http:
+                      url: "${MAIL_API:-http://127.0.0.1:8025}/v1/send"
+                      method: PUT
+                      headers: { Authorization: "Bearer ${TOKEN}" }
+                      body: event
+                      batch: { max_events: 50, max_wait: 1s }
+                      timeout: 2s
+                      tls: { ca: ca.pem }
+                    on_failure: { retries: 5, backoff: 200ms, max_backoff: 10s, dead_letter: true }
+                  - { name: plain, topics: [a], http: { url: "https://mail.example.com/send" } }
+                  - name: archive
+                    topics: ["order.>"]
+                    file: { path: out/orders.jsonl, format: data, rotate: { max_bytes: 64MiB }, fsync: always }
+                  - { name: log, topics: [">"], file: { path: all.jsonl } }
+                """,
+        ])
+        let configuration = try Configuration.load(path: folder.path("c.yaml"), environment: ["TOKEN": "0123456789abcdefXYZ"])
+        var mail = Configuration.HTTPSink(url: "http://127.0.0.1:8025/v1/send")
+        (mail.method, mail.headers, mail.body) = (.PUT, ["Authorization": "Bearer 0123456789abcdefXYZ"], .event)
+        (mail.maxEvents, mail.maxWait, mail.timeout, mail.caFile) = (50, .seconds(1), .seconds(2), folder.path("ca.pem"))
+        #expect(configuration.subscribers[0].sink == .http(mail))
+        #expect(configuration.subscribers[0].plugin.isEmpty)
+        #expect(configuration.subscribers[0].onFailure.maxBackoff == .seconds(10))
+        let plain = Configuration.HTTPSink(url: "https://mail.example.com/send")
+        #expect(configuration.subscribers[1].sink == .http(plain))
+        #expect((plain.method, plain.body, plain.maxEvents, plain.maxWait, plain.timeout) == (.POST, .data, 1, .milliseconds(100), .seconds(5)))
+        var archive = Configuration.FileSink(path: folder.path("out/orders.jsonl"))
+        (archive.format, archive.rotateBytes, archive.fsync) = (.data, 64 << 20, .always)
+        #expect(configuration.subscribers[2].sink == .file(archive))
+        let log = Configuration.FileSink(path: folder.path("all.jsonl"))
+        #expect(configuration.subscribers[3].sink == .file(log))
+        #expect((log.format, log.rotateBytes, log.keep, log.fsync) == (.event, nil, 10, .interval))
+        var ingest = Configuration.Ingest(listen: "0.0.0.0:8080")
+        (ingest.token, ingest.maxBody) = ("0123456789abcdefXYZ", 1 << 20)
+        #expect(configuration.ingest == ingest)
+    }
+
+    @Test func sinkProblemsNameTheirLineAndNeverEchoAHeaderValue() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "bad.yaml": """
+                subscribers:
+                  - { name: none, topics: [a] }
+                  - { name: both, topics: [a], plugin: p.lua, file: { path: x.jsonl } }
+                  - name: web
+                    topics: [a]
+                    http: { url: "ftp://host/x", body: json, verb: GET, headers: { "Bad Name": "s3cr3t-value" } }
+                    timeout: 1s
+                    memory: 1MiB
+                  - { name: nourl, topics: [a], http: { method: DELETE } }
+                  - { name: files, topics: [a], file: { path: x.jsonl, format: csv, rotate: { keep: 0 } } }
+                  - { name: spilled, topics: [a], http: { url: "http://h/", batch: { max_events: 5 } }, queue: { overflow: spill } }
+                  - { name: backoff, plugin: p.lua, topics: [a], on_failure: { max_backoff: 0ms } }
+                """,
+        ])
+        expectProblems(loading: folder.path("bad.yaml"), [
+            "bad.yaml:2: subscriber 'none': a subscriber needs one of 'plugin' (a Lua file), 'http' or 'file' (a sink)",
+            "bad.yaml:3: subscriber 'both': a subscriber has one of 'plugin', 'http' or 'file', not plugin and file",
+            "bad.yaml:6: subscriber 'web': http url 'ftp://host/x' is not an http:// or https:// URL with a host",
+            "bad.yaml:6: subscriber 'web': http body 'json' is not data or event",
+            "bad.yaml:6: subscriber 'web': unknown key 'verb' in http",
+            "bad.yaml:6: subscriber 'web': http header name 'Bad Name' must be",
+            "bad.yaml:7: subscriber 'web': an http sink's timeout goes in its http section",
+            "bad.yaml:8: subscriber 'web': 'memory' is for plugins: a sink runs no Lua",
+            "bad.yaml:9: subscriber 'nourl': http needs a 'url'",
+            "bad.yaml:10: subscriber 'files': file format 'csv' is not event or data",
+            "bad.yaml:10: subscriber 'files': file rotate needs 'max_bytes'",
+            "bad.yaml:10: subscriber 'files': file rotate keep '0' is not a whole number of at least 1",
+            "bad.yaml:11: subscriber 'spilled': an http sink with overflow 'spill' sends one event per request",
+            "bad.yaml:11: queue overflow 'spill' needs a journal",
+            "bad.yaml:12: subscriber 'backoff': on_failure max_backoff must be more than 0",
+        ])
+        #expect(throws: ConfigurationError.self) { try Configuration.load(path: folder.path("bad.yaml")) }
+        do { _ = try Configuration.load(path: folder.path("bad.yaml")) } catch {
+            #expect(!"\(error)".contains("s3cr3t"), "a header value may be a secret")
+        }
+    }
+
     /// Expects loading `path` to fail, naming every one of `expected` (each a whole line or part of one).
     private func expectProblems(
         loading path: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ expected: [String],
