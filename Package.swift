@@ -144,7 +144,11 @@ let package = Package(
         // Linked with jemalloc, as the server binary is: events are allocated on publishing
         // threads and freed on subscriber threads, which glibc's arenas serialize.
         .executableTarget(
-            name: "SwitchboardBenchmarks", dependencies: ["Switchboard"],
+            name: "SwitchboardBenchmarks",
+            dependencies: [
+                "Switchboard", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         // An embedder's program on the SwitchboardCore product alone: what it links is tested.

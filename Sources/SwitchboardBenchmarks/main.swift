@@ -11,6 +11,8 @@ let usage = """
       lua-pipeline EVENTS.jsonl [BASELINE [RUNS]] `switchboard run` over 3 Lua subscribers (vs lua5.4 and LuaJIT)
       lua-many                                   1,000 Lua subscribers start, handle an event, stop
       journal-cost EVENTS.jsonl [RUNS]           the same pipeline with and without a journal (fsync: interval)
+      ingest EVENTS.jsonl [RUNS]                 HTTP ingest (batches of 1,000 lines) against the stdin feeder
+      http-sink                                  200,000 events through an http sink in batches of 100
     """
 func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
 
@@ -23,6 +25,8 @@ case "lua-pipeline" where arguments.count > 1:
     try LuaBenchmarks.pipeline(events: arguments[1], baseline: arguments.count > 2 ? arguments[2] : nil, runs: runs(at: 3))
 case "lua-many": try await LuaBenchmarks.manySubscribers()
 case "journal-cost" where arguments.count > 1: try LuaBenchmarks.journalCost(events: arguments[1], runs: runs(at: 2))
+case "ingest" where arguments.count > 1: try await HTTPBenchmarks.ingest(events: arguments[1], runs: runs(at: 2))
+case "http-sink": try await HTTPBenchmarks.sink()
 default:
     print(usage)
     exit(2)
