@@ -253,15 +253,11 @@ final class Mailbox: @unchecked Sendable {
             }
             if guarded.pointee.state == .finishing { return .finished }
             if guarded.pointee.state == .draining {  // more may come from other subscribers; no timers now
+                // A deadline asked for before the drain (a timer, a batch that waits to fill) is
+                // over: the consumer hands over what it gathered now.
+                if deadline != nil { return .timedOut }
                 guarded.pointee.consumerSleeping = true
-                if let deadline {  // a batch that began before the drain
-                    if !lock.wait(Self.workCondition, untilMonotonic: deadline) {
-                        guarded.pointee.consumerSleeping = false
-                        return .timedOut
-                    }
-                } else {
-                    lock.wait(Self.workCondition)
-                }
+                lock.wait(Self.workCondition)
                 continue
             }
             if !lingered {

@@ -191,7 +191,7 @@ public final class Subscriber: Sendable {
                 batch.removeAll()  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
-                if !gathered.events.isEmpty, SystemClock.monotonicNanos() >= gathered.due {
+                if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
                     _ = deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures)
                 }
                 fireDueTimers(handler)

@@ -141,6 +141,22 @@ import Testing
         #expect(elapsed >= .milliseconds(600) && elapsed < .seconds(25), "\(elapsed): timed out, never waited for 30 s")
     }
 
+    @Test func aPartialBatchGoesOutAtTheDrainWithoutWaitingItsMaxWait() async throws {
+        let server = try await TestHTTPServer()
+        let folder = try PluginFolder()
+        let started = ContinuousClock.now
+        let report = try await run("""
+            subscribers:
+              - name: mail
+                topics: ["mail.send"]
+                http: { url: "http://127.0.0.1:\(server.port)/", batch: { max_events: 100, max_wait: 1h } }
+            """, input: eventLines(5), in: folder)
+        await server.stop()
+        #expect(ContinuousClock.now - started < .seconds(30), "the drain sent the batch")
+        #expect(server.requests.map { numbers(in: $0.body) } == [[0, 1, 2, 3, 4]])
+        #expect(report.stats["mail"].map { $0.handled == 5 && $0.addsUp } == true)
+    }
+
     @Test func batchesAreArraysOfBodiesInOrder() async throws {
         let server = try await TestHTTPServer()
         let folder = try PluginFolder()
