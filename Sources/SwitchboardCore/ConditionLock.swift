@@ -15,10 +15,7 @@ import Darwin
 /// the lock taken spins briefly, then yields its core, since the holder may be descheduled.
 /// Only waiting and waking touch a pthread mutex and its condition variables.
 package final class ConditionLock: @unchecked Sendable {
-    /// The lock word, on a cache line of its own: publishers and the consumer take it for every
-    /// event, and a neighbour on the same line (another queue's lock) would make them wait for it.
-    private let heldLine = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128)
-        .initializeMemory(as: Atomic<Bool>.self, to: Atomic<Bool>(false))
+    private let held = Atomic<Bool>(false)
     /// Guards `generations` and the condition variables, for waiters and wakers only.
     private let parking = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let conditions: UnsafeMutablePointer<pthread_cond_t>
@@ -48,19 +45,17 @@ package final class ConditionLock: @unchecked Sendable {
         generations.deallocate()
         check(pthread_mutex_destroy(parking), "pthread_mutex_destroy")
         parking.deallocate()
-        heldLine.deinitialize(count: 1)
-        UnsafeMutableRawPointer(heldLine).deallocate()
     }
 
     @inline(__always) package func lock() {
-        if !heldLine.pointee.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { lockContended() }
+        if !held.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { lockContended() }
     }
 
     @inline(never) private func lockContended() {
         var spins = 0
         while true {
-            if !heldLine.pointee.load(ordering: .relaxed),
-                heldLine.pointee.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+            if !held.load(ordering: .relaxed),
+                held.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
             {
                 return
             }
@@ -69,7 +64,7 @@ package final class ConditionLock: @unchecked Sendable {
         }
     }
 
-    @inline(__always) package func unlock() { heldLine.pointee.store(false, ordering: .releasing) }
+    @inline(__always) package func unlock() { held.store(false, ordering: .releasing) }
 
     /// Runs `body` with the lock held.
     @inline(__always) package func withLock<T>(_ body: () throws -> T) rethrows -> T {

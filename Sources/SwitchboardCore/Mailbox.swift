@@ -43,10 +43,7 @@ final class Mailbox: @unchecked Sendable {
         var settledAtSeal: Int?
     }
 
-    /// On cache lines of its own, for the same reason as the lock word.
-    private let guarded = UnsafeMutableRawPointer.allocate(
-        byteCount: (MemoryLayout<Guarded>.size + 127) & ~127, alignment: 128
-    ).bindMemory(to: Guarded.self, capacity: 1)
+    private let guarded = UnsafeMutablePointer<Guarded>.allocate(capacity: 1)
     /// Also guarded by `lock`. Kept out of ``Guarded``: a continuation's layout is only known at
     /// run time, and would make every field access on the hot path look up its offset.
     private let streamWaiter = UnsafeMutablePointer<CheckedContinuation<Event?, Never>?>.allocate(capacity: 1)
@@ -106,7 +103,7 @@ final class Mailbox: @unchecked Sendable {
 
     deinit {
         guarded.deinitialize(count: 1)
-        UnsafeMutableRawPointer(guarded).deallocate()  // allocated raw, aligned
+        guarded.deallocate()
         streamWaiter.deinitialize(count: 1)
         streamWaiter.deallocate()
         consumer.deinitialize(count: 1)
