@@ -13,18 +13,25 @@ final class LossLog: Sendable {
 
     private let state = Mutex(State())
     private let interval: UInt64
+    private let logger: Logger
 
-    init(interval: Duration = .seconds(10)) { self.interval = SystemClock.nanoseconds(interval) }
+    /// The loss log of the subscriber `name`.
+    init(subscriber name: String, interval: Duration = .seconds(10)) {
+        self.interval = SystemClock.nanoseconds(interval)
+        var logger = Logger(label: "switchboard")
+        logger[metadataKey: "subscriber"] = .string(name)
+        self.logger = logger
+    }
 
-    /// Counts one dropped event of `subscriber` (on the publisher's thread: the rare path).
-    func dropped(by subscriber: Subscriber) {
+    /// Counts one event lost by a queue of `capacity` under `policy` (on the publisher's thread,
+    /// without the queue's lock: the rare path).
+    func dropped(capacity: Int, policy: OverflowPolicy) {
         let now = SystemClock.monotonicNanos()
         let line: String? = state.withLock { state in
             if !state.warned {
                 state.warned = true
                 state.lastLine = now
-                let stats = subscriber.mailbox.stats(name: subscriber.name)
-                return "dropped an event: its queue is full (capacity \(stats.capacity), overflow \(subscriber.mailbox.policy)); "
+                return "dropped an event: its queue is full (capacity \(capacity), overflow \(policy)); "
                     + "raise queue.capacity, or use overflow: block or spill"
             }
             state.unreported += 1
@@ -32,21 +39,15 @@ final class LossLog: Sendable {
             defer { (state.unreported, state.lastLine) = (0, now) }
             return "dropped \(state.unreported) more events in the last \(interval / 1_000_000_000)s"
         }
-        if let line { Self.logger(for: subscriber).warning("\(line)") }
+        if let line { logger.warning("\(line)") }
     }
 
     /// Logs the drops not yet reported (the subscriber ends).
-    func flush(for subscriber: Subscriber) {
+    func flush() {
         let unreported = state.withLock { state in
             defer { state.unreported = 0 }
             return state.unreported
         }
-        if unreported > 0 { Self.logger(for: subscriber).warning("dropped \(unreported) more events since the last report") }
-    }
-
-    private static func logger(for subscriber: Subscriber) -> Logger {
-        var logger = Logger(label: "switchboard")
-        logger[metadataKey: "subscriber"] = .string(subscriber.name)
-        return logger
+        if unreported > 0 { logger.warning("dropped \(unreported) more events since the last report") }
     }
 }

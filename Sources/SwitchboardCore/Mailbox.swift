@@ -73,8 +73,12 @@ final class Mailbox: @unchecked Sendable {
     /// The journal a ``OverflowPolicy/spill`` mailbox's consumer reads; nil for the other policies.
     let spillSource: (any SpillSource)?
 
-    /// A mailbox of `capacity` events.
-    init(capacity: Int, policy: OverflowPolicy, spillSource: (any SpillSource)? = nil) {
+    /// Says when the queue loses events.
+    let lossLog: LossLog
+
+    /// A mailbox of `capacity` events for the subscriber `name`.
+    init(capacity: Int, policy: OverflowPolicy, spillSource: (any SpillSource)? = nil, name: String) {
+        lossLog = LossLog(subscriber: name)
         self.spillSource = policy == .spill ? spillSource : nil
         let events = EventRing(capacity: min(capacity, 1024))
         guarded.initialize(to: Guarded(capacity: capacity, events: events, policy: policy))
@@ -157,12 +161,19 @@ final class Mailbox: @unchecked Sendable {
     }
 
     /// With the lock held, released here: the queue is full, so the overflow policy decides.
+    /// A lost event is noted in the loss log here, off the publish path's common case: a call
+    /// in the router's delivery loop kept the compiler from inlining this offer into it.
     @inline(never) private func offerToFullQueue(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64?) -> Offer {
+        let (capacity, policy) = (guarded.pointee.capacity, guarded.pointee.policy)
         switch makeRoom(fromSubscriber: fromSubscriber, waitUntil: waitUntil) {
         case nil: return admit(event)
         case .evicted?:
             _ = admit(event)
+            lossLog.dropped(capacity: capacity, policy: policy)
             return .evicted
+        case .dropped?:
+            lossLog.dropped(capacity: capacity, policy: policy)
+            return .dropped
         case let refused?: return refused
         }
     }
@@ -173,7 +184,9 @@ final class Mailbox: @unchecked Sendable {
         guarded.pointee.received += 1
         let writing = spillSource?.isWriting != false
         if !writing { guarded.pointee.dropped += 1 }
+        let capacity = guarded.pointee.capacity
         lock.unlock()
+        if !writing { lossLog.dropped(capacity: capacity, policy: .spill) }
         return writing ? .accepted : .evicted
     }
 
@@ -427,9 +440,6 @@ final class Mailbox: @unchecked Sendable {
         unlockWakingEveryone()
         if ended { onStreamEnd?() }
     }
-
-    /// The overflow policy now.
-    var policy: OverflowPolicy { lock.withLock { guarded.pointee.policy } }
 
     /// True from ``beginDrain()`` on: timers no longer fire.
     var isDraining: Bool { draining.load(ordering: .relaxed) }

@@ -231,11 +231,11 @@ public final class Router: Sendable {
         guard overflow != .spill || spillSource != nil else {
             throw .invalidArgument("overflow spill needs a journal to read from (Router.spill(to:))")
         }
-        let mailbox = Mailbox(capacity: capacity, policy: overflow, spillSource: spillSource)
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }
         let name = name ?? patterns.joined(separator: ",")
+        let mailbox = Mailbox(capacity: capacity, policy: overflow, spillSource: spillSource, name: name)
         return Subscriber(
             name: name, patterns: patterns, failurePolicy: failurePolicy, mailbox: mailbox, router: self,
             observer: state.withLock { $0.makeObserver }?(name))
@@ -366,14 +366,9 @@ public final class Router: Sendable {
                     let outcome = subscriber._withUnsafeGuaranteedRef {
                         $0.mailbox.offer(copy, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
                     }
-                    switch outcome {
-                    case .accepted: report.accepted += 1
-                    case .evicted:
-                        report.accepted += 1
-                        Self.noteDrop(subscriber)
-                    case .dropped:
-                        report.dropped += 1
-                        Self.noteDrop(subscriber)
+                    switch outcome {  // the mailbox has logged a loss
+                    case .accepted, .evicted: report.accepted += 1
+                    case .dropped: report.dropped += 1
                     case .closed: closed = true
                     }
                 }
@@ -384,15 +379,6 @@ public final class Router: Sendable {
             redeliver(event, in: context, excluding: skipped, waitUntil: waitUntil, report: &report)
         }
         return report
-    }
-
-    /// Tells a subscriber's loss log it dropped an event. Out of line, and handed an unmanaged
-    /// reference: a call in the delivery loop that took the subscriber itself would make the
-    /// loop retain and release every target.
-    @inline(never)
-    private static func noteDrop(_ subscriber: Unmanaged<Subscriber>) {
-        let subscriber = subscriber.takeUnretainedValue()
-        subscriber.lossLog.dropped(by: subscriber)
     }
 
     /// A subscriber refused the event because a commit removed it after this thread read its
@@ -411,13 +397,8 @@ public final class Router: Sendable {
             where tried.insert(ObjectIdentifier(subscriber)).inserted && Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
                 report.matched += 1
                 switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread, waitUntil: waitUntil) {
-                case .accepted: report.accepted += 1
-                case .evicted:
-                    report.accepted += 1
-                    Self.noteDrop(Unmanaged.passUnretained(subscriber))
-                case .dropped:
-                    report.dropped += 1
-                    Self.noteDrop(Unmanaged.passUnretained(subscriber))
+                case .accepted, .evicted: report.accepted += 1
+                case .dropped: report.dropped += 1
                 case .closed: closed = true
                 }
             }

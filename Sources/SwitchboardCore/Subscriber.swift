@@ -31,8 +31,6 @@ public final class Subscriber: Sendable {
     private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
     private let deadLettered = Atomic<Int>(0)
     private let retried = Atomic<Int>(0)
-    /// Says when its full queue drops events.
-    let lossLog = LossLog()
     /// Times its handler calls, when the router observes them.
     private let observer: (any HandlerObserver)?
     /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
@@ -153,7 +151,7 @@ public final class Subscriber: Sendable {
             for request in unrun { request.done.signal() }  // never run: the subscriber has stopped
             if claimStop() { handler.stop() }
             self.handler.withLock { $0 = nil }
-            lossLog.flush(for: self)
+            mailbox.lossLog.flush()
             context.flushPublishFailures()
             finished.signal()
         }
