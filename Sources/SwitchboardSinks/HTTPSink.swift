@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -20,7 +21,7 @@ public final class HTTPSink: EventHandler {
     private let settings: Configuration.HTTPSink
     private let client: HTTPClient
     private let logger: Logger
-    /// The URL without its query, for log lines: a query may hold a secret.
+    /// The URL without its user, password and query, for log lines: they may hold secrets.
     private let target: String
     private let inFlight = Mutex<HTTPClient.Task<Reply.Response>?>(nil)
     private let interrupted = Atomic<Bool>(false)
@@ -40,7 +41,9 @@ public final class HTTPSink: EventHandler {
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
         self.logger = logger
-        target = String(settings.url.prefix { $0 != "?" })
+        target = URLComponents(string: settings.url).map { url in
+            "\(url.scheme ?? "http")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")\(url.path)"
+        } ?? "the sink's URL"
     }
 
     public var batching: Batching? {

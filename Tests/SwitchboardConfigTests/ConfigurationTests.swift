@@ -308,6 +308,13 @@ import Testing
         }
     }
 
+    @Test func onlyLoopbackAddressesCountAsLoopback() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] { #expect(Configuration.Ingest.isLoopback(host), "\(host)") }
+        for host in ["0.0.0.0", "10.0.0.1", "127.0.0.1.example.com", "127.evil.com", "127.0.0.256", "::", "localhost.example.com", "127.0.0"] {
+            #expect(!Configuration.Ingest.isLoopback(host), "\(host)")
+        }
+    }
+
     /// Expects loading `path` to fail, naming every one of `expected` (each a whole line or part of one).
     private func expectProblems(
         loading path: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ expected: [String],
