@@ -1,3 +1,5 @@
+import Foundation
+
 extension Configuration {
     /// A subscriber whose handler is native rather than a plugin: its entry's `http:` or `file:`.
     public enum Sink: Sendable, Equatable {
@@ -41,6 +43,13 @@ extension Configuration {
 
         /// A sink posting to `url`, everything else by default.
         public init(url: String) { self.url = url }
+
+        /// The URL without its user, password and query, which may hold secrets: for logs and `check`.
+        public var printableURL: String {
+            URLComponents(string: url).map { url in
+                "\(url.scheme ?? "http")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")\(url.path)"
+            } ?? "the sink's URL"
+        }
     }
 
     /// A `file:` sink, with the defaults of the keys the file leaves out.

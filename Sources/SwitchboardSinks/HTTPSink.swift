@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -41,9 +40,7 @@ public final class HTTPSink: EventHandler {
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
         self.logger = logger
-        target = URLComponents(string: settings.url).map { url in
-            "\(url.scheme ?? "http")://\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "")\(url.path)"
-        } ?? "the sink's URL"
+        target = settings.printableURL
     }
 
     public var batching: Batching? {

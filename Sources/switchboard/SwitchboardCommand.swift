@@ -88,7 +88,7 @@ struct Check: AsyncParsableCommand {
         case .http(let http)?:
             let headers = http.headers.keys.sorted().map { "\($0): (hidden)" }
             return ([
-                "\(entry.name): http \(http.method) \(http.url.prefix { $0 != "?" })",
+                "\(entry.name): http \(http.method) \(http.printableURL)",
                 "  body \(http.body), batch max_events \(http.maxEvents), max_wait \(Quantities.duration(http.maxWait)), "
                     + "timeout \(Quantities.duration(http.timeout)), tls ca \(http.caFile ?? "the system's")",
                 "  headers: \(headers.isEmpty ? "none" : headers.joined(separator: ", "))",

@@ -47,7 +47,7 @@ import Testing
                 subscribers:
                   - name: mail
                     topics: [email.send]
-                    http: { url: "http://127.0.0.1:8025/send?key=${KEY}", headers: { Authorization: "Bearer ${TOKEN}" } }
+                    http: { url: "http://user:${KEY}@127.0.0.1:8025/send?key=${KEY}", headers: { Authorization: "Bearer ${TOKEN}" } }
                   - { name: archive, topics: ["order.>"], file: { path: out/o.jsonl, rotate: { max_bytes: 1MiB } } }
                 """,
         ])
