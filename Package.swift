@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "SwitchboardLua",
             dependencies: [
-                "SwitchboardCore", "CSwitchboardLua", "CLua",
+                "SwitchboardCore", "SwitchboardTopics", "CSwitchboardLua", "CLua",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -125,16 +125,22 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // `switchboard test`: plugin test files run on a virtual clock, their records compared
+        // with what the tests expect, reported as text and JUnit XML.
+        .target(
+            name: "SwitchboardPluginTest",
+            dependencies: ["SwitchboardConfig", "SwitchboardCore", "SwitchboardLua", "SwitchboardRuntime"]
+        ),
         // Umbrella module: `import Switchboard` gives the whole embedded API.
         .target(
             name: "Switchboard",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardTopics", "SwitchboardLua", "SwitchboardConfig",
                 "SwitchboardMetrics", "SwitchboardJournal", "SwitchboardNATS", "SwitchboardSinks", "SwitchboardIngest",
-                "SwitchboardRuntime",
+                "SwitchboardRuntime", "SwitchboardPluginTest",
             ]
         ),
-        // The command line: `switchboard run`, `check`, `journal` and `replay`: flags, printing, exit codes.
+        // The command line: `switchboard run`, `check`, `test`, `journal` and `replay`: flags, printing, exit codes.
         .executableTarget(
             name: "switchboard",
             dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -124,8 +124,13 @@ static int l_timer_cancel(lua_State *L) {
     return 1;
 }
 
-/// switchboard.now() → Unix time in seconds, with a fraction.
+/// switchboard.now() → Unix time in seconds, with a fraction; the virtual clock's, if set.
 static int l_now(lua_State *L) {
+    const double *clock = sb_context_of(L)->clock;
+    if (clock) {
+        lua_pushnumber(L, (lua_Number)*clock);
+        return 1;
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     lua_pushnumber(L, (lua_Number)now.tv_sec + (lua_Number)now.tv_nsec / 1e9);
@@ -180,7 +185,8 @@ static int l_json_mark(lua_State *L) {
 }
 
 /// print(...): one whole line to standard output in a single unbuffered write, so lines from different
-/// subscribers never interleave and none waits in a buffer when the process is killed.
+/// subscribers never interleave and none waits in a buffer when the process is killed; with a
+/// negative output, to the host's print callback.
 static int l_print(lua_State *L) {
     int count = lua_gettop(L);
     luaL_Buffer line;
@@ -194,8 +200,14 @@ static int l_print(lua_State *L) {
     luaL_pushresult(&line);
     size_t length;
     const char *text = lua_tolstring(L, -1, &length);
+    sb_context *context = sb_context_of(L);
+    if (context->output < 0) {
+        sb_bytes line = {(const unsigned char *)text, length};
+        sb_callbacks.print(context->host, line);
+        return 0;
+    }
     while (length > 0) {
-        ssize_t written = write(sb_context_of(L)->output, text, length);
+        ssize_t written = write(context->output, text, length);
         if (written < 0) {
             if (errno == EINTR) continue;
             break;  // a closed stdout (EPIPE) loses the line, not the subscriber

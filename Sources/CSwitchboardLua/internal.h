@@ -62,7 +62,10 @@ typedef struct sb_context {
     int timed_out;       // the call in progress passed its deadline
     atomic_int interrupted;  // set from any thread by sb_interrupt
     int memory_failed;   // the call in progress failed for the memory cap outside an allocation
-    int output;          // where print writes
+    int output;          // where print writes; negative: to the host's print callback
+    const double *clock; // the virtual clock (sb_set_clock), or NULL for the system's
+    int seeded;          // sb_seed_random was called: math.random starts from `seed`
+    int64_t seed;
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
     int event_mt;        // registry reference of the event tables' metatable

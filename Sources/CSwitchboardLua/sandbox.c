@@ -8,6 +8,7 @@
 // adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
 #include <lua5.4/lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -177,6 +178,28 @@ static void wrap_field(lua_State *L, const char *name, lua_CFunction function) {
     lua_setfield(L, -2, name);
 }
 
+/// os.time([table]): without a table, the virtual clock's whole seconds when one is set
+/// (sb_set_clock); otherwise the original in upvalue 1.
+static int clocked_time(lua_State *L) {
+    const double *clock = sb_context_of(L)->clock;
+    if (clock && lua_isnoneornil(L, 1)) {
+        lua_pushinteger(L, (lua_Integer)floor(*clock));
+        return 1;
+    }
+    return call_original(L, LUA_MULTRET);
+}
+
+/// os.date([format [, time]]): without a time, the virtual clock's when one is set; the
+/// original in upvalue 1 does the formatting.
+static int clocked_date(lua_State *L) {
+    const double *clock = sb_context_of(L)->clock;
+    if (clock && lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_pushinteger(L, (lua_Integer)floor(*clock));
+    }
+    return call_original(L, LUA_MULTRET);
+}
+
 /// Whether `name` is a module name a plugin may require: parts of letters, digits, `_` and
 /// `-`, separated by `.` or `/`; so no absolute path, no empty part, no `..`.
 static int valid_module_name(const char *name, size_t length) {
@@ -323,6 +346,10 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
         lua_setglobal(L, LUA_OSLIBNAME);
         lua_pop(L, 1);
     }
+    lua_getglobal(L, LUA_OSLIBNAME);
+    wrap_field(L, "time", clocked_time);
+    wrap_field(L, "date", clocked_date);
+    lua_pop(L, 1);
     lua_getglobal(L, LUA_COLIBNAME);
     lua_getfield(L, -1, "create");  // the original, before watched_create replaces it
     lua_pushcclosure(L, watched_wrap, 1);

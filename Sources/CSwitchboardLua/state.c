@@ -2,6 +2,7 @@
 // body under lua_pcall with `traceback` as message handler, and leaves on failure exactly one
 // value: the error message, which sb_error_message reads.
 #include "internal.h"
+#include <lua5.4/lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -91,6 +92,14 @@ static int protected_call(lua_State *L, lua_CFunction body, void *ud) {
     return status;
 }
 
+void sb_set_clock(lua_State *L, const double *unix_seconds) { sb_context_of(L)->clock = unix_seconds; }
+
+void sb_seed_random(lua_State *L, int64_t seed) {
+    sb_context *context = sb_context_of(L);
+    context->seeded = 1;
+    context->seed = seed;
+}
+
 size_t sb_memory_used(lua_State *L) {
     sb_context *context = sb_context_of(L);
     return context->memory_used + context->payload_held;
@@ -131,6 +140,14 @@ static int load_body(lua_State *L) {
     // swept in minor collections instead of by full incremental cycles.
     lua_gc(L, LUA_GCGEN, 0, 0);
     sb_sandbox(L, arguments->allow, arguments->directory);
+    sb_context *context = sb_context_of(L);
+    if (context->seeded) {
+        lua_getglobal(L, LUA_MATHLIBNAME);
+        lua_getfield(L, -1, "randomseed");
+        lua_pushinteger(L, (lua_Integer)context->seed);
+        lua_call(L, 1, 0);
+        lua_pop(L, 1);  // math
+    }
     sb_install_host_api(L, arguments->name, arguments->settings);
     if (luaL_loadfilex(L, arguments->path, "t") != LUA_OK) return lua_error(L);
     lua_call(L, 0, 1);

@@ -31,6 +31,9 @@ final class LuaHandler: EventHandler {
     private let memory = Atomic<Int>(0)
     /// Modules required while a new state is being built; nil once it is current.
     private var modulesOfNewState: [String]?
+    /// Under `switchboard test`: the virtual clock and the record that stand in for the
+    /// router and the wall clock; nil in a run.
+    let bench: LuaTestBench?
 
     /// A state pointer, handed between the worker and an interrupting thread under the mutex.
     struct UncheckedState: @unchecked Sendable {
@@ -38,10 +41,14 @@ final class LuaHandler: EventHandler {
     }
 
     /// Creates the handler; `start` builds its Lua state on the subscriber's thread.
-    init(configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1, sources: LuaSources = LuaSources()) {
+    init(
+        configuration: LuaSubscriberConfiguration, logger: Logger, output: Int32 = 1, sources: LuaSources = LuaSources(),
+        bench: LuaTestBench? = nil
+    ) {
         self.configuration = configuration
         self.output = output
         self.sources = sources
+        self.bench = bench
         var logger = logger
         logger[metadataKey: "subscriber"] = .string(configuration.name)
         self.logger = logger
@@ -86,13 +93,17 @@ final class LuaHandler: EventHandler {
 
     var callBudget: Duration? { configuration.timeout > .zero ? configuration.timeout : nil }
 
+    /// Now on the timers' clock: the monotonic clock, or the virtual one under test.
+    var timerClock: UInt64 { bench?.nanos ?? SystemClock.monotonicNanos() }
+
     func fireTimers() {
         guard let state = current.pointee else { return }
-        let now = SystemClock.monotonicNanos()
+        let now = timerClock
         while let (ref, release) = timers.takeDue(now: now) {
             let status = sb_fire_timer(state, ref, release ? 1 : 0)
             guard status != LUA_OK else { continue }
             errors.log("timer callback failed: \(errorMessage())", level: .error, to: logger)
+            bench?.append("timer callback failed: \(LuaTestRun.withoutTraceback(errorMessage()))", to: \.errors)
             if status == LUA_ERRMEM {
                 rebuildAfterMemoryFailure()
                 return
@@ -108,6 +119,7 @@ final class LuaHandler: EventHandler {
         sb_clear_interrupt(state)
         if refs.pointee.shutdown != LUA_NOREF, sb_call_ref(state, refs.pointee.shutdown) != LUA_OK {
             logger.error("shutdown failed: \(errorMessage())")
+            bench?.append("shutdown failed: \(LuaTestRun.withoutTraceback(errorMessage()))", to: \.errors)
         }
         errors.flush(to: logger)
         replaceState(with: nil)
@@ -134,6 +146,10 @@ final class LuaHandler: EventHandler {
             timeout_ns: SystemClock.nanoseconds(configuration.timeout), memory: max(0, configuration.memory))
         guard let state = sb_state_new(Unmanaged.passUnretained(self).toOpaque(), output, limits) else {
             throw LuaError("\(configuration.script): cannot create a Lua state: out of memory")
+        }
+        if let bench {
+            sb_set_clock(state, bench.clock)
+            sb_seed_random(state, bench.seed)
         }
         interruptible.withLock { shared in  // a signal during start-up stops `init`
             shared.building = UncheckedState(pointer: state)

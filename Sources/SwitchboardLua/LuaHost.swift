@@ -2,6 +2,7 @@ import CLua
 import CSwitchboardLua
 import Logging
 import SwitchboardCore
+import SwitchboardTopics
 
 /// The Swift end of the host API: C functions in the shim call these with the handler of
 /// the calling state. None of them touches the Lua stack; errors go back as status codes.
@@ -12,13 +13,14 @@ enum LuaHost {
                 LuaHost.handler(host).publish(topic: topic, data: data, headers: headers, waitUntil: waitUntil, error: error!)
             },
             publish_failed: { host, message in
-                LuaHost.handler(host).context?.recordPublishFailure(String(decoding: message.buffer, as: UTF8.self))
+                LuaHost.handler(host).publishFailed(String(decoding: message.buffer, as: UTF8.self))
             },
             log: { host, level, message, fields in
                 LuaHost.handler(host).log(level: level, message: message, fields: fields)
             },
             timer_add: { host, seconds, repeating, ref in
-                LuaHost.handler(host).timers.add(seconds: seconds, repeating: repeating != 0, ref: ref)
+                let handler = LuaHost.handler(host)
+                return handler.timers.add(seconds: seconds, repeating: repeating != 0, ref: ref, now: handler.timerClock)
             },
             timer_cancel: { host, id in
                 LuaHost.handler(host).timers.cancel(id: id) ?? LUA_NOREF
@@ -31,6 +33,10 @@ enum LuaHost {
             },
             module_loaded: { host, path in
                 LuaHost.handler(host).moduleLoaded(String(cString: path!))
+            },
+            print: { host, line in
+                // Only a test bench keeps what is printed: a check's state prints nowhere.
+                LuaHost.handler(host).bench?.append(String(decoding: line.buffer.dropLast(), as: UTF8.self), to: \.prints)
             })
         sb_set_host_callbacks(&callbacks)
     }()
@@ -68,8 +74,19 @@ extension LuaHandler {
             if headers.length > 0 { headerMap = try JSONTape(validating: headers.buffer).strings ?? [:] }
         } catch {
             let message = error is LuaError ? "\(error)" : "cannot publish: \(error)"
-            context?.recordPublishFailure(message)
+            publishFailed(message)
             return fail(message)
+        }
+        if let bench {  // under test: recorded, not routed; refused as the router refuses it
+            do {
+                try Topic.validate(topicText)
+            } catch {
+                let message = RouterError.invalidTopic(error).description
+                publishFailed(message)
+                return fail(message)
+            }
+            bench.append(LuaTestRun.Publish(topic: topicText, data: (try? payload.decoded()) ?? .null, headers: headerMap), to: \.publishes)
+            return 1
         }
         guard let router = context?.router else { return fail("the router is gone") }
         // From here the router counts the publish, and logs it when it fails.
@@ -84,7 +101,23 @@ extension LuaHandler {
         }
     }
 
+    /// Counts and logs a publish the plugin made that failed before it reached the router (a
+    /// test bench notes it).
+    fileprivate func publishFailed(_ message: String) {
+        if let bench { bench.append("warning: publish failed: \(message)", to: \.notes) } else { context?.recordPublishFailure(message) }
+    }
+
     fileprivate func log(level: Int32, message: sb_bytes, fields: sb_bytes) {
+        let levels: [Logger.Level] = [.debug, .info, .warning, .error]
+        let index = Int(max(0, min(3, level)))
+        if let bench {
+            let fieldsValue = fields.length > 0 ? ((try? JSONTape(validating: fields.buffer).decoded()) ?? [:]) : [:]
+            let names = ["debug", "info", "warn", "error"]
+            bench.append(
+                LuaTestRun.LogLine(level: names[index], message: String(decoding: message.buffer, as: UTF8.self), fields: fieldsValue),
+                to: \.logs)
+            return
+        }
         var metadata: Logger.Metadata = [:]
         if fields.length > 0, case let .object(members)? = try? JSONTape(validating: fields.buffer).decoded() {
             for (key, value) in members {
@@ -92,8 +125,7 @@ extension LuaHandler {
             }
         }
         let text = Logger.Message(stringLiteral: String(decoding: message.buffer, as: UTF8.self))
-        let levels: [Logger.Level] = [.debug, .info, .warning, .error]
-        logger.log(level: levels[Int(max(0, min(3, level)))], text, metadata: metadata)
+        logger.log(level: levels[index], text, metadata: metadata)
     }
 
     fileprivate func encodeJSON(tape: sb_bytes, out: UnsafeMutablePointer<sb_bytes>) -> Int32 {

@@ -13,7 +13,7 @@ struct LuaTimers {
     private var timers: [Timer] = []
     private var nextID: Int64 = 1
 
-    /// When the next timer is due, on the monotonic clock.
+    /// When the next timer is due, on the monotonic clock (the virtual one under test).
     var nextDeadline: UInt64? { timers.lazy.map(\.deadline).min() }
 
     /// The shortest interval of `every`: 1 ms (a shorter one, such as 1e-12, would spin).
@@ -22,13 +22,14 @@ struct LuaTimers {
     /// The longest delay kept as given, about 31 years: a longer one (up to infinity) waits that long.
     private static let longestNanos: UInt64 = 1_000_000_000_000_000_000
 
-    /// Adds a timer for the function at registry reference `ref`; returns its id. C has
-    /// refused a delay that is negative or NaN.
-    mutating func add(seconds: Double, repeating: Bool, ref: Int32) -> Int64 {
+    /// Adds a timer for the function at registry reference `ref`, due `seconds` after `now`
+    /// (on the clock of ``nextDeadline``); returns its id. C has refused a delay that is
+    /// negative or NaN.
+    mutating func add(seconds: Double, repeating: Bool, ref: Int32, now: UInt64) -> Int64 {
         let nanos = seconds * 1e9 < Double(Self.longestNanos) ? UInt64(max(0, seconds) * 1e9) : Self.longestNanos
         defer { nextID += 1 }
         timers.append(Timer(
-            id: nextID, ref: ref, deadline: SystemClock.monotonicNanos() + nanos,
+            id: nextID, ref: ref, deadline: now + nanos,
             interval: repeating ? max(nanos, Self.shortestIntervalNanos) : nil))
         return nextID
     }

@@ -64,6 +64,8 @@ typedef struct sb_host_callbacks {
     int (*json_decode)(void *host, sb_bytes text, sb_bytes *out);
     /// `require` is about to run the Lua module in the file at `path` (NUL-terminated).
     void (*module_loaded)(void *host, const char *path);
+    /// `print` of a state whose output is negative: one whole line, its newline included.
+    void (*print)(void *host, sb_bytes line);
 } sb_host_callbacks;
 
 /// Sets the callbacks once per process, before the first state is made.
@@ -77,7 +79,8 @@ typedef struct sb_limits {
 } sb_limits;
 
 /// Creates a state whose host API calls back to `host`, whose `print` writes to the file
-/// descriptor `output` (standard output in production), and which keeps to `limits`; NULL
+/// descriptor `output` (standard output in production; when negative, it calls the host's
+/// `print`), and which keeps to `limits`; NULL
 /// when out of memory. Every call into it then runs under a count hook: past the call's
 /// deadline the hook raises on every instruction, so a script's own pcall cannot swallow it.
 lua_State *sb_state_new(void *host, int output, sb_limits limits);
@@ -96,6 +99,15 @@ enum {
     SB_ALLOW_OS = 2,     // the whole os library (os.clock, os.time and os.date are always there)
     SB_ALLOW_DEBUG = 4,  // the debug library, string.dump: full trust
 };
+
+/// From now on `switchboard.now()`, and `os.time()` and `os.date()` without a time, read the
+/// time from `*unix_seconds`, which the caller keeps valid and may change between calls (NULL:
+/// the system clock again). For `switchboard test`'s virtual clock. Pushes nothing.
+void sb_set_clock(lua_State *L, const double *unix_seconds);
+
+/// Makes sb_load_plugin seed `math.random` with `seed`, as `math.randomseed(seed)` does,
+/// before the plugin's code runs, instead of Lua's random seed: for repeatable tests.
+void sb_seed_random(lua_State *L, int64_t seed);
 
 /// Closes the state and frees what C kept for it.
 void sb_state_close(lua_State *L);

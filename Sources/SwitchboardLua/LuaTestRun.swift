@@ -1,0 +1,132 @@
+import Logging
+import SwitchboardCore
+
+/// One test of a Lua plugin, as `switchboard test` runs it: a fresh state with the
+/// subscriber's settings and limits (sandbox, `timeout`, `memory`, `allow`), a virtual clock
+/// that only ``advance(by:)`` moves, `math.random` seeded alike in every run, and what the
+/// plugin publishes, prints and logs recorded instead of routed. Driven from one thread.
+public final class LuaTestRun {
+    /// One call of `switchboard.publish` that succeeded.
+    public struct Publish: Sendable {
+        public let topic: String
+        public let data: JSON
+        public let headers: [String: String]
+    }
+
+    /// One call of `switchboard.log.<level>`.
+    public struct LogLine: Sendable {
+        /// `debug`, `info`, `warn` or `error`, as the plugin API names them.
+        public let level: String
+        public let message: String
+        /// The fields table; an empty object when none was given.
+        public let fields: JSON
+    }
+
+    /// What happened during the run.
+    public struct Record: Sendable {
+        /// What the plugin published, in order: `publish` returned 1 for each.
+        public var publishes: [Publish] = []
+        /// The lines `print` wrote, each without its newline.
+        public var prints: [String] = []
+        /// The plugin's own log lines.
+        public var logs: [LogLine] = []
+        /// Events that failed after their retries, as a run's summary counts them.
+        public var failures = 0
+        /// The failure messages, without their tracebacks, in order: each failed event's last
+        /// error, and any failed timer callback, `shutdown` or restart.
+        public var errors: [String] = []
+        /// The failed events that the subscriber's `on_failure` would send as dead letters.
+        public var deadLetters = 0
+        /// Switchboard's own lines about the plugin (a publish it refused, a restart): what a
+        /// run would log, to explain a failure.
+        public var notes: [String] = []
+        /// The plugin made more than ``LuaTestRun/recordLimit`` entries of one kind; the rest were not kept.
+        public var overflowed = false
+    }
+
+    /// The most entries of each kind a record keeps: a test is for a few events, and a plugin
+    /// that prints in a loop until its budget ends must not fill the runner's memory.
+    public static let recordLimit = 10_000
+
+    private let bench: LuaTestBench
+    private let handler: LuaHandler
+    private let policy: FailurePolicy
+    private var consecutiveFailures = 0
+    private var finished = false
+
+    /// Loads the plugin in a new state whose clock reads `start` (Unix seconds) and runs its
+    /// `init`; throws as a subscriber would fail to start, with `file:line`.
+    public init(_ configuration: LuaSubscriberConfiguration, startingAt start: Double, seed: Int64) throws {
+        bench = LuaTestBench(startingAt: UInt64(max(0, start * 1e9).rounded()), seed: seed)
+        policy = configuration.onFailure
+        handler = LuaHandler(
+            configuration: configuration, logger: bench.logger(label: "switchboard"), output: -1, bench: bench)
+        try handler.start(.detached(name: configuration.name))
+        fireDueTimers()
+    }
+
+    deinit { finish() }
+
+    /// What happened so far.
+    public var record: Record { bench.record }
+
+    /// The virtual time, in Unix seconds.
+    public var now: Double { bench.clock.pointee }
+
+    /// Hands the event to `handle` under the subscriber's failure policy: a failure is tried
+    /// again `retries` times at once (the virtual clock does not move), then counted, and
+    /// after `restart_after` failed events in a row the plugin gets a fresh state and `init`
+    /// again, as in a run. Timers that are due then fire.
+    public func handle(_ event: Event) {
+        var attempts = 0
+        while true {
+            do {
+                try handler.handle(event)
+                consecutiveFailures = 0
+                break
+            } catch {
+                attempts += 1
+                guard attempts > policy.retries else { continue }
+                bench.record.failures += 1
+                bench.append(Self.withoutTraceback("\(error)"), to: \.errors)
+                if policy.deadLetter, !event.topic.hasPrefix("deadletter.") { bench.record.deadLetters += 1 }
+                consecutiveFailures += 1
+                if consecutiveFailures >= policy.restartAfter {
+                    consecutiveFailures = 0
+                    do { try handler.restart() } catch { bench.append("restart failed: \(Self.withoutTraceback("\(error)"))", to: \.errors) }
+                }
+                break
+            }
+        }
+        fireDueTimers()
+    }
+
+    /// Moves the virtual clock by `duration`, firing every timer that falls due on the way, in
+    /// time order, each with the clock at its own due time.
+    public func advance(by duration: Duration) {
+        let target = bench.nanos &+ SystemClock.nanoseconds(duration)
+        while let due = handler.nextTimerDeadline, due <= target {
+            bench.set(nanos: max(due, bench.nanos))
+            handler.fireTimers()
+        }
+        bench.set(nanos: target)
+    }
+
+    /// Runs the plugin's `shutdown` and closes its state; once.
+    public func finish() {
+        guard !finished else { return }
+        finished = true
+        handler.stop()
+    }
+
+    /// Fires the timers due now (a delay of 0), as a run does after each event.
+    private func fireDueTimers() {
+        if let due = handler.nextTimerDeadline, due <= bench.nanos { handler.fireTimers() }
+    }
+
+    /// A Lua error message without the traceback the host appends.
+    static func withoutTraceback(_ message: String) -> String {
+        guard let range = message.range(of: "\nstack traceback:") else { return message }
+        return String(message[..<range.lowerBound])
+    }
+}
