@@ -83,7 +83,8 @@ struct Reader {
     private(set) var log = Configuration.LogSettings()
     /// Where `overflow: spill` was asked for: it needs a journal.
     private var spillers: [Node] = []
-    private var subscriber: String?
+    /// The subscriber whose entry is being read: problems name it.
+    var subscriber: String?
 
     init(file: String, environment: [String: String]) {
         self.file = file
@@ -134,7 +135,7 @@ struct Reader {
         return value
     }
 
-    private mutating func strings(_ node: Node?, _ what: String) -> [String] {
+    mutating func strings(_ node: Node?, _ what: String) -> [String] {
         guard let node else { return [] }
         guard let sequence = node.sequence else {
             problem(node, "\(what) must be a list")
@@ -284,12 +285,24 @@ struct Reader {
         return path
     }
 
-    /// A path from the file, relative to the file's folder unless absolute.
+    /// A path from the file, relative to the file's folder unless absolute, with `.` and `..`
+    /// folded away (`config/../plugins/a.lua` is `plugins/a.lua`), so that messages show it short.
     func resolve(_ path: String) -> String {
-        ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
+        let absolute = path.hasPrefix("/")
+        let joined = absolute ? path : (folder as NSString).appendingPathComponent(path)
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/") where part != "." {
+            if part == "..", let last = parts.last, last != ".." {
+                parts.removeLast()
+            } else if part != ".." || !absolute {
+                parts.append(part)
+            }
+        }
+        let folded = (absolute ? "/" : "") + parts.joined(separator: "/")
+        return folded.isEmpty ? "." : folded
     }
 
-    private mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
+    mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
         let keys = [
             "name", "plugin", "http", "file", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
         ]
@@ -381,29 +394,29 @@ struct Reader {
     }
 
     /// A YAML value as JSON: mappings (string keys) as objects in order, sequences as arrays,
-    /// scalars by their resolved type, strings after `${NAME}` substitution.
-    private mutating func json(_ node: Node) -> JSON {
+    /// scalars by their resolved type, strings after `${NAME}` substitution; `what` names it in problems.
+    mutating func json(_ node: Node, _ what: String = "settings") -> JSON {
         switch node {
         case let .mapping(mapping):
             var object: [(String, JSON)] = []
             for (key, value) in mapping {
                 guard let name = key.scalar?.string else {
-                    problem(key, "settings: keys must be strings")
+                    problem(key, "\(what): keys must be strings")
                     continue
                 }
-                object.append((name, json(value)))
+                object.append((name, json(value, what)))
             }
             return .object(.init(object, uniquingKeysWith: { _, last in last }))
         case let .sequence(sequence):
-            return .array(sequence.map { json($0) })
+            return .array(sequence.map { json($0, what) })
         case .scalar:
             if node.null != nil { return .null }
             if let flag = node.bool { return .bool(flag) }
             if let integer = node.int { return .int(Int64(integer)) }
             if let number = node.float { return .double(number) }
-            return string(node, "settings").map(JSON.string) ?? .null
+            return string(node, what).map(JSON.string) ?? .null
         case .alias:
-            problem(node, "settings: aliases are not supported")
+            problem(node, "\(what): aliases are not supported")
             return .null
         }
     }

@@ -122,6 +122,15 @@ public struct EventID: Sendable, Hashable, CustomStringConvertible {
         self.sequence = sequence
     }
 
+    /// Reads the text form, `prefix-counter` in hex, such as `3f2a9c1e0b7d4a58-1a`; nil for anything else.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }),
+              let prefix = UInt64(parts[0], radix: 16), let sequence = UInt64(parts[1], radix: 16)
+        else { return nil }
+        self.init(prefix: prefix, sequence: sequence)
+    }
+
     /// The text form, for example `3f2a9c1e0b7d4a58-1a`.
     public var description: String {
         // Written in place: String(radix:) and concatenation cost four allocations, and a bridge
