@@ -9,3 +9,4 @@
 @_exported import SwitchboardSinks
 @_exported import SwitchboardIngest
 @_exported import SwitchboardRuntime
+@_exported import SwitchboardPluginTest
