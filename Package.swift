@@ -181,6 +181,7 @@ let package = Package(
                 "Switchboard", "SwitchboardTestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
         .testTarget(name: "SwitchboardSinksTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
+        .testTarget(name: "SwitchboardPluginTestTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardJournalTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         // Drives the built `switchboard` binary as a user would.
         .testTarget(name: "SwitchboardCLITests", dependencies: ["switchboard", "CoreOnlyExample", "SwitchboardTestSupport"]),

@@ -288,8 +288,8 @@ struct Reader {
     /// A path from the file, relative to the file's folder unless absolute, with `.` and `..`
     /// folded away (`config/../plugins/a.lua` is `plugins/a.lua`), so that messages show it short.
     func resolve(_ path: String) -> String {
-        let absolute = path.hasPrefix("/")
-        let joined = absolute ? path : (folder as NSString).appendingPathComponent(path)
+        let joined = path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)
+        let absolute = joined.hasPrefix("/")
         var parts: [Substring] = []
         for part in joined.split(separator: "/") where part != "." {
             if part == "..", let last = parts.last, last != ".." {

@@ -160,7 +160,7 @@ extension Reader {
     private mutating func readExpectations(_ node: Node, test: String) -> PluginTestFile.Expectations {
         let keys = ["publishes", "prints", "logs", "failures", "errors", "dead_letters"]
         let fields = members(node, allowed: keys, what: "test '\(test)' expect")
-        if fields.isEmpty, node.mapping != nil { problem(node, "test '\(test)': 'expect' is empty; give at least one of \(keys.joined(separator: ", "))") }
+        if node.mapping?.isEmpty == true { problem(node, "test '\(test)': 'expect' is empty; give at least one of \(keys.joined(separator: ", "))") }
         var expect = PluginTestFile.Expectations()
         let count = { (text: String) in Int(text).flatMap { $0 >= 0 ? $0 : nil } }
         expect.failures = value(fields["failures"], "expect failures", "a whole number", count)

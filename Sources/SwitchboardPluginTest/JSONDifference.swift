@@ -9,6 +9,12 @@ public struct JSONDifference: Sendable, Equatable, CustomStringConvertible {
     /// What was there.
     public let actual: String
 
+    package init(path: String, expected: String, actual: String) {
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+    }
+
     public var description: String { "at \(path.isEmpty ? "the top" : path): expected \(expected), got \(actual)" }
 
     /// The first difference between `expected` and `actual`, or nil when they match: an object

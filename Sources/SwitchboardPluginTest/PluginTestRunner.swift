@@ -21,7 +21,7 @@ public enum PluginTestRunner {
                 let place = file.line.map { "\(file.path):\($0)" } ?? file.path
                 return PluginTestReport(
                     path: file.path, results: results,
-                    problem: "\(place): subscriber '\(lua.name)': \(error) (in test '\(test.name)')")
+                    problem: "\(place): subscriber '\(lua.name)', test '\(test.name)': \(error)")
             }
             var sequence: UInt64 = 0
             for step in test.steps {
