@@ -229,7 +229,7 @@ private func lines(_ report: PluginTestReport) -> [String] { report.results.flat
         ])
         #expect(report.results.isEmpty)
         let problem = try #require(report.problem)
-        #expect(problem.hasPrefix("\(folder.path("t.test.yaml")):2: subscriber 'p': \(folder.path("p.lua")): init failed:"), "\(problem)")
+        #expect(problem.hasPrefix("\(folder.path("t.test.yaml")):2: subscriber 'p', test 'never runs': \(folder.path("p.lua")): init failed:"), "\(problem)")
         #expect(problem.contains("no settings"))
     }
 }
