@@ -96,10 +96,15 @@ final class LuaHandler: EventHandler {
     /// Now on the timers' clock: the monotonic clock, or the virtual one under test.
     var timerClock: UInt64 { bench?.nanos ?? SystemClock.monotonicNanos() }
 
-    func fireTimers() {
+    func fireTimers() { fireTimers(atMost: .max) }
+
+    /// Runs up to `count` of the timers due now, earliest first.
+    func fireTimers(atMost count: Int) {
         guard let state = current.pointee else { return }
         let now = timerClock
-        while let (ref, release) = timers.takeDue(now: now) {
+        var fired = 0
+        while fired < count, let (ref, release) = timers.takeDue(now: now) {
+            fired += 1
             let status = sb_fire_timer(state, ref, release ? 1 : 0)
             guard status != LUA_OK else { continue }
             errors.log("timer callback failed: \(errorMessage())", level: .error, to: logger)

@@ -40,13 +40,20 @@ public final class LuaTestRun {
         /// Switchboard's own lines about the plugin (a publish it refused, a restart): what a
         /// run would log, to explain a failure.
         public var notes: [String] = []
-        /// The plugin made more than ``LuaTestRun/recordLimit`` entries of one kind; the rest were not kept.
+        /// The plugin made more than ``LuaTestRun/recordLimit`` entries of one kind (the rest were
+        /// not kept), or its timers more than ``LuaTestRun/timerCallLimit`` calls (the rest were not made).
         public var overflowed = false
     }
 
     /// The most entries of each kind a record keeps: a test is for a few events, and a plugin
     /// that prints in a loop until its budget ends must not fill the runner's memory.
     public static let recordLimit = 10_000
+
+    /// The most timer callbacks a run makes: a timer that sets `after(0, ...)` again from its
+    /// callback would otherwise keep the clock from ever moving on.
+    public static let timerCallLimit = 1_000_000
+
+    private var timerCalls = 0
 
     private let bench: LuaTestBench
     private let handler: LuaHandler
@@ -104,11 +111,9 @@ public final class LuaTestRun {
     /// Moves the virtual clock by `duration`, firing every timer that falls due on the way, in
     /// time order, each with the clock at its own due time.
     public func advance(by duration: Duration) {
-        let target = bench.nanos &+ SystemClock.nanoseconds(duration)
-        while let due = handler.nextTimerDeadline, due <= target {
-            bench.set(nanos: max(due, bench.nanos))
-            handler.fireTimers()
-        }
+        let (sum, overflow) = bench.nanos.addingReportingOverflow(SystemClock.nanoseconds(duration))
+        let target = overflow ? .max : sum
+        fireTimers(upTo: target)
         bench.set(nanos: target)
     }
 
@@ -120,8 +125,21 @@ public final class LuaTestRun {
     }
 
     /// Fires the timers due now (a delay of 0), as a run does after each event.
-    private func fireDueTimers() {
-        if let due = handler.nextTimerDeadline, due <= bench.nanos { handler.fireTimers() }
+    private func fireDueTimers() { fireTimers(upTo: bench.nanos) }
+
+    /// Fires the timers due up to `target` one at a time, earliest first, the clock at each
+    /// one's due time, up to ``timerCallLimit`` in all. A timer held at the clock's end
+    /// (about 584 years on) never fires.
+    private func fireTimers(upTo target: UInt64) {
+        while let due = handler.nextTimerDeadline, due <= target, due < .max {
+            guard timerCalls < Self.timerCallLimit else {
+                bench.record.overflowed = true
+                return
+            }
+            timerCalls += 1
+            bench.set(nanos: max(due, bench.nanos))
+            handler.fireTimers(atMost: 1)
+        }
     }
 
     /// A Lua error message without the traceback the host appends.

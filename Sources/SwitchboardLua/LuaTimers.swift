@@ -29,7 +29,7 @@ struct LuaTimers {
         let nanos = seconds * 1e9 < Double(Self.longestNanos) ? UInt64(max(0, seconds) * 1e9) : Self.longestNanos
         defer { nextID += 1 }
         timers.append(Timer(
-            id: nextID, ref: ref, deadline: now + nanos,
+            id: nextID, ref: ref, deadline: Self.adding(nanos, to: now),
             interval: repeating ? max(nanos, Self.shortestIntervalNanos) : nil))
         return nextID
     }
@@ -48,8 +48,14 @@ struct LuaTimers {
               timers[index].deadline <= now
         else { return nil }
         guard let interval = timers[index].interval else { return (timers.remove(at: index).ref, true) }
-        let next = timers[index].deadline + interval
-        timers[index].deadline = next > now ? next : now + interval
+        let next = Self.adding(interval, to: timers[index].deadline)
+        timers[index].deadline = next > now ? next : Self.adding(interval, to: now)
         return (timers[index].ref, false)
+    }
+
+    /// `time + nanos`, at most the clock's end: a test's virtual clock may be advanced centuries.
+    private static func adding(_ nanos: UInt64, to time: UInt64) -> UInt64 {
+        let (sum, overflow) = time.addingReportingOverflow(nanos)
+        return overflow ? .max : sum
     }
 }

@@ -76,8 +76,8 @@ extension PluginTestFile.Expectations {
                   JSONDifference(path: "", expected: "\(deadLetters)", actual: "\(record.deadLetters)"))
         }
         if record.overflowed {
-            check("record", .string("at most \(LuaTestRun.recordLimit) entries of each kind"), .string("more"),
-                  JSONDifference(path: "", expected: "at most \(LuaTestRun.recordLimit) publishes, prints, logs or errors", actual: "more: the rest were not kept"))
+            let limits = "at most \(LuaTestRun.recordLimit) publishes, prints, logs or errors, and \(LuaTestRun.timerCallLimit) timer calls"
+            check("record", .string(limits), .string("more"), JSONDifference(path: "", expected: limits, actual: "more: the rest were cut off"))
         }
         return found
     }

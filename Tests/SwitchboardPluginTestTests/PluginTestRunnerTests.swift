@@ -165,6 +165,37 @@ private func lines(_ report: PluginTestReport) -> [String] { report.results.flat
         #expect(report.results[1].mismatches.map(\.expectation) == ["record"])
     }
 
+    @Test func aTimerThatNeverLetsTheClockMoveIsCutOff() throws {
+        let (report, _) = try runTests([
+            "p.lua": """
+                local function again() switchboard.after(0, again) end
+                return { init = function() switchboard.after(0, again) end }
+                """,
+            "t.test.yaml": "plugin: p.lua\ntopics: []\ntests: [{ name: spins, events: [{ advance: 1s }], expect: { failures: 0 } }]\n",
+        ])
+        #expect(report.results.first?.mismatches.map(\.expectation) == ["record"], "\(lines(report))")
+    }
+
+    @Test func theClockMayBeAdvancedPastItsEndWithoutOverflowing() throws {
+        let (report, _) = try runTests([
+            "p.lua": """
+                return { init = function()
+                  switchboard.after(1e15, function() print("far") end)  -- held as about 31 years
+                  switchboard.every(1e9, function() end)
+                end }
+                """,
+            "t.test.yaml": """
+                plugin: p.lua
+                topics: []
+                tests:
+                  - name: centuries
+                    events: [{ advance: 100000000d }, { advance: 100000000d }]
+                    expect: { prints: [far], errors: [] }
+                """,
+        ])
+        #expect(report.results.first?.passed == true, "\(lines(report))")
+    }
+
     @Test func mathRandomRepeatsUnderTheSameSeed() throws {
         let folder = try PluginFolder()
         func draws(seed: Int64) throws -> [JSON] {
