@@ -9,16 +9,10 @@ import Testing
     /// What must be absent from a core-only program: the shared libraries it would load, and the HTTP stack's modules.
     static let heavyParts = ["liblua5.4.so", "libnats.so", "Hummingbird", "NIOCore"]
 
-    @Test func aProgramOnTheCoreAloneRunsAndLinksNoLuaNATSOrHTTP() throws {
+    @Test func aProgramOnTheCoreAloneRunsAndLinksNoLuaNATSOrHTTP() async throws {
         let example = Self.build.appendingPathComponent("CoreOnlyExample")
-        let process = Process()
-        process.executableURL = example
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, printed) = try await runProgram(example.path)
+        #expect(status == 0)
         #expect(printed == "welcome, ann@example.com\nwelcome, bob@example.com\nhandled 2 of 2\n")
 
         let core = try Data(contentsOf: example)

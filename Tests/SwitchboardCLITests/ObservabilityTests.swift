@@ -124,29 +124,11 @@ import Testing
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("switchboard")
         let command = "\(build.path) run --input none --duration 2500ms"
         // script(1) runs the command on a pseudo-terminal and copies what it wrote.
-        let onTerminal = try await switchboardUnder("/usr/bin/script", ["-qfec", command, "/dev/null"])
+        let onTerminal = try await runProgram("/usr/bin/script", ["-qfec", command, "/dev/null"]).output
         #expect(onTerminal.contains("in 0/s  out 0/s  queued 0  dropped 0  failed 0"))
         #expect(onTerminal.contains("\r\u{1B}[2K"))
         let offTerminal = try await switchboard("run", "--input", "none", "--duration", "2500ms")
         #expect(!offTerminal.errors.contains("queued") && !offTerminal.errors.contains("\u{1B}"))
         #expect(offTerminal.errors.contains("published 0, rejected 0"))
-    }
-}
-
-/// Runs `executable` with `arguments` on a thread of its own; what it wrote to standard output.
-private func switchboardUnder(_ executable: String, _ arguments: [String]) async throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    return await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: String(decoding: data, as: UTF8.self))
-        }
     }
 }

@@ -62,6 +62,25 @@ func switchboard(
     }
 }
 
+/// Runs `executable` with `arguments` on a thread of its own (not one of the concurrency
+/// pool's); its exit status and what it wrote to standard output.
+func runProgram(_ executable: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+        }
+    }
+}
+
 /// The lines of `text` that start with `prefix`, in order.
 func lines(of text: String, startingWith prefix: String) -> [String] {
     text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }

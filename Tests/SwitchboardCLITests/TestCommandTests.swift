@@ -104,22 +104,16 @@ import Testing
         let report = folder.path("report.xml")
         let result = try await switchboard("test", folder.path("p.test.yaml"), folder.path("bad.test.yaml"), "--junit", report)
         #expect(result.status == 2)
-        let parser = Process()
-        parser.executableURL = URL(fileURLWithPath: "/usr/bin/python3")  // Debian's, with python3-junitparser
-        parser.arguments = ["-c", """
+        // Debian's python3, which has python3-junitparser.
+        let (status, text) = try await runProgram("/usr/bin/python3", ["-c", """
             import sys, junitparser
             xml = junitparser.JUnitXml.fromfile(sys.argv[1])
             for suite in xml:
                 print("suite", suite.name, suite.tests, suite.failures, suite.errors)
                 for case in suite:
                     print("case", case.name, [type(r).__name__ + ":" + (r.message or "") for r in case.result])
-            """, report]
-        let output = Pipe()
-        parser.standardOutput = output
-        try parser.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        parser.waitUntilExit()
-        #expect(parser.terminationStatus == 0)
+            """, report])
+        #expect(status == 0)
         #expect(text == """
             suite \(folder.path("p.test.yaml")) 2 1 0
             case passes <here>\\u{1} []
