@@ -17,6 +17,16 @@ import Testing
         #expect(result.errors.contains("published 3, rejected 0"))
     }
 
+    @Test func userRegistrationFromLineInputWithAnObjectPayload() async throws {
+        // The README's --format line example: the payload is an object, not an address.
+        let result = try await switchboard("run", "--format", "line", input: "user.created {\"email\": \"ann@example.com\"}\n")
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.split(separator: "\n").sorted() == [
+            "Analytics: Recording signup for ann@example.com", "Email Service: Sending welcome email to ann@example.com",
+            "Notifications: Alerting team about new user ann@example.com",
+        ])
+    }
+
     @Test func userRegistrationWithTheEmailPostedByAnHTTPSink() async throws {
         let mailAPI = try await TestHTTPServer { _, _ in .init(status: 202) }
         let result = try await switchboard(
