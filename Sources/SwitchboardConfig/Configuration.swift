@@ -285,21 +285,9 @@ struct Reader {
         return path
     }
 
-    /// A path from the file, relative to the file's folder unless absolute, with `.` and `..`
-    /// folded away (`config/../plugins/a.lua` is `plugins/a.lua`), so that messages show it short.
+    /// A path from the file, relative to the file's folder unless absolute.
     func resolve(_ path: String) -> String {
-        let joined = path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)
-        let absolute = joined.hasPrefix("/")
-        var parts: [Substring] = []
-        for part in joined.split(separator: "/") where part != "." {
-            if part == "..", let last = parts.last, last != ".." {
-                parts.removeLast()
-            } else if part != ".." || !absolute {
-                parts.append(part)
-            }
-        }
-        let folded = (absolute ? "/" : "") + parts.joined(separator: "/")
-        return folded.isEmpty ? "." : folded
+        ((path.hasPrefix("/") ? path : (folder as NSString).appendingPathComponent(path)) as NSString).standardizingPath
     }
 
     mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
@@ -413,7 +401,13 @@ struct Reader {
             if node.null != nil { return .null }
             if let flag = node.bool { return .bool(flag) }
             if let integer = node.int { return .int(Int64(integer)) }
-            if let number = node.float { return .double(number) }
+            if let number = node.float {
+                guard number.isFinite else {
+                    problem(node, "\(what): \(node.scalar?.string ?? "") is not a number JSON can hold")
+                    return .null
+                }
+                return .double(number)
+            }
             return string(node, what).map(JSON.string) ?? .null
         case .alias:
             problem(node, "\(what): aliases are not supported")

@@ -144,17 +144,21 @@ extension Reader {
             }
         }
         step.id = value(fields["id"], "\(what) id", "an event id such as 3f2a9c1e0b7d4a58-1a", EventID.init)
-        step.time = value(fields["time"], "\(what) time", "Unix seconds or RFC 3339 time such as 2026-01-01T00:00:00Z", Self.time)
+        step.time = value(fields["time"], "\(what) time", "Unix seconds or RFC 3339 time such as 2026-01-01T00:00:00Z, before 2500", Self.time)
         return .event(step)
     }
 
-    /// Unix seconds, as a number or as RFC 3339 text.
+    /// Unix seconds, as a number or as RFC 3339 text, from 1970 to 2500 (the virtual clock
+    /// counts nanoseconds in 64 bits, which end in 2554).
     private static func time(_ text: String) -> Double? {
-        if let seconds = Double(text), seconds.isFinite, seconds >= 0 { return seconds }
         let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
-        formatter.formatOptions.insert(.withFractionalSeconds)
-        return formatter.date(from: text)?.timeIntervalSince1970
+        var seconds = Double(text) ?? formatter.date(from: text)?.timeIntervalSince1970
+        if seconds == nil {
+            formatter.formatOptions.insert(.withFractionalSeconds)
+            seconds = formatter.date(from: text)?.timeIntervalSince1970
+        }
+        guard let seconds, (0..<16_725_225_600).contains(seconds) else { return nil }
+        return seconds
     }
 
     private mutating func readExpectations(_ node: Node, test: String) -> PluginTestFile.Expectations {

@@ -108,7 +108,7 @@ final class LuaHandler: EventHandler {
             let status = sb_fire_timer(state, ref, release ? 1 : 0)
             guard status != LUA_OK else { continue }
             errors.log("timer callback failed: \(errorMessage())", level: .error, to: logger)
-            bench?.append("timer callback failed: \(LuaTestRun.withoutTraceback(errorMessage()))", to: \.errors)
+            bench?.timerFailed(errorMessage())
             if status == LUA_ERRMEM {
                 rebuildAfterMemoryFailure()
                 return

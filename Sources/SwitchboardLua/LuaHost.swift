@@ -85,7 +85,9 @@ extension LuaHandler {
                 publishFailed(message)
                 return fail(message)
             }
-            bench.append(LuaTestRun.Publish(topic: topicText, data: (try? payload.decoded()) ?? .null, headers: headerMap), to: \.publishes)
+            bench.append(
+                LuaTestRun.Publish(topic: topicText, data: (try? payload.decoded()) ?? .null, headers: headerMap),
+                to: \.publishes, size: topic.length + data.length + headers.length)
             return 1
         }
         guard let router = context?.router else { return fail("the router is gone") }
@@ -115,7 +117,7 @@ extension LuaHandler {
             let names = ["debug", "info", "warn", "error"]
             bench.append(
                 LuaTestRun.LogLine(level: names[index], message: String(decoding: message.buffer, as: UTF8.self), fields: fieldsValue),
-                to: \.logs)
+                to: \.logs, size: message.length + fields.length)
             return
         }
         var metadata: Logger.Metadata = [:]

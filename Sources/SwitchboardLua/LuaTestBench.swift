@@ -12,6 +12,10 @@ final class LuaTestBench: @unchecked Sendable {
     /// What `math.random` starts from in every state the run builds.
     let seed: Int64
     var record = LuaTestRun.Record()
+    /// Bytes the record holds, about: the texts and payloads it keeps.
+    private var bytes = 0
+    /// Timer callbacks that failed.
+    private(set) var timerFailures = 0
 
     init(startingAt nanos: UInt64, seed: Int64) {
         self.seed = seed
@@ -28,13 +32,32 @@ final class LuaTestBench: @unchecked Sendable {
         clock.pointee = Double(nanos / 1_000_000_000) + Double(nanos % 1_000_000_000) / 1e9
     }
 
-    /// Appends to one of the record's lists unless it is full.
-    func append<Entry>(_ entry: Entry, to list: WritableKeyPath<LuaTestRun.Record, [Entry]>) {
+    /// Appends to one of the record's lists, of about `size` bytes, unless the record is full.
+    func append<Entry>(_ entry: Entry, to list: WritableKeyPath<LuaTestRun.Record, [Entry]>, size: Int) {
         guard record[keyPath: list].count < LuaTestRun.recordLimit else {
-            record.overflowed = true
-            return
+            return cutOff("more than \(LuaTestRun.recordLimit) entries of one kind (publishes, prints, logs, errors)")
         }
+        guard bytes + size <= LuaTestRun.recordByteLimit else {
+            return cutOff("more than \(Quantities.size(LuaTestRun.recordByteLimit)) of publishes, prints and logs")
+        }
+        bytes += size
         record[keyPath: list].append(entry)
+    }
+
+    /// Appends a line to one of the record's lists of text.
+    func append(_ line: String, to list: WritableKeyPath<LuaTestRun.Record, [String]>) {
+        append(line, to: list, size: line.utf8.count)
+    }
+
+    /// A timer callback failed with `message`.
+    func timerFailed(_ message: String) {
+        timerFailures += 1
+        append("timer callback failed: \(LuaTestRun.withoutTraceback(message))", to: \.errors)
+    }
+
+    /// Marks the record as cut short, for the first reason given.
+    func cutOff(_ reason: String) {
+        if record.cutOff == nil { record.cutOff = reason }
     }
 
     /// A logger whose lines, Switchboard's own about the plugin (a failed publish, a restart), go to the record's notes.

@@ -40,18 +40,27 @@ public final class LuaTestRun {
         /// Switchboard's own lines about the plugin (a publish it refused, a restart): what a
         /// run would log, to explain a failure.
         public var notes: [String] = []
-        /// The plugin made more than ``LuaTestRun/recordLimit`` entries of one kind (the rest were
-        /// not kept), or its timers more than ``LuaTestRun/timerCallLimit`` calls (the rest were not made).
-        public var overflowed = false
+        /// Why the run was cut short, if it was: more than ``LuaTestRun/recordLimit`` entries of
+        /// one kind or ``LuaTestRun/recordByteLimit`` bytes (the rest were not kept), more than
+        /// ``LuaTestRun/timerCallLimit`` timer calls, or ``LuaTestRun/timerFailureLimit`` failed
+        /// timer callbacks (the rest did not fire). A test with a reason here fails.
+        public var cutOff: String?
     }
 
     /// The most entries of each kind a record keeps: a test is for a few events, and a plugin
     /// that prints in a loop until its budget ends must not fill the runner's memory.
     public static let recordLimit = 10_000
 
+    /// The most bytes a record keeps, about: publishes, prints and logs of a few events.
+    public static let recordByteLimit = 64 << 20
+
     /// The most timer callbacks a run makes: a timer that sets `after(0, ...)` again from its
     /// callback would otherwise keep the clock from ever moving on.
     public static let timerCallLimit = 1_000_000
+
+    /// After this many failed timer callbacks no timer fires: a callback that loops until its
+    /// budget ends, on an `every` timer, would otherwise cost the budget at every due time.
+    public static let timerFailureLimit = 10
 
     private var timerCalls = 0
 
@@ -133,8 +142,10 @@ public final class LuaTestRun {
     private func fireTimers(upTo target: UInt64) {
         while let due = handler.nextTimerDeadline, due <= target, due < .max {
             guard timerCalls < Self.timerCallLimit else {
-                bench.record.overflowed = true
-                return
+                return bench.cutOff("its timers made more than \(Self.timerCallLimit) calls")
+            }
+            guard bench.timerFailures < Self.timerFailureLimit else {
+                return bench.cutOff("\(Self.timerFailureLimit) timer callbacks failed; the other timers did not fire")
             }
             timerCalls += 1
             bench.set(nanos: max(due, bench.nanos))

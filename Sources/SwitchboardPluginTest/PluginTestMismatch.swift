@@ -33,7 +33,7 @@ extension PluginTestFile.Expectations {
         if let publishes {
             let expected = JSON.array(publishes.map(\.json))
             let actual = JSON.array(record.publishes.map(\.json))
-            check("publishes", expected, actual, Self.listDifference(publishes, record.publishes, what: "publish") { wanted, made, place in
+            check("publishes", expected, actual, Self.listDifference(publishes, record.publishes) { wanted, made, place in
                 if wanted.topic != made.topic {
                     return JSONDifference(path: place + ".topic", expected: JSON.string(wanted.topic).serialized(), actual: JSON.string(made.topic).serialized())
                 }
@@ -45,13 +45,13 @@ extension PluginTestFile.Expectations {
         }
         if let prints {
             check("prints", .array(prints.map(JSON.string)), .array(record.prints.map(JSON.string)),
-                  Self.listDifference(prints, record.prints, what: "line") { wanted, made, place in
+                  Self.listDifference(prints, record.prints) { wanted, made, place in
                       wanted == made ? nil : JSONDifference(path: place, expected: JSON.string(wanted).serialized(), actual: JSON.string(made).serialized())
                   })
         }
         if let logs {
             check("logs", .array(logs.map(\.json)), .array(record.logs.map(\.json)),
-                  Self.listDifference(logs, record.logs, what: "log line") { wanted, made, place in
+                  Self.listDifference(logs, record.logs) { wanted, made, place in
                       if wanted.level != made.level {
                           return JSONDifference(path: place + ".level", expected: JSON.string(wanted.level).serialized(), actual: JSON.string(made.level).serialized())
                       }
@@ -66,7 +66,7 @@ extension PluginTestFile.Expectations {
         }
         if let errors {
             check("errors", .array(errors.map(JSON.string)), .array(record.errors.map(JSON.string)),
-                  Self.listDifference(errors, record.errors, what: "error") { wanted, made, place in
+                  Self.listDifference(errors, record.errors) { wanted, made, place in
                       made.contains(wanted) ? nil
                           : JSONDifference(path: place, expected: "a message containing \(JSON.string(wanted).serialized())", actual: JSON.string(made).serialized())
                   })
@@ -75,22 +75,22 @@ extension PluginTestFile.Expectations {
             check("dead_letters", .int(Int64(deadLetters)), .int(Int64(record.deadLetters)),
                   JSONDifference(path: "", expected: "\(deadLetters)", actual: "\(record.deadLetters)"))
         }
-        if record.overflowed {
-            let limits = "at most \(LuaTestRun.recordLimit) publishes, prints, logs or errors, and \(LuaTestRun.timerCallLimit) timer calls"
-            check("record", .string(limits), .string("more"), JSONDifference(path: "", expected: limits, actual: "more: the rest were cut off"))
+        if let reason = record.cutOff {
+            check("record", .string("a test of a few events"), .string(reason),
+                  JSONDifference(path: "", expected: "a test of a few events", actual: "\(reason): the run was cut short"))
         }
         return found
     }
 
     /// The first difference between two whole lists: in an entry (as `entry` compares them), or in their lengths.
     private static func listDifference<Wanted, Made>(
-        _ wanted: [Wanted], _ made: [Made], what: String, _ entry: (Wanted, Made, String) -> JSONDifference?
+        _ wanted: [Wanted], _ made: [Made], _ entry: (Wanted, Made, String) -> JSONDifference?
     ) -> JSONDifference? {
         for index in 0..<min(wanted.count, made.count) {
             if let difference = entry(wanted[index], made[index], "[\(index)]") { return difference }
         }
-        if made.count > wanted.count { return JSONDifference(path: "[\(wanted.count)]", expected: "no more (\(wanted.count) in all)", actual: "\(made.count - wanted.count) more \(what)s") }
-        if wanted.count > made.count { return JSONDifference(path: "[\(made.count)]", expected: "\(wanted.count - made.count) more \(what)s", actual: "none (\(made.count) in all)") }
+        if made.count > wanted.count { return JSONDifference(path: "[\(wanted.count)]", expected: "no more (\(wanted.count) in all)", actual: "\(made.count - wanted.count) more") }
+        if wanted.count > made.count { return JSONDifference(path: "[\(made.count)]", expected: "\(wanted.count - made.count) more", actual: "none (\(made.count) in all)") }
         return nil
     }
 }

@@ -34,14 +34,20 @@ struct TestCommand: AsyncParsableCommand {
     var junit: String?
 
     func run() async throws {
-        let files = try Self.testFiles(in: paths.isEmpty ? ["plugins"] : paths)
+        // os.date formats in the local time zone: UTC makes a test's output the same on every machine.
+        setenv("TZ", "UTC", 1)
+        tzset()
         var reports: [PluginTestReport] = []
-        for path in files {
+        for (path, problem) in Self.testFiles(in: paths.isEmpty ? ["plugins"] : paths) {
             let report: PluginTestReport
-            do {
-                report = PluginTestRunner.run(try PluginTestFile.load(path: path, configuration: config ?? "config/switchboard.yaml"))
-            } catch {
-                report = PluginTestReport(path: path, problem: "\(error)")
+            if let problem {
+                report = PluginTestReport(path: path, problem: problem)
+            } else {
+                do {
+                    report = PluginTestRunner.run(try PluginTestFile.load(path: path, configuration: config ?? "config/switchboard.yaml"))
+                } catch {
+                    report = PluginTestReport(path: path, problem: "\(error)")
+                }
             }
             writeOutput(report.results.flatMap(\.lines))
             if let problem = report.problem { printDiagnostic(problem) }
@@ -62,29 +68,21 @@ struct TestCommand: AsyncParsableCommand {
         if failed > 0 { throw ExitCode(1) }
     }
 
-    /// The test files: each file named, and every `*.test.yaml` under each folder, sorted.
-    static func testFiles(in paths: [String]) throws -> [String] {
-        var files: [String] = []
-        for path in paths {
+    /// The test files: each file named, and every `*.test.yaml` under each folder, sorted; a
+    /// path that does not exist, or a folder without test files, with its problem.
+    static func testFiles(in paths: [String]) -> [(path: String, problem: String?)] {
+        paths.flatMap { path -> [(path: String, problem: String?)] in
             var folder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &folder) else {
-                printDiagnostic("\(path): no such file or folder")
-                throw ExitCode(2)
+                return [(path, "\(path): no such file or folder")]
             }
-            guard folder.boolValue else {
-                files.append(path)
-                continue
-            }
+            guard folder.boolValue else { return [(path, nil)] }
             let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
                 .filter { $0.hasSuffix(".test.yaml") }.sorted()
                 .map { (path as NSString).appendingPathComponent($0) }
-            if found.isEmpty {
-                printDiagnostic("\(path): no *.test.yaml files in this folder")
-                throw ExitCode(2)
-            }
-            files += found
+            if found.isEmpty { return [(path, "\(path): no *.test.yaml files in this folder")] }
+            return found.map { ($0, nil) }
         }
-        return files
     }
 
     /// Writes lines to standard output, at once: a problem written to standard error in between keeps its place.

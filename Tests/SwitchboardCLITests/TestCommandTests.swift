@@ -26,6 +26,16 @@ import Testing
         #expect(result.errors.isEmpty, "\(result.errors)")
     }
 
+    @Test func theReadmesFirstPluginTestRunsAsWritten() async throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let command = "$ switchboard test plugins/registration\n"
+        let block = try #require(readme.range(of: "```console\n" + command))
+        let end = try #require(readme.range(of: "```", range: block.upperBound..<readme.endIndex))
+        let result = try await switchboard("test", "plugins/registration")
+        #expect(result.status == 0)
+        #expect(result.output == String(readme[block.upperBound..<end.lowerBound]))
+    }
+
     @Test func aFailedTestIsReportedWithItsDifferenceAndExitsOne() async throws {
         let folder = try PluginFolder(files: [
             "greet.lua": """
@@ -85,9 +95,20 @@ import Testing
         ] {
             #expect(result.errors.contains(expected), "missing \(expected) in\n\(result.errors)")
         }
-        let missing = try await switchboard("test", folder.path("nothing-here"))
+        let missing = try await switchboard(
+            "test", folder.path("nothing-here"), folder.path("tests/a-good.test.yaml"), "--config", folder.path("c.yaml"))
         #expect(missing.status == 2)
         #expect(missing.errors.contains("nothing-here: no such file or folder"))
+        #expect(missing.output.hasSuffix("fine\n1 passed, 0 failed\n"))
+    }
+
+    @Test func osDateIsTheSameInEveryTimeZone() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": #"return { init = function() print(os.date("%Y-%m-%d %H:%M")) end }"#,
+            "p.test.yaml": "plugin: p.lua\ntopics: []\ntests: [{ name: utc, expect: { prints: [\"2026-01-01 00:00\"] } }]\n",
+        ])
+        let result = try await switchboard("test", folder.path("p.test.yaml"), environment: ["TZ": "America/New_York"])
+        #expect(result.status == 0, "\(result.output)")
     }
 
     @Test func junitOutputIsAcceptedByAJUnitParser() async throws {

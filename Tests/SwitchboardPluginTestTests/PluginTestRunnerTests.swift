@@ -176,6 +176,35 @@ private func lines(_ report: PluginTestReport) -> [String] { report.results.flat
         #expect(report.results.first?.mismatches.map(\.expectation) == ["record"], "\(lines(report))")
     }
 
+    @Test func aTimerCallbackThatLoopsStopsTheTimersAfterTenFailures() throws {
+        let (report, _) = try runTests([
+            "p.lua": "return { init = function() switchboard.every(0.01, function() while true do end end) end }",
+            "t.test.yaml": "plugin: p.lua\ntopics: []\ntimeout: 20ms\ntests: [{ name: spins, events: [{ advance: 1h }], expect: { failures: 0 } }]\n",
+        ])
+        let result = try #require(report.results.first)
+        #expect(result.mismatches.map(\.expectation) == ["record"])
+        #expect(result.lines[1].contains("10 timer callbacks failed; the other timers did not fire"), "\(result.lines)")
+    }
+
+    @Test func aRecordKeepsAtMost64MiB() throws {
+        let (report, _) = try runTests([
+            "p.lua": #"return { handle = function() local line = string.rep("x", 1 << 20) for _ = 1, 100 do print(line) end end }"#,
+            "t.test.yaml": "plugin: p.lua\ntests: [{ name: big, events: [{ topic: a }], expect: { failures: 0 } }]\n",
+        ])
+        let result = try #require(report.results.first)
+        #expect(result.lines[1].contains("more than 64MiB of publishes, prints and logs"), "\(result.lines)")
+    }
+
+    @Test func aRunsOSDateAndTimeAreTheOriginalsWithTheirNamesInErrors() throws {
+        let folder = try PluginFolder()
+        let script = try folder.write("p.lua", #"return { init = function() os.date("%Q") end }"#)
+        #expect {
+            try LuaSubscriberConfiguration(name: "p", script: script).check()
+        } throws: { error in
+            "\(error)".contains("p.lua:1: bad argument #1 to 'date' (invalid conversion specifier '%Q')")
+        }
+    }
+
     @Test func theClockMayBeAdvancedPastItsEndWithoutOverflowing() throws {
         let (report, _) = try runTests([
             "p.lua": """
@@ -291,6 +320,7 @@ private func lines(_ report: PluginTestReport) -> [String] { report.results.flat
                       - { topic: "user.*" }
                       - { advance: soon }
                       - { topic: user.a, id: 12, time: yesterday, extra: 1 }
+                      - { topic: user.a, time: 1e11, data: { a: .inf } }
                     expect: { publishes: [{ data: 1 }], logs: [{ level: loud }], failures: -1, colour: 1 }
                   - name: two
                     events: [{ topic: user.a }]
@@ -305,11 +335,13 @@ private func lines(_ report: PluginTestReport) -> [String] { report.results.flat
             "\(file):10: unknown key 'extra' in events[3], an event step",
             "\(file):10: events[3] id '12' is not an event id",
             "\(file):10: events[3] time 'yesterday' is not Unix seconds or RFC 3339 time",
-            "\(file):11: an expected publish needs a 'topic'",
-            "\(file):11: expected log level 'loud' is not debug, info, warn or error",
-            "\(file):11: expect failures '-1' is not a whole number",
-            "\(file):11: unknown key 'colour' in test 'one' expect",
-            "\(file):12: test 'two' needs 'expect'",
+            "\(file):11: events[4] time '1e11' is not Unix seconds or RFC 3339 time such as 2026-01-01T00:00:00Z, before 2500",
+            "\(file):11: events[4] data: .inf is not a number JSON can hold",
+            "\(file):12: an expected publish needs a 'topic'",
+            "\(file):12: expected log level 'loud' is not debug, info, warn or error",
+            "\(file):12: expect failures '-1' is not a whole number",
+            "\(file):12: unknown key 'colour' in test 'one' expect",
+            "\(file):13: test 'two' needs 'expect'",
         ] {
             #expect(text.contains(expected), "missing \(expected) in\n\(text)")
         }

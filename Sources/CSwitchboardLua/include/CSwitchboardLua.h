@@ -100,9 +100,10 @@ enum {
     SB_ALLOW_DEBUG = 4,  // the debug library, string.dump: full trust
 };
 
-/// From now on `switchboard.now()`, and `os.time()` and `os.date()` without a time, read the
-/// time from `*unix_seconds`, which the caller keeps valid and may change between calls (NULL:
-/// the system clock again). For `switchboard test`'s virtual clock. Pushes nothing.
+/// From now on `switchboard.now()` reads the time from `*unix_seconds`, which the caller keeps
+/// valid and may change between calls (NULL: the system clock again); set before
+/// sb_load_plugin, `os.time()` and `os.date()` without a time read it too. For `switchboard
+/// test`'s virtual clock. Pushes nothing.
 void sb_set_clock(lua_State *L, const double *unix_seconds);
 
 /// Makes sb_load_plugin seed `math.random` with `seed`, as `math.randomseed(seed)` does,
