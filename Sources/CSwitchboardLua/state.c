@@ -5,6 +5,7 @@
 #include <lua5.4/lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 sb_host_callbacks sb_callbacks;
 
@@ -54,8 +55,41 @@ static int error_tostring(lua_State *L) {
     return 1;
 }
 
-/// Message handler: turns any error value into a string and appends a traceback.
-/// Pushes 1 (the message); the error value stays below it.
+/// What a plugin that reaches for a name the sandbox leaves out is told, after Lua's own
+/// message (`attempt to index a nil value (global 'io')`): the name is simply absent, so
+/// `if io then` keeps working, and the hint is added only where the error is reported.
+static const struct {
+    const char *name;  // as Lua's message quotes it
+    const char *hint;
+} sandbox_hints[] = {
+    {"(global 'io')", "io is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"(global 'dofile')", "dofile is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"(global 'loadfile')", "loadfile is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"(global 'debug')", "debug is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
+    {"(field 'dump')", "string.dump is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
+    {"(field 'getenv')",
+     "os.getenv is not available to plugins (sandbox); a secret belongs in the subscriber's settings, as ${VAR}, "
+     "and allow: [os] gives os.getenv back"},
+    {"(field 'execute')", "os.execute is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"(field 'exit')", "os.exit is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"(field 'remove')", "os.remove is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"(field 'rename')", "os.rename is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"(field 'tmpname')", "os.tmpname is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"(field 'setlocale')", "os.setlocale is not available to plugins (sandbox); allow: [os] gives it back"},
+};
+
+/// The sandbox's hint for an error about a nil value named in `sandbox_hints`, or NULL.
+static const char *sandbox_hint(const char *message) {
+    if (!strstr(message, "a nil value")) return NULL;
+    for (size_t index = 0; index < sizeof sandbox_hints / sizeof *sandbox_hints; index++) {
+        if (strstr(message, sandbox_hints[index].name)) return sandbox_hints[index].hint;
+    }
+    return NULL;
+}
+
+/// Message handler: turns any error value into a string, adds the sandbox's hint to an error
+/// about a name it leaves out, and appends a traceback. Pushes 1 (the message); the error
+/// value stays below it.
 static int traceback(lua_State *L) {
     const char *message = lua_tostring(L, 1);
     if (message == NULL) {
@@ -66,6 +100,8 @@ static int traceback(lua_State *L) {
         else
             message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
+    const char *hint = sandbox_hint(message);
+    if (hint) message = lua_pushfstring(L, "%s; %s", message, hint);
     luaL_traceback(L, L, message, 1);
     return 1;
 }

@@ -69,7 +69,8 @@ struct Check: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if verbose { for subscriber in loaded.subscribers { printDiagnostic(Self.describe(subscriber)) } }
-        printDiagnostic("\(config): \(loaded.subscribers.count) subscribers, all valid")
+        let count = loaded.subscribers.count
+        printDiagnostic("\(config): \(count) \(count == 1 ? "subscriber" : "subscribers"), all valid")
     }
 
     /// A subscriber's settings as it will run: `(default)` after each the file leaves out.
