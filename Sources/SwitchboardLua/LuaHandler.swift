@@ -130,6 +130,9 @@ final class LuaHandler: EventHandler {
         replaceState(with: nil)
     }
 
+    /// Closes the state without running `shutdown`: for a state that was only built to be checked.
+    func close() { replaceState(with: nil) }
+
     func restart() throws {
         logger.warning("restarting: too many consecutive failures")
         try build()

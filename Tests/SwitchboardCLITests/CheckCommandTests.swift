@@ -10,6 +10,15 @@ import Testing
         #expect(result.output.isEmpty)  // plugins print only when they handle events
     }
 
+    @Test func checkRunsNoShutdownSoItsReportIsItsOwn() async throws {
+        // The benchmark plugins log their counts from shutdown(): a check shows none of it.
+        let result = try await switchboard("check", "--config", "config/bench.yaml")
+        #expect(result.status == 0)
+        #expect(result.errors == "config/bench.yaml: 3 subscribers, all valid\n", "\(result.errors)")
+        let one = try PluginFolder(files: ["p.lua": "return { handle = function() end }", "c.yaml": "subscribers: [{ name: p, plugin: p.lua, topics: [a] }]\n"])
+        #expect(try await switchboard("check", "--config", one.path("c.yaml")).errors.hasSuffix(": 1 subscriber, all valid\n"))
+    }
+
     @Test func verboseShowsEachSubscribersSettingsWithTheDefaultsMarked() async throws {
         let folder = try PluginFolder(files: [
             "p.lua": "return { handle = function() end }",
