@@ -363,7 +363,9 @@ public final class Runtime: Sendable {
                 var descriptor = STDIN_FILENO
                 if case .file(let file) = options.input {
                     descriptor = open(file, O_RDONLY | O_CLOEXEC)
-                    guard descriptor >= 0 else { throw RuntimeError(kind: .failed, message: "cannot open input '\(file)'") }
+                    guard descriptor >= 0 else {
+                        throw RuntimeError(kind: .failed, message: "cannot open input '\(file)': \(String(cString: strerror(errno)))")
+                    }
                 }
                 let feeder = Feeder(
                     router: router, descriptor: descriptor, format: options.format, strict: options.strict,

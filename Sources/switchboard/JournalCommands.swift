@@ -42,7 +42,7 @@ struct JournalCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The configuration file.")
-    var config = "config/switchboard.yaml"
+    var config = defaultConfiguration
 
     @OptionGroup var window: JournalWindowOptions
 
@@ -102,7 +102,7 @@ struct ReplayCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The configuration file.")
-    var config = "config/switchboard.yaml"
+    var config = defaultConfiguration
 
     @Option(help: "The subscriber whose plugin to run.")
     var subscriber: String

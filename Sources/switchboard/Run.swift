@@ -27,7 +27,7 @@ struct Run: AsyncParsableCommand {
     )
 
     @Option(help: "The configuration file.")
-    var config = "config/switchboard.yaml"
+    var config = defaultConfiguration
 
     @Option(help: "Where events come from: - (standard input), a file, or none.")
     var input = "-"
@@ -78,6 +78,13 @@ struct Run: AsyncParsableCommand {
         }
         if let failOn, Self.losses(failOn) == nil {
             throw ValidationError("--fail-on '\(failOn)' is not a comma list of dropped, abandoned, failed, or none")
+        }
+        if input != "-", input != "none" {  // before anything starts: no subscriber runs for an input that is not there
+            let descriptor = open(input, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw ValidationError("--input '\(input)': cannot open it: \(String(cString: strerror(errno)))")
+            }
+            close(descriptor)
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")

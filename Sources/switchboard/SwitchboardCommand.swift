@@ -32,12 +32,19 @@ struct SwitchboardCommand: AsyncParsableCommand {
 }
 
 
-/// Loads the configuration file, or reports every problem and exits with 2.
+/// Where `--config` points when it is not given.
+let defaultConfiguration = "config/switchboard.yaml"
+
+/// Loads the configuration file, or reports every problem and exits with 2; a missing default
+/// says that it was the default, and where it was looked for.
 func loadConfiguration(_ path: String) throws -> Configuration {
     do {
         return try Configuration.load(path: path)
     } catch {
         printDiagnostic("\(error)")
+        if path == defaultConfiguration, !FileManager.default.fileExists(atPath: path) {
+            printDiagnostic("(\(path) is the default configuration, looked for in \(FileManager.default.currentDirectoryPath); name one with --config PATH)")
+        }
         throw ExitCode(2)
     }
 }
@@ -56,7 +63,7 @@ struct Check: AsyncParsableCommand {
     )
 
     @Option(help: "The configuration file.")
-    var config = "config/switchboard.yaml"
+    var config = defaultConfiguration
 
     @Flag(help: "Also print every subscriber's settings as they will run, defaults marked.")
     var verbose = false

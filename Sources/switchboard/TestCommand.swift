@@ -44,7 +44,7 @@ struct TestCommand: AsyncParsableCommand {
                 report = PluginTestReport(path: path, problem: problem)
             } else {
                 do {
-                    report = PluginTestRunner.run(try PluginTestFile.load(path: path, configuration: config ?? "config/switchboard.yaml"))
+                    report = PluginTestRunner.run(try PluginTestFile.load(path: path, configuration: config ?? defaultConfiguration))
                 } catch {
                     report = PluginTestReport(path: path, problem: "\(error)")
                 }

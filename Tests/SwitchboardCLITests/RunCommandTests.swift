@@ -4,6 +4,25 @@ import SwitchboardTestSupport
 import Testing
 
 @Suite struct RunCommandTests {
+    @Test func anInputThatCannotBeOpenedFailsBeforeAnythingStarts() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": #"return { init = function() print("started") end, handle = function() end }"#,
+            "c.yaml": "subscribers: [{ name: p, plugin: p.lua, topics: [a] }]\n",
+        ])
+        let result = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", folder.path("nope.jsonl"))
+        #expect(result.status == 2)
+        #expect(result.output.isEmpty)  // no subscriber started
+        #expect(result.errors.contains("--input '\(folder.path("nope.jsonl"))': cannot open it: No such file or directory"), "\(result.errors)")
+    }
+
+    @Test func aMissingDefaultConfigurationSaysItWasTheDefault() async throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("switchboard").path
+        let folder = try PluginFolder()
+        let result = try await runProgram("/bin/sh", ["-c", "cd '\(folder.url.path)' && exec '\(binary)' check 2>&1"])
+        #expect(result.status == 2)
+        #expect(result.output.contains("config/switchboard.yaml: cannot read the file\n(config/switchboard.yaml is the default configuration, looked for in \(folder.url.path); name one with --config PATH)"), "\(result.output)")
+    }
+
     @Test func badLinesAreRejectedWithTheirNumberAndReadingGoesOn() async throws {
         let folder = try PluginFolder(files: ["r.json": ""])
         var input = Data([
