@@ -104,7 +104,7 @@ public final class SubscriberContext: Sendable {
     func flushPublishFailures() {
         var logger = Logger(label: "switchboard")
         logger[metadataKey: "subscriber"] = .string(name)
-        failures.withLock { $0.flush(to: logger, level: .warning) }
+        failures.withLock { $0.flush(to: logger) }
     }
 }
 

@@ -134,7 +134,7 @@ final class LuaHandler: EventHandler {
     func close() { replaceState(with: nil) }
 
     func restart() throws {
-        logger.warning("restarting: too many consecutive failures")
+        errors.log("restarting: too many consecutive failures", level: .warning, to: logger)
         try build()
     }
 

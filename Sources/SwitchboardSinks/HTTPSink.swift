@@ -59,7 +59,7 @@ public final class HTTPSink: EventHandler {
     }
 
     public func stop() {
-        failures.flush(to: logger, level: .warning)
+        failures.flush(to: logger)
         try? client.shutdown().wait()  // on the subscriber's thread, not an event loop: it may wait
     }
 

@@ -118,6 +118,12 @@ import Testing
         #expect(failures.first?["event"]?.stringValue?.contains("-") == true)
         #expect(failures.first?["level"] == "error")
         #expect(failures.last?["repeated"] == "99")
+        // The repeats' line is the first repeat as it was written, not a masked pattern.
+        #expect(failures.last?["message"]?.stringValue?.contains("fails.lua:1: broken 1") == true, "\(failures)")
+        // Twenty restarts (one per five failures) are one warning, then one count.
+        let restarts = lines.filter { $0["message"]?.stringValue?.hasPrefix("restarting") == true }
+        #expect(restarts.map { $0["repeated"]?.stringValue } == [nil, "19"], "\(restarts)")
+        #expect(restarts.allSatisfy { $0["level"] == "warning" })
     }
 
     @Test func theLiveLineAppearsOnATerminalOnly() async throws {
