@@ -2,15 +2,27 @@ import SwitchboardCore
 
 /// Parsers for the value formats the configuration file uses.
 public enum ConfigValue {
-    /// A duration written `250ms`, `5s`, `2m`, `1h` or `7d`.
+    /// A duration written as people write them: `250ms`, `5s`, `1.5s`, `1m30s`, `2h`, `7d`,
+    /// `500us`; parts of decreasing units, each a number (with a fraction if need be) and its unit.
     public static func duration(_ text: String) -> Duration? {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-        for (unit, milliseconds) in units where text.hasSuffix(unit) {
-            guard let number = Int64(text.dropLast(unit.count)), number >= 0 else { return nil }
-            let (total, overflow) = number.multipliedReportingOverflow(by: milliseconds)
-            return overflow ? nil : .milliseconds(total)
+        // Longest spelling first, so that `ms` is not read as minutes and seconds.
+        let units: [(String, Double)] = [("ms", 1e6), ("us", 1e3), ("µs", 1e3), ("ns", 1), ("s", 1e9), ("m", 6e10), ("h", 3.6e12), ("d", 8.64e13)]
+        var rest = Substring(text)
+        var nanoseconds = 0.0
+        var previousScale = Double.infinity
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+            guard !number.isEmpty, let value = Double(number) else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let (unit, scale) = units.first(where: { rest.hasPrefix($0.0) }), scale < previousScale else { return nil }
+            rest = rest.dropFirst(unit.count)
+            nanoseconds += value * scale
+            previousScale = scale
         }
-        return nil
+        guard previousScale.isFinite else { return nil }
+        if nanoseconds < 9e18 { return .nanoseconds(Int64(nanoseconds.rounded())) }
+        let seconds = (nanoseconds / 1e9).rounded()  // past 292 years, whole seconds
+        return seconds < 9e18 ? .seconds(Int64(seconds)) : nil
     }
 
     /// A size written `512KiB`, `64MiB` or `1GiB` (or plain bytes, `B`).

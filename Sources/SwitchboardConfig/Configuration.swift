@@ -107,12 +107,30 @@ struct Reader {
         for (key, value) in mapping {
             guard let name = key.scalar?.string, allowed?.contains(name) ?? true else {
                 let spelled = key.scalar?.string ?? "\(key)"
-                problem(key, "unknown key '\(spelled)' in \(what) (known: \((allowed ?? []).joined(separator: ", ")))")
+                let nearest = (allowed ?? []).map { ($0, Self.distance($0, spelled)) }.min { $0.1 < $1.1 }
+                let suggestion = nearest.flatMap { $0.1 <= max(1, spelled.count / 3) ? "; did you mean '\($0.0)'?" : nil } ?? ""
+                problem(key, "unknown key '\(spelled)' in \(what) (known: \((allowed ?? []).joined(separator: ", ")))\(suggestion)")
                 continue
             }
             result[name] = value
         }
         return result
+    }
+
+    /// The edit distance between two keys: the least insertions, deletions and substitutions.
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let substitution = previous + (a[i - 1] == b[j - 1] ? 0 : 1)
+                previous = row[j]
+                row[j] = min(substitution, row[j] + 1, row[j - 1] + 1)
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 
     /// A scalar's text after `${NAME}` substitution.
@@ -345,7 +363,14 @@ struct Reader {
         if configuration.overflow == .spill, case .http(let http)? = configuration.sink, http.maxEvents > 1 {
             problem(fields["http"], "an http sink with overflow 'spill' sends one event per request: leave batch.max_events at 1")
         }
-        configuration.timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 5s or 2m", ConfigValue.duration)
+        if fields["timeout"]?.scalar?.string == "none" {
+            configuration.timeout = .zero  // no time limit, spelled out
+        } else {
+            configuration.timeout = value(fields["timeout"], "timeout", "a duration such as 250ms, 1.5s or 2m, or none", ConfigValue.duration)
+            if configuration.timeout == .zero {
+                problem(fields["timeout"], "timeout 0s would mean no time limit at all; write timeout: none if that is what you want")
+            }
+        }
         configuration.memory = value(fields["memory"], "memory", "a size such as 512KiB, 64MiB or 1GiB", ConfigValue.size)
         if let settings = fields["settings"] { configuration.settings = json(settings) }
         if let policy = fields["on_failure"] { configuration.onFailure = failurePolicy(policy) }

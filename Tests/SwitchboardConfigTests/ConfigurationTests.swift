@@ -205,10 +205,38 @@ import Testing
 
     @Test(arguments: [
         ("250ms", Duration.milliseconds(250)), ("5s", .seconds(5)), ("2m", .seconds(120)), ("1h", .seconds(3600)),
-        ("7d", .seconds(604_800)),
+        ("7d", .seconds(604_800)), ("1.5s", .milliseconds(1500)), ("1m30s", .seconds(90)), ("500us", .microseconds(500)),
+        ("2h30m", .seconds(9000)), ("0.25ms", .microseconds(250)), ("0s", .zero), ("100000000d", .seconds(8_640_000_000_000)),
     ])
     func durations(_ text: String, _ expected: Duration) {
         #expect(ConfigValue.duration(text) == expected)
+    }
+
+    @Test func timeoutNoneIsSpelledOutAndAMisspelledKeyGetsASuggestion() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: a, plugin: p.lua, topics: [x], timeout: none }
+                  - { name: b, plugin: p.lua, topics: [x], timeout: 0s }
+                  - { name: c, plugin: p.lua, topics: [x], tiemout: 1m30s }
+                  - { name: d, plugin: p.lua, topics: [x], timeout: 1.5s, on_failure: { backoff: 250us } }
+                """,
+        ])
+        let error = try #require(throws: ConfigurationError.self) { try Configuration.load(path: folder.path("c.yaml")) }
+        let text = error.description
+        #expect(text.contains("c.yaml:3: subscriber 'b': timeout 0s would mean no time limit at all; write timeout: none if that is what you want"), "\(text)")
+        #expect(text.contains("c.yaml:4: subscriber 'c': unknown key 'tiemout' in a subscriber (known: "), "\(text)")
+        #expect(text.contains("; did you mean 'timeout'?"))
+        #expect(error.problems.count == 2)
+        try folder.write("c.yaml", """
+            subscribers:
+              - { name: a, plugin: p.lua, topics: [x], timeout: none }
+              - { name: d, plugin: p.lua, topics: [x], timeout: 1.5s, on_failure: { backoff: 250us } }
+            """)
+        let loaded = try Configuration.load(path: folder.path("c.yaml"))
+        #expect(loaded.subscribers.map(\.timeout) == [.zero, .milliseconds(1500)])
+        #expect(loaded.subscribers[1].onFailure.backoff == .microseconds(250))
     }
 
     @Test func sizesAndRefusals() {
@@ -217,7 +245,9 @@ import Testing
         #expect(ConfigValue.size("1GiB") == 1 << 30)
         #expect(ConfigValue.size("100B") == 100)
         for bad in ["lots", "64", "64mb", "-1MiB", ""] { #expect(ConfigValue.size(bad) == nil) }
-        for bad in ["5", "soon", "-1s", "1.5s", "5 s"] { #expect(ConfigValue.duration(bad) == nil) }
+        for bad in ["5", "soon", "-1s", "5 s", "1s30m", "1s1s", "1.2.3s", ".s", "s", "", "1e3s", "999999999999999999d"] {
+            #expect(ConfigValue.duration(bad) == nil, "\(bad)")
+        }
         #expect(ConfigValue.substitute("a${X}b${Y}", environment: ["X": "1"]) == ("a1b", missing: ["Y"]))
         #expect(ConfigValue.substitute("${U:-nats://h:1}/${X:-no}/${E:-yes}", environment: ["X": "1", "E": ""]) == ("nats://h:1/1/yes", missing: []))
     }
