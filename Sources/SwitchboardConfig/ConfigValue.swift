@@ -36,6 +36,24 @@ public enum ConfigValue {
         return nil
     }
 
+    /// Spellings a refused duration or size may have meant: `64MB` → `64MiB`, `5 sec` → `5s`,
+    /// `2min` → `2m`. The caller keeps the first that its own parser accepts.
+    public static func respellings(of text: String) -> [String] {
+        var compact = text.lowercased().filter { !$0.isWhitespace }
+        for (word, unit) in [("milliseconds", "ms"), ("millisecond", "ms"), ("msec", "ms"), ("seconds", "s"), ("second", "s"),
+                             ("secs", "s"), ("sec", "s"), ("minutes", "m"), ("minute", "m"), ("mins", "m"), ("min", "m"),
+                             ("hours", "h"), ("hour", "h"), ("hrs", "h"), ("hr", "h"), ("days", "d"), ("day", "d")] {
+            if compact.hasSuffix(word) { compact = String(compact.dropLast(word.count)) + unit }
+        }
+        var sizes: [String] = []
+        let digits = compact.prefix { $0.isNumber }
+        let unit = compact.dropFirst(digits.count)
+        if !digits.isEmpty, let letter = unit.first, "kmg".contains(letter), ["", "b", "ib"].contains(unit.dropFirst()) {
+            sizes.append("\(digits)\(letter.uppercased())iB")
+        }
+        return sizes + [compact]
+    }
+
     /// `HOST:PORT`, such as `127.0.0.1:9464` or `[::1]:9464`; port 0 picks a free one.
     public static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),

@@ -147,7 +147,8 @@ struct Reader {
     mutating func value<T>(_ node: Node?, _ what: String, _ format: String, _ parse: (String) -> T?) -> T? {
         guard let node, let text = string(node, what) else { return nil }
         guard let value = parse(text) else {
-            problem(node, "\(what) '\(text)' is not \(format)")
+            let meant = ConfigValue.respellings(of: text).first { $0 != text && parse($0) != nil }
+            problem(node, "\(what) '\(text)' is not \(format)" + (meant.map { "; did you mean \($0)?" } ?? ""))
             return nil
         }
         return value

@@ -221,6 +221,7 @@ import Testing
                   - { name: b, plugin: p.lua, topics: [x], timeout: 0s }
                   - { name: c, plugin: p.lua, topics: [x], tiemout: 1m30s }
                   - { name: d, plugin: p.lua, topics: [x], timeout: 1.5s, on_failure: { backoff: 250us } }
+                  - { name: e, plugin: p.lua, topics: [x], memory: 64MB, timeout: 2 sec }
                 """,
         ])
         let error = try #require(throws: ConfigurationError.self) { try Configuration.load(path: folder.path("c.yaml")) }
@@ -228,7 +229,9 @@ import Testing
         #expect(text.contains("c.yaml:3: subscriber 'b': timeout 0s would mean no time limit at all; write timeout: none if that is what you want"), "\(text)")
         #expect(text.contains("c.yaml:4: subscriber 'c': unknown key 'tiemout' in a subscriber (known: "), "\(text)")
         #expect(text.contains("; did you mean 'timeout'?"))
-        #expect(error.problems.count == 2)
+        #expect(text.contains("c.yaml:6: subscriber 'e': memory '64MB' is not a size such as 512KiB, 64MiB or 1GiB; did you mean 64MiB?"), "\(text)")
+        #expect(text.contains("c.yaml:6: subscriber 'e': timeout '2 sec' is not a duration such as 250ms, 1.5s or 2m, or none; did you mean 2s?"))
+        #expect(error.problems.count == 4)
         try folder.write("c.yaml", """
             subscribers:
               - { name: a, plugin: p.lua, topics: [x], timeout: none }
