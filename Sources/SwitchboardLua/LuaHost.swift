@@ -123,7 +123,7 @@ extension LuaHandler {
         var metadata: Logger.Metadata = [:]
         if fields.length > 0, case let .object(members)? = try? JSONTape(validating: fields.buffer).decoded() {
             for (key, value) in members {
-                metadata[key] = .string(value.stringValue ?? value.serialized())
+                metadata[key] = .stringConvertible(LoggedJSON(value))
             }
         }
         let text = Logger.Message(stringLiteral: String(decoding: message.buffer, as: UTF8.self))

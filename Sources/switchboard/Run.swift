@@ -98,8 +98,15 @@ struct Run: AsyncParsableCommand {
         let level = LogLevelSetting(.info)  // set by the runtime: the flag, else log.level, else info
         options.logLevel = level
         options.logLevelOverride = logLevel.flatMap(Logger.Level.init(rawValue:))
-        LoggingSystem.bootstrap { [format = logFormat ?? loaded.log.format ?? .text] label in
-            StandardErrorLogHandler(label: label, format: format, level: level)
+        let logLines = logFormat ?? loaded.log.format ?? .text
+        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, format: logLines, level: level) }
+        let logger = Logger(label: "switchboard")
+        // What the run says as it goes: plain lines, or log lines under --log-format json (the
+        // summary table at the end stays a table).
+        let tell: @Sendable (String, Logger.Level) -> Void = { line, level in
+            guard logLines == .json else { return printDiagnostic(line) }
+            let message = line.hasPrefix("switchboard: ") ? String(line.dropFirst("switchboard: ".count)) : line
+            logger.log(level: level, "\(message)")
         }
         options.input = switch input {
         case "none": .none
@@ -114,8 +121,8 @@ struct Run: AsyncParsableCommand {
         options.ingestListen = ingestListen
         options.handlesSignals = true
         let runtime = Runtime(
-            configuration: loaded, options: options, say: printDiagnostic,
-            onRejected: { printDiagnostic("line \($0.line): \($0.reason)") })
+            configuration: loaded, options: options, say: { tell($0, .info) },
+            onRejected: { tell("line \($0.line): \($0.reason)", .warning) })
         let progress = StandardError.isTerminal ? Task { await Self.showProgress(runtime.router) } : nil
         let outcome: RunReport
         do {
@@ -123,7 +130,7 @@ struct Run: AsyncParsableCommand {
         } catch {
             progress?.cancel()
             await progress?.value  // the live line is gone before the message
-            if !error.message.isEmpty { printDiagnostic(error.message) }
+            if !error.message.isEmpty { tell(error.message, .error) }
             switch error.kind {
             case .invalid: throw ExitCode(2)
             case .failed: throw ExitCode(1)
@@ -137,12 +144,12 @@ struct Run: AsyncParsableCommand {
             do {
                 try outcome.document.serialized().write(toFile: report, atomically: true, encoding: .utf8)
             } catch {
-                printDiagnostic("cannot write the report to '\(report)': \(error)")
+                tell("cannot write the report to '\(report)': \(error)", .error)
                 throw ExitCode(1)
             }
         }
         if outcome.stoppedAtBadLine {
-            printDiagnostic("switchboard: stopped at a bad input line (--strict)")
+            tell("switchboard: stopped at a bad input line (--strict)", .error)
             throw ExitCode(1)
         }
         let failing = failOn.flatMap(Self.losses) ?? (input == "none" ? [] : [.dropped, .abandoned])
@@ -153,7 +160,7 @@ struct Run: AsyncParsableCommand {
                     .filter { failing.contains($0.0) && $0.1 > 0 }.map { "\($0.0.rawValue) \($0.1)" }
                 return "\(subscriber.name) \(lost.joined(separator: ", "))"
             }
-            printDiagnostic("switchboard: events were lost (\(counts.joined(separator: "; "))): exit status 3; --fail-on none exits 0")
+            tell("switchboard: events were lost (\(counts.joined(separator: "; "))): exit status 3; --fail-on none exits 0", .warning)
             throw ExitCode(3)
         }
     }

@@ -88,7 +88,7 @@ struct StandardErrorLogHandler: LogHandler {
                 ("time", .string(time)), ("level", .string("\(event.level)")), ("label", .string(label)),
                 ("message", .string("\(event.message)")),
             ]
-            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { object.append((key, .string("\(value)"))) }
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { object.append((key, value.json)) }
             StandardError.write(JSON.object(.init(object, uniquingKeysWith: { first, _ in first })).serialized())
         }
     }

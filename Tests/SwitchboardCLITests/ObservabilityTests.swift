@@ -126,6 +126,26 @@ import Testing
         #expect(restarts.allSatisfy { $0["level"] == "warning" })
     }
 
+    @Test func underJSONLogsEveryLineIsJSONAndPluginFieldsKeepTheirTypes() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": #"return { handle = function(e) switchboard.log.info("got", { n = 3, x = 1.5, s = "a", list = { 1, true } }) end }"#,
+            "c.yaml": "subscribers:\n  - { name: p, plugin: p.lua, topics: [a] }\n",
+        ])
+        let result = try await switchboard(
+            "run", "--config", folder.path("c.yaml"), "--log-format", "json", input: "{\"topic\": \"a\"}\nnot json\n")
+        #expect(result.status == 0, "\(result.errors)")
+        // Everything before the summary table is one JSON object per line.
+        let lines = result.errors.split(separator: "\n").map(String.init)
+        let logLines = lines.prefix { !$0.hasPrefix("subscriber ") }
+        #expect(logLines.count >= 3 && logLines.count < lines.count, "\(result.errors)")
+        let parsed = logLines.map { try? JSON(parsing: $0) }
+        #expect(parsed.allSatisfy { $0 != nil }, "\(result.errors)")
+        #expect(parsed.contains { $0?["message"] == "1 subscribers running" })
+        #expect(parsed.contains { $0?["message"] == "line 2: invalid literal, expected 'null' at byte 0" && $0?["level"] == "warning" })
+        let got = try #require(parsed.first { $0?["message"] == "got" } ?? nil)
+        #expect(got["n"] == 3 && got["x"] == .double(1.5) && got["s"] == "a" && got["list"] == [1, true], "\(got)")
+    }
+
     @Test func theLiveLineAppearsOnATerminalOnly() async throws {
         let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("switchboard")
         let command = "\(build.path) run --input none --duration 2500ms"
