@@ -427,8 +427,10 @@ import Testing
             return { handle = function()
               return string.rep("a", 40):find(string.rep("a*", 6) .. "b")
             end }
-            """, events: 3, timeout: .milliseconds(50), drain: .milliseconds(300), expectStuck: true)
-        #expect(outcome.hostile.handled + outcome.hostile.failed < 3)
+            """, events: 20, timeout: .milliseconds(50), drain: .milliseconds(300), expectStuck: true)
+        // Twenty events are eight seconds of work: however late the drain starts on a busy
+        // machine (three were all done once before it did), some are still queued at its deadline.
+        #expect(outcome.hostile.handled + outcome.hostile.failed < 20)
         #expect(outcome.hostile.abandoned >= 1)
     }
 }
