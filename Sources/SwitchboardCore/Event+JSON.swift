@@ -4,7 +4,7 @@ extension Event {
     public var json: JSON {
         [
             "id": .string(id.description), "time": .double(time), "topic": .string(topic), "data": data,
-            "headers": .object(.init(uniqueKeysWithValues: headers.sorted { $0.key < $1.key }.map { ($0, .string($1)) })),
+            "headers": .object(sortingKeysOf: headers),
         ]
     }
 
@@ -19,7 +19,7 @@ extension Event {
         bytes.append(contentsOf: #","data":"#.utf8)
         tape.write(to: &bytes)
         bytes.append(contentsOf: #","headers":"#.utf8)
-        JSON.object(.init(uniqueKeysWithValues: headers.sorted { $0.key < $1.key }.map { ($0, .string($1)) })).write(to: &bytes)
+        JSON.object(sortingKeysOf: headers).write(to: &bytes)
         bytes.append(UInt8(ascii: "}"))
     }
 }

@@ -46,6 +46,11 @@ extension JSON: Equatable {
 }
 
 extension JSON {
+    /// An object of strings with its keys in sorted order, as event headers are written.
+    public static func object(sortingKeysOf strings: [String: String]) -> JSON {
+        .object(.init(uniqueKeysWithValues: strings.sorted { $0.key < $1.key }.map { ($0, .string($1)) }))
+    }
+
     /// The value at `key` when this is an object, otherwise `nil`.
     public subscript(key: String) -> JSON? {
         if case let .object(members) = self { return members[key] }

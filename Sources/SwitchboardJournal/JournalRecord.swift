@@ -22,7 +22,7 @@ public struct JournalRecord: Sendable {
         [
             "seq": .int(Int64(bitPattern: sequence)), "id": .string(id.description), "time": .double(time),
             "topic": .string(topic), "data": (try? data.decoded()) ?? .null,
-            "headers": .object(.init(uniqueKeysWithValues: headers.sorted { $0.key < $1.key }.map { ($0, .string($1)) })),
+            "headers": .object(sortingKeysOf: headers),
         ]
     }
 }

@@ -118,7 +118,7 @@ extension LuaTestRun.Publish {
     var json: JSON {
         var object: [(String, JSON)] = [("topic", .string(topic)), ("data", data)]
         if !headers.isEmpty {
-            object.append(("headers", .object(.init(uniqueKeysWithValues: headers.sorted { $0.key < $1.key }.map { ($0, .string($1)) }))))
+            object.append(("headers", .object(sortingKeysOf: headers)))
         }
         return .object(.init(object, uniquingKeysWith: { first, _ in first }))
     }
