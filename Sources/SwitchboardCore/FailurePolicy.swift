@@ -15,6 +15,10 @@ public struct FailurePolicy: Sendable, Hashable {
     /// fresh state and `init` again), so a plugin that corrupted its own state heals.
     public var restartAfter: Int
 
+    /// Whether an event on `topic` that still fails makes a dead letter: with ``deadLetter``
+    /// set, unless it is a dead letter itself.
+    public func deadLetters(_ topic: String) -> Bool { deadLetter && !topic.hasPrefix("deadletter.") }
+
     /// Creates a policy; the defaults retry nothing, keep no dead letters and restart after 5 failures.
     public init(
         retries: Int = 0, backoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(30),

@@ -468,10 +468,8 @@ public final class Subscriber: Sendable {
             }
         }
         consecutiveFailures += 1
-        if policy.deadLetter {
-            for event in events where !event.topic.hasPrefix("deadletter.") {
-                sendDeadLetter(event, error: lastError, attempts: attempts)
-            }
+        for event in events where policy.deadLetters(event.topic) {
+            sendDeadLetter(event, error: lastError, attempts: attempts)
         }
         if consecutiveFailures >= policy.restartAfter {
             restart(handler)

@@ -105,7 +105,7 @@ public final class LuaTestRun {
                 guard attempts > policy.retries else { continue }
                 bench.record.failures += 1
                 bench.append(Self.withoutTraceback("\(error)"), to: \.errors)
-                if policy.deadLetter, !event.topic.hasPrefix("deadletter.") { bench.record.deadLetters += 1 }
+                if policy.deadLetters(event.topic) { bench.record.deadLetters += 1 }
                 consecutiveFailures += 1
                 if consecutiveFailures >= policy.restartAfter {
                     consecutiveFailures = 0
