@@ -120,17 +120,15 @@ struct Reader {
     /// The edit distance between two keys: the least insertions, deletions and substitutions.
     static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let substitution = previous + (a[i - 1] == b[j - 1] ? 0 : 1)
-                previous = row[j]
-                row[j] = min(substitution, row[j] + 1, row[j - 1] + 1)
+        var row = Array(0...b.count)  // distances from a's first i characters to each prefix of b
+        for (i, character) in a.enumerated() {
+            var diagonal = row[0]
+            row[0] = i + 1
+            for (j, other) in b.enumerated() {
+                (diagonal, row[j + 1]) = (row[j + 1], min(diagonal + (character == other ? 0 : 1), row[j + 1] + 1, row[j] + 1))
             }
         }
-        return a.isEmpty ? b.count : row[b.count]
+        return row[b.count]
     }
 
     /// A scalar's text after `${NAME}` substitution.
