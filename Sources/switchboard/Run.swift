@@ -100,10 +100,11 @@ struct Run: AsyncParsableCommand {
         options.logLevelOverride = logLevel.flatMap(Logger.Level.init(rawValue:))
         let logLines = logFormat ?? loaded.log.format ?? .text
         LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, format: logLines, level: level) }
-        let logger = Logger(label: "switchboard")
+        var logger = Logger(label: "switchboard")
+        logger.logLevel = .trace  // what the run says is never filtered out, as the plain lines are not
         // What the run says as it goes: plain lines, or log lines under --log-format json (the
         // summary table at the end stays a table).
-        let tell: @Sendable (String, Logger.Level) -> Void = { line, level in
+        let tell: @Sendable (String, Logger.Level) -> Void = { [logger] line, level in
             guard logLines == .json else { return printDiagnostic(line) }
             let message = line.hasPrefix("switchboard: ") ? String(line.dropFirst("switchboard: ".count)) : line
             logger.log(level: level, "\(message)")
