@@ -82,7 +82,9 @@ import Testing
                 """,
         ])
         let run = try await LiveRun(
-            ["run", "--config", folder.path("c.yaml"), "--metrics-listen", "127.0.0.1:0", "--drain-timeout", "1s"],
+            // Exit 0 says the shutdown was clean: whether the drain catches the second stuck call
+            // depends on the machine's load, so abandonment does not set the status here.
+            ["run", "--config", folder.path("c.yaml"), "--metrics-listen", "127.0.0.1:0", "--drain-timeout", "1s", "--fail-on", "none"],
             in: folder, ready: "metrics and health on port")
         let starting = try await Self.get("/healthz", from: run)
         #expect(starting.status == 503 && starting.body.contains(#""status": "starting""#), "\(starting)")
