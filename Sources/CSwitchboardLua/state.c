@@ -59,30 +59,37 @@ static int error_tostring(lua_State *L) {
 /// message (`attempt to index a nil value (global 'io')`): the name is simply absent, so
 /// `if io then` keeps working, and the hint is added only where the error is reported.
 static const struct {
-    const char *name;  // as Lua's message quotes it
+    const char *name;  // the name Lua's message quotes: (global 'io'), (field 'io'), (method 'dump')
     const char *hint;
 } sandbox_hints[] = {
-    {"(global 'io')", "io is not available to plugins (sandbox); allow: [io] gives it back"},
-    {"(global 'dofile')", "dofile is not available to plugins (sandbox); allow: [io] gives it back"},
-    {"(global 'loadfile')", "loadfile is not available to plugins (sandbox); allow: [io] gives it back"},
-    {"(global 'debug')", "debug is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
-    {"(field 'dump')", "string.dump is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
-    {"(field 'getenv')",
+    {"io", "io is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"dofile", "dofile is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"loadfile", "loadfile is not available to plugins (sandbox); allow: [io] gives it back"},
+    {"debug", "debug is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
+    {"dump", "string.dump is not available to plugins (sandbox); allow: [debug] gives it back, with full trust"},
+    {"getenv",
      "os.getenv is not available to plugins (sandbox); a secret belongs in the subscriber's settings, as ${VAR}, "
      "and allow: [os] gives os.getenv back"},
-    {"(field 'execute')", "os.execute is not available to plugins (sandbox); allow: [os] gives it back"},
-    {"(field 'exit')", "os.exit is not available to plugins (sandbox); allow: [os] gives it back"},
-    {"(field 'remove')", "os.remove is not available to plugins (sandbox); allow: [os] gives it back"},
-    {"(field 'rename')", "os.rename is not available to plugins (sandbox); allow: [os] gives it back"},
-    {"(field 'tmpname')", "os.tmpname is not available to plugins (sandbox); allow: [os] gives it back"},
-    {"(field 'setlocale')", "os.setlocale is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"execute", "os.execute is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"exit", "os.exit is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"remove", "os.remove is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"rename", "os.rename is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"tmpname", "os.tmpname is not available to plugins (sandbox); allow: [os] gives it back"},
+    {"setlocale", "os.setlocale is not available to plugins (sandbox); allow: [os] gives it back"},
 };
 
-/// The sandbox's hint for an error about a nil value named in `sandbox_hints`, or NULL.
+/// The sandbox's hint for an error about a nil value named in `sandbox_hints`, however the
+/// plugin reached for it (`io.open`, `_G.io`, `package.loaded.io`, `os["getenv"]`,
+/// `("x"):dump()`), or NULL.
 static const char *sandbox_hint(const char *message) {
-    if (!strstr(message, "a nil value")) return NULL;
+    if (!strstr(message, "a nil value (")) return NULL;
+    static const char *const kinds[] = {"global", "field", "method"};
+    char quoted[64];
     for (size_t index = 0; index < sizeof sandbox_hints / sizeof *sandbox_hints; index++) {
-        if (strstr(message, sandbox_hints[index].name)) return sandbox_hints[index].hint;
+        for (size_t kind = 0; kind < sizeof kinds / sizeof *kinds; kind++) {
+            snprintf(quoted, sizeof quoted, "(%s '%s')", kinds[kind], sandbox_hints[index].name);
+            if (strstr(message, quoted)) return sandbox_hints[index].hint;
+        }
     }
     return NULL;
 }

@@ -13,6 +13,12 @@ import Testing
           if event.data == "env" then return os.getenv("HOME") end
           if event.data == "debug" then return debug.getinfo(1) end
           if event.data == "dump" then return string.dump(print) end
+          -- Other ways to reach the same names, which must get the same hints.
+          if event.data == "_G" then return _G.io.open("/etc/hostname") end
+          if event.data == "loaded" then return package.loaded.io.open("/etc/hostname") end
+          if event.data == "bracket" then return os["getenv"]("HOME") end
+          if event.data == "method" then return ("x"):dump() end
+          if event.data == "env" .. "2" then local e = _ENV; return e.debug.getinfo(1) end
         end
         return plugin
         """
@@ -43,6 +49,15 @@ import Testing
                         - "allow: [os] gives os.getenv back"
                         - "debug is not available to plugins (sandbox); allow: [debug] gives it back"
                         - "string.dump is not available to plugins (sandbox); allow: [debug] gives it back"
+                  - name: other spellings of the same names
+                    events: [{ topic: a, data: _G }, { topic: a, data: loaded }, { topic: a, data: bracket }, { topic: a, data: method }, { topic: a, data: env2 }]
+                    expect:
+                      errors:
+                        - "(field 'io'); io is not available to plugins (sandbox); allow: [io] gives it back"
+                        - "(field 'io'); io is not available to plugins (sandbox); allow: [io] gives it back"
+                        - "(field 'getenv'); os.getenv is not available to plugins (sandbox)"
+                        - "(method 'dump'); string.dump is not available to plugins (sandbox)"
+                        - "(field 'debug'); debug is not available to plugins (sandbox); allow: [debug] gives it back"
                   - name: probing for a left-out name is no error
                     events: [{ topic: a, data: probe }]
                     expect: { prints: ["true\\ttrue\\ttrue"] }
