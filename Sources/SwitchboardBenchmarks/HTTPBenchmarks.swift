@@ -41,7 +41,7 @@ enum HTTPBenchmarks {
             let ready = Counter()
             let runtime = Runtime(configuration: try counterConfiguration(ingest: true)) { line in
                 if let found = line.firstMatch(of: /HTTP ingest on port (\d+)/) { port.value.store(Int(found.1)!, ordering: .relaxed) }
-                if line.hasSuffix("subscribers running") { ready.value.store(1, ordering: .relaxed) }
+                if line.hasSuffix(" running") { ready.value.store(1, ordering: .relaxed) }
             }
             let running = Task { try await runtime.run() }
             while ready.value.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(10)) }

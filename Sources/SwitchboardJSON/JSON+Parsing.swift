@@ -48,11 +48,14 @@ struct JSONParser: ~Copyable {
         skipWhitespace()
         try parseValue(depth: 0)
         skipWhitespace()
-        guard index == bytes.count else { throw JSONError("unexpected text after the JSON value", offset: index) }
+        guard index == bytes.count else { throw fail("unexpected text after the JSON value") }
         return out
     }
 
-    private func fail(_ reason: String) -> JSONError { JSONError(reason, offset: index) }
+    /// An error at the cursor, or at `offset`.
+    private func fail(_ reason: String, at offset: Int? = nil) -> JSONError {
+        JSONError(reason, at: offset ?? index, in: bytes)
+    }
 
     private mutating func skipWhitespace() {
         while index < bytes.count {
@@ -75,7 +78,17 @@ struct JSONParser: ~Copyable {
         case UInt8(ascii: "f"): try expectLiteral("false"); out.tag(.false)
         case UInt8(ascii: "n"): try expectLiteral("null"); out.tag(.null)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try parseNumber()
-        default: throw fail("unexpected character '\(Unicode.Scalar(bytes[index]))'")
+        default: throw fail("unexpected character '\(Unicode.Scalar(bytes[index]))'" + Self.hint(bytes[index]))
+        }
+    }
+
+    /// What a character where a value or a key was expected probably means.
+    private static func hint(_ byte: UInt8) -> String {
+        switch byte {
+        case UInt8(ascii: "'"): "; JSON strings are in double quotes"
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"):
+            "; JSON strings and keys are in double quotes"
+        default: ""
         }
     }
 
@@ -100,7 +113,10 @@ struct JSONParser: ~Copyable {
         }
         while true {
             skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                if count > 0, index < bytes.count, bytes[index] == UInt8(ascii: "}") { throw fail("a trailing comma before '}': JSON allows none") }
+                throw fail("expected a string key" + (index < bytes.count ? Self.hint(bytes[index]) : ""))
+            }
             try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after key") }
@@ -134,6 +150,7 @@ struct JSONParser: ~Copyable {
         }
         while true {
             skipWhitespace()
+            if count > 0, index < bytes.count, bytes[index] == UInt8(ascii: "]") { throw fail("a trailing comma before ']': JSON allows none") }
             try parseValue(depth: depth)
             count += 1
             skipWhitespace()
@@ -172,7 +189,7 @@ struct JSONParser: ~Copyable {
             index += 1
             if byte == UInt8(ascii: "\"") {
                 if !ascii, !isValidUTF8(out.written(from: textStart)) {
-                    throw JSONError("invalid UTF-8 in string", offset: start)
+                    throw fail("invalid UTF-8 in string", at: start)
                 }
                 out.patch(lengthPosition, out.count - textStart)
                 return
@@ -221,7 +238,7 @@ struct JSONParser: ~Copyable {
         case UInt8(ascii: "u"):
             let scalar = try parseUnicodeEscape()
             UTF8.encode(scalar) { out.byte($0) }
-        default: throw JSONError("invalid escape '\\\(Unicode.Scalar(escape))'", offset: index - 2)
+        default: throw fail("invalid escape '\\\(Unicode.Scalar(escape))'", at: index - 2)
         }
     }
 
@@ -306,7 +323,7 @@ struct JSONParser: ~Copyable {
             buffer[text.count] = 0
             return strtod(buffer.baseAddress!, nil)
         }
-        guard value.isFinite else { throw JSONError("number out of range", offset: start) }
+        guard value.isFinite else { throw fail("number out of range", at: start) }
         out.double(value)
     }
 

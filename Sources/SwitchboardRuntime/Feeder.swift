@@ -138,7 +138,11 @@ public struct Feeder: Service {
     private func handle(_ line: UnsafeRawBufferPointer, line number: Int) -> Bool {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }  // blank
         switch format {
-        case .json: return publish(line: number) { router throws(RouterError) in _ = try router.publish(eventLine: line) }
+        case .json:
+            if let first = line.first(where: { $0 != 0x20 && $0 != 0x09 }), (first | 0x20) &- UInt8(ascii: "a") < 26 {
+                return reject(line: number, "not a JSON object: a 'topic payload' line needs --format line")
+            }
+            return publish(line: number) { router throws(RouterError) in _ = try router.publish(eventLine: line) }
         case .line: return handleTopicAndPayload(line, line: number)
         }
     }

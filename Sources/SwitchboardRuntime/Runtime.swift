@@ -340,7 +340,8 @@ public final class Runtime: Sendable {
             if let settings = configuration.nats?.bridge, let bridge = parts.withLock({ $0.bridge }) {
                 say("switchboard: \(Self.describe(settings, instance: bridge.instance))")
             }
-            say("switchboard: \(configuration.subscribers.count) subscribers running")
+            let count = configuration.subscribers.count
+            say("switchboard: \(count) \(count == 1 ? "subscriber" : "subscribers") running")
             let reloads = signals.map { signals in
                 Task {
                     for await _ in signals.hangups {

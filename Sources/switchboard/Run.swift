@@ -123,7 +123,7 @@ struct Run: AsyncParsableCommand {
         options.handlesSignals = true
         let runtime = Runtime(
             configuration: loaded, options: options, say: { tell($0, .info) },
-            onRejected: { tell("line \($0.line): \($0.reason)", .warning) })
+            onRejected: { [input] in tell("\(input == "-" ? "stdin" : input): line \($0.line): \($0.reason)", .warning) })
         let progress = StandardError.isTerminal ? Task { await Self.showProgress(runtime.router) } : nil
         let outcome: RunReport
         do {

@@ -9,9 +9,9 @@ final class LiveRun: @unchecked Sendable {  // `input` is written from one test 
     private let input = Pipe()
 
     /// Starts the built binary with `arguments` and waits until its standard error says
-    /// `ready` (by default, that its subscribers are running).
+    /// `ready` (by default, that its subscribers run: `N subscribers running`).
     init(
-        _ arguments: [String], in folder: PluginFolder, ready: String = "subscribers running",
+        _ arguments: [String], in folder: PluginFolder, ready: String = " running",
         environment changes: [String: String] = [:]
     ) async throws {
         self.folder = folder

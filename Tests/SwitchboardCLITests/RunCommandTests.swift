@@ -36,7 +36,7 @@ import Testing
         input.append(contentsOf: [0xFF, 0x22, 0x7D, 0x0A])  // ...an invalid UTF-8 byte"}
         let result = try await switchboard(["run", "--input", "-", "--report", folder.path("r.json")], input: input)
         #expect(result.status == 0)
-        for (line, reason) in [(2, "invalid literal"), (4, "invalid topic \"user.*\": wildcard '*'"), (5, "not a JSON object"),
+        for (line, reason) in [(2, "not a JSON object: a 'topic payload' line needs --format line"), (4, "invalid topic \"user.*\": wildcard '*'"), (5, "not a JSON object"),
                                (6, "missing topic"), (7, "the topic must be a string"), (8, "headers must be an object of strings"),
                                (9, "unexpected text after the JSON value"), (12, "nesting deeper than 128"),
                                (13, "longer than 1048576 bytes"), (14, "invalid UTF-8")] {
@@ -61,10 +61,11 @@ import Testing
         ].joined(separator: "\n")
         let result = try await switchboard(["run", "--report", folder.path("r.json")], input: Data(input.utf8))
         #expect(result.status == 0)
-        let rejections = lines(of: result.errors, startingWith: "line ")
-        #expect(rejections.count == 2, "\(rejections)")
-        #expect(rejections.first == "line 2: longer than 1048576 bytes")
-        #expect(rejections.last?.hasPrefix("line 3: invalid literal") == true)  // the line after it, read as usual
+        let rejections = lines(of: result.errors, startingWith: "stdin: line ")
+        #expect(rejections == [
+            "stdin: line 2: longer than 1048576 bytes",
+            "stdin: line 3: not a JSON object: a 'topic payload' line needs --format line",  // the line after it, read as usual
+        ])
         let report = try JSON(parsing: String(contentsOfFile: folder.path("r.json"), encoding: .utf8))
         #expect(report["published"] == 2)
         #expect(report["rejected"] == 2)
@@ -91,7 +92,7 @@ import Testing
             .joined(separator: "\n")
         let result = try await switchboard("run", "--strict", input: input)
         #expect(result.status == 1)
-        #expect(result.errors.contains("line 2: unexpected character"))
+        #expect(result.errors.contains("stdin: line 2: not a JSON object"))
         #expect(lines(of: result.output, startingWith: "Email Service") == ["Email Service: Sending welcome email to a@x"])
         #expect(result.errors.contains("published 1, rejected 1"))
     }
@@ -111,7 +112,7 @@ import Testing
         #expect(result.output.split(separator: "\n") == [
             "a.b integer|number 42", #"a.c nil|string "plain words here""#, #"a.d nil|table {"k":[1]}"#, "a.e nil|userdata null",
         ])
-        #expect(result.errors.contains("line 6: invalid topic"))
+        #expect(result.errors.contains("stdin: line 6: invalid topic"))
         #expect(result.errors.contains("published 4, rejected 1"))
     }
 

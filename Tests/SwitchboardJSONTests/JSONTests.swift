@@ -59,7 +59,7 @@ import SwitchboardJSON
     @Test(arguments: [
         ("", "unexpected end"),
         ("{", "expected a string key"),
-        ("[1,]", "unexpected character"),
+        ("[1,]", "a trailing comma before ']': JSON allows none"),
         ("{\"a\" 1}", "expected ':'"),
         ("01", "leading zero"),
         ("1.", "expected a digit after '.'"),
@@ -72,6 +72,18 @@ import SwitchboardJSON
     ])
     func invalidTexts(_ text: String, _ reason: String) {
         #expect { try JSON(parsing: text) } throws: { error in "\(error)".contains(reason) }
+    }
+
+    @Test(arguments: [
+        // What a reader is told: the column in characters (the 'é' is two bytes, one column),
+        // the line when the text has several, and what the mistake probably is.
+        (#"{"email": "é", "x": 1,}"#, "a trailing comma before '}': JSON allows none at column 23"),
+        ("{\n  \"a\": 1,\n  b: 2}", "expected a string key; JSON strings and keys are in double quotes at line 3, column 3"),
+        ("{'a': 1}", "expected a string key; JSON strings are in double quotes at column 2"),
+        (#"{"a": yes}"#, "unexpected character 'y'; JSON strings and keys are in double quotes at column 7"),
+    ])
+    func errorsSayWhereInLinesAndColumnsAndWhatToFix(_ text: String, _ message: String) {
+        #expect { try JSON(parsing: text) } throws: { error in "\(error)" == message }
     }
 
     @Test func invalidUTF8IsRefused() {

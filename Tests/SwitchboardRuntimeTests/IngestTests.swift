@@ -35,7 +35,7 @@ import Testing
 
         /// The ingest port, once every subscriber runs.
         func running() async throws -> Int {
-            #expect(await eventually { self.said.all.contains { $0.hasSuffix("subscribers running") } })
+            #expect(await eventually { self.said.all.contains { $0.hasSuffix(" running") } })
             return try await listening()
         }
 

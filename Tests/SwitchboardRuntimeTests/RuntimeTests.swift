@@ -78,7 +78,7 @@ import Testing
         let port = try #require(said.metricsPort)
         let starting = try await Self.get("/healthz", port: port)
         #expect(starting.status == 503 && starting.body.contains(#""status": "starting""#), "\(starting)")
-        #expect(await eventually { said.text.contains("1 subscribers running") })
+        #expect(await eventually { said.text.contains("1 subscriber running") })
         let running = try await Self.get("/healthz", port: port)
         #expect(running.status == 200 && running.body.contains(#""status": "running""#), "\(running)")
         try runtime.router.publish("s", data: 1)
@@ -136,7 +136,7 @@ import Testing
         }
         let port = try #require(said.metricsPort)
         await #expect(throws: (any Error).self) { try await Self.get("/healthz", port: port) }
-        #expect(!said.text.contains("subscribers running"))
+        #expect(!said.text.contains(" running"))
     }
 
     @Test func aReloadChangesTheLogLevelUnlessAFlagSetIt() async throws {
@@ -156,7 +156,7 @@ import Testing
                 say: { said.lines.append($0) })
             #expect(level.level == override ?? .warning)
             let run = Task { try await runtime.run() }
-            #expect(await eventually { said.text.contains("subscribers running") })
+            #expect(await eventually { said.text.contains(" running") })
             try folder.write("c.yaml", "log: { level: error, format: json }\nsubscribers:\n  - { name: p, plugin: p.lua, topics: [a] }\n")
             let summary = try await runtime.reload()
             #expect(summary.needRestart == ["log.format"])
@@ -179,7 +179,7 @@ import Testing
         await runtime.shutDown()
         let report = try await run.value  // an interrupted start-up is no error of the configuration
         #expect(report.stats.subscribers.isEmpty)
-        #expect(!said.text.contains("subscribers running"))
+        #expect(!said.text.contains(" running"))
         await #expect(throws: RuntimeError.self) { try await runtime.run() }  // a runtime runs once
     }
 
