@@ -13,6 +13,9 @@ extension Configuration {
         public var sink: Sink?
         /// `topics`: the patterns it subscribes to; none for a producer.
         public var topics: [String] = []
+        /// True when the file wrote `topics: []` out: a producer, whose plugin may not have a
+        /// `handle`, since no event would ever reach it.
+        public var producer = false
         /// `queue.capacity`.
         public var capacity: Int?
         /// `queue.overflow`.

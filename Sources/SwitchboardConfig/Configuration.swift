@@ -351,6 +351,7 @@ struct Reader {
             }
         }
         configuration.topics = patterns(fields["topics"], "topics")
+        configuration.producer = fields["topics"]?.sequence?.isEmpty == true
         if let queue = fields["queue"] {
             let queueFields = members(queue, allowed: ["capacity", "overflow"], what: "queue")
             configuration.capacity = value(

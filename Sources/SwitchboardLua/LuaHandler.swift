@@ -188,6 +188,8 @@ final class LuaHandler: EventHandler {
             failure = Self.message(of: state)
         } else if !configuration.topics.isEmpty, newRefs.handle == LUA_NOREF {
             failure = "\(configuration.script): plugin.handle is missing; a subscriber with topics needs it"
+        } else if configuration.producer, newRefs.handle != LUA_NOREF {
+            failure = "\(configuration.script): plugin.handle would never be called, as the entry says topics: []; list the topics it handles, or remove handle from a producer"
         } else if newRefs.`init` != LUA_NOREF, sb_call_init(state, newRefs.`init`) != LUA_OK {
             failure = "\(configuration.script): init failed: \(Self.message(of: state))"
         }

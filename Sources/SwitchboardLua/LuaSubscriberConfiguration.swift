@@ -8,6 +8,9 @@ public struct LuaSubscriberConfiguration: Sendable, Equatable {
     public var script: String
     /// Patterns it subscribes to; empty for a producer that only publishes from timers.
     public var topics: [String]
+    /// True for a producer by declaration (`topics: []`): its plugin may not have a `handle`,
+    /// which no event would ever reach.
+    public var producer = false
     /// How many events may wait in its queue.
     public var capacity: Int
     /// What its full queue does with one more event.

@@ -11,6 +11,7 @@ extension Configuration.Subscriber {
     /// The Lua subscriber this entry describes; what the file leaves out keeps its default.
     public var lua: LuaSubscriberConfiguration {
         var lua = LuaSubscriberConfiguration(name: name, script: plugin, topics: topics, onFailure: onFailure, settings: settings)
+        lua.producer = producer
         if let capacity { lua.capacity = capacity }
         if let overflow { lua.overflow = overflow }
         if let timeout { lua.timeout = timeout }

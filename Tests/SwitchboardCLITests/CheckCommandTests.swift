@@ -100,6 +100,28 @@ import Testing
         #expect(!result.errors.contains("subscriber 'four'"))
     }
 
+    @Test func topicsWrittenEmptyOnAPluginWithHandleIsAnErrorForCheckAndRun() async throws {
+        let folder = try PluginFolder(files: [
+            "handles.lua": "return { handle = function() end }",
+            "produces.lua": "return { init = function() switchboard.every(1, function() end) end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: forgot, plugin: handles.lua, topics: [] }
+                  - { name: producer, plugin: produces.lua, topics: [] }
+                  - { name: unlisted, plugin: handles.lua }
+                """,
+        ])
+        let check = try await switchboard("check", "--config", folder.path("c.yaml"))
+        #expect(check.status == 2)
+        #expect(check.errors.contains(
+            "subscriber 'forgot': \(folder.path("handles.lua")): plugin.handle would never be called, as the entry says topics: []; list the topics it handles, or remove handle from a producer"),
+            "\(check.errors)")
+        #expect(!check.errors.contains("'producer'") && !check.errors.contains("'unlisted'"))
+        let run = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none", "--duration", "1s")
+        #expect(run.status == 2)
+        #expect(run.errors.contains("plugin.handle would never be called"))
+    }
+
     @Test func configurationErrorsExitWithTwo() async throws {
         let folder = try PluginFolder(files: ["c.yaml": "subscribers:\n  - { name: a, plugin: x.lua, topcis: [a] }\n"])
         let result = try await switchboard("check", "--config", folder.path("c.yaml"))
