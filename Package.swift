@@ -174,7 +174,7 @@ let package = Package(
             dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(name: "SwitchboardLuaTests", dependencies: ["Switchboard", "SwitchboardTestSupport"]),
         .testTarget(
-            name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardTestSupport"]),
+            name: "SwitchboardConfigTests", dependencies: ["SwitchboardConfig", "SwitchboardJSON", "SwitchboardTestSupport"]),
         .testTarget(
             name: "SwitchboardRuntimeTests",
             dependencies: [

@@ -3,7 +3,7 @@
 # Idempotent: a machine that has everything installs nothing.
 set -euo pipefail
 
-packages=(pkg-config liblua5.4-dev libjemalloc-dev libnats-dev nats-server python3-junitparser)
+packages=(pkg-config liblua5.4-dev libjemalloc-dev libnats-dev nats-server python3-junitparser python3-jsonschema python3-yaml)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

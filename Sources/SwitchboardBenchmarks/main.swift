@@ -1,4 +1,4 @@
-// switchboard-bench: the speed targets, measured in a release build. See the README.
+// switchboard-bench: the speed targets, measured in a release build. See docs/internals.md#benchmarks.
 import Foundation
 
 let arguments = Array(CommandLine.arguments.dropFirst())

@@ -117,6 +117,11 @@ struct Reader {
         return result
     }
 
+    /// The members of a mapping that is a section of the configuration.
+    mutating func members(_ node: Node, _ section: Configuration.Section) -> [String: Node] {
+        members(node, allowed: section.keys, what: section.what)
+    }
+
     /// The edit distance between two keys: the least insertions, deletions and substitutions.
     static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
@@ -166,14 +171,12 @@ struct Reader {
             problem(nil, "the file is empty; it needs a 'subscribers' list")
             return []
         }
-        let top = members(
-            root, allowed: ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats", "log", "ingest"],
-            what: "the configuration")
+        let top = members(root, .top)
         if let node = top["journal"] { journal = readJournal(node) }
         if let node = top["nats"] { nats = readNATS(node) }
         if let node = top["ingest"] { ingest = readIngest(node) }
         if let node = top["log"] {
-            let fields = members(node, allowed: ["level", "format"], what: "log")
+            let fields = members(node, .log)
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
             log.level = value(fields["level"], "log level", "one of \(levels)", Logger.Level.init(rawValue:))
             log.format = value(fields["format"], "log format", "text or json", Configuration.LogFormat.init(rawValue:))
@@ -184,7 +187,7 @@ struct Reader {
         }
         drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
         if let metrics = top["metrics"] {
-            let fields = members(metrics, allowed: ["listen"], what: "metrics")
+            let fields = members(metrics, .metrics)
             metricsListen = value(fields["listen"], "metrics listen", "HOST:PORT, such as 127.0.0.1:9464") { text in
                 ConfigValue.hostAndPort(text).map { _ in text }
             }
@@ -211,7 +214,7 @@ struct Reader {
     }
 
     private mutating func readJournal(_ node: Node) -> Configuration.JournalSettings? {
-        let fields = members(node, allowed: ["path", "fsync", "retention"], what: "journal")
+        let fields = members(node, .journal)
         guard let pathNode = fields["path"], let path = string(pathNode, "journal path") else {
             problem(node, "journal needs a 'path'")
             return nil
@@ -219,7 +222,7 @@ struct Reader {
         var settings = Configuration.JournalSettings(path: resolve(path))
         settings.fsync = value(fields["fsync"], "journal fsync", "always, interval or never", Configuration.Fsync.init(rawValue:))
         if let retention = fields["retention"] {
-            let bounds = members(retention, allowed: ["max_bytes", "max_age"], what: "journal retention")
+            let bounds = members(retention, .journalRetention)
             settings.maxBytes = value(bounds["max_bytes"], "retention max_bytes", "a size such as 10GiB", ConfigValue.size)
             settings.maxAge = value(bounds["max_age"], "retention max_age", "a duration such as 7d", ConfigValue.duration)
         }
@@ -227,10 +230,7 @@ struct Reader {
     }
 
     private mutating func readNATS(_ node: Node) -> Configuration.NATSSettings? {
-        let fields = members(node, allowed: [
-            "url", "export", "import", "queue_group", "export_queue", "flush_interval", "connect_timeout",
-            "reconnect_wait", "reconnect_wait_max", "max_reconnects", "user", "password", "token", "credentials", "tls",
-        ], what: "nats")
+        let fields = members(node, .nats)
         if fields["url"] == nil { problem(node, "nats needs a 'url', such as nats://127.0.0.1:4222") }
         let url = value(fields["url"], "nats url", "one or more URLs such as nats://127.0.0.1:4222, separated by commas") { text in
             text.split(separator: ",").allSatisfy { entry in
@@ -267,7 +267,7 @@ struct Reader {
         settings.token = value(fields["token"], "nats token", "a token") { $0 }
         settings.credentials = existingFile(fields["credentials"], "nats credentials")
         if let tlsNode = fields["tls"] {
-            let tlsFields = members(tlsNode, allowed: ["ca", "cert", "key", "hostname", "insecure_skip_verify"], what: "nats tls")
+            let tlsFields = members(tlsNode, .natsTLS)
             var tls = Configuration.NATSSettings.TLS()
             tls.ca = existingFile(tlsFields["ca"], "nats tls ca")
             tls.cert = existingFile(tlsFields["cert"], "nats tls cert")
@@ -308,13 +308,10 @@ struct Reader {
     }
 
     mutating func readSubscriber(_ entry: Node, names: inout [String: Int]) -> Configuration.Subscriber? {
-        let keys = [
-            "name", "plugin", "http", "file", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
-        ]
         // The name first, so that every problem of the entry can name its subscriber.
         subscriber = entry.mapping?.first(where: { $0.key.scalar?.string == "name" })?.value.scalar?.string
         let before = problems.count
-        let fields = members(entry, allowed: keys, what: "a subscriber")
+        let fields = members(entry, .subscriber)
         guard let nameNode = fields["name"], let name = string(nameNode, "name") else {
             problem(entry, "a subscriber needs a 'name'")
             return nil
@@ -353,7 +350,7 @@ struct Reader {
         configuration.topics = patterns(fields["topics"], "topics")
         configuration.producer = fields["topics"]?.sequence?.isEmpty == true
         if let queue = fields["queue"] {
-            let queueFields = members(queue, allowed: ["capacity", "overflow"], what: "queue")
+            let queueFields = members(queue, .queue)
             configuration.capacity = value(
                 queueFields["capacity"], "queue capacity", "a whole number of at least 1", { Int($0).flatMap { $0 >= 1 ? $0 : nil } })
             configuration.overflow = value(
@@ -386,7 +383,7 @@ struct Reader {
     }
 
     private mutating func failurePolicy(_ node: Node) -> FailurePolicy {
-        let fields = members(node, allowed: ["retries", "backoff", "max_backoff", "dead_letter", "restart_after"], what: "on_failure")
+        let fields = members(node, .onFailure)
         var policy = FailurePolicy()
         if let retries = value(fields["retries"], "on_failure retries", "a whole number", { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) {
             policy.retries = retries

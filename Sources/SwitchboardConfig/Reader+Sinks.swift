@@ -5,7 +5,7 @@ import Yams
 
 extension Reader {
     mutating func readHTTPSink(_ node: Node) -> Configuration.HTTPSink? {
-        let fields = members(node, allowed: ["url", "method", "headers", "body", "batch", "timeout", "tls"], what: "http")
+        let fields = members(node, .http)
         guard let urlNode = fields["url"] else {
             problem(node, "http needs a 'url', such as http://127.0.0.1:8025/v1/send")
             return nil
@@ -39,7 +39,7 @@ extension Reader {
             sink.body = body
         }
         if let batch = fields["batch"] {
-            let batchFields = members(batch, allowed: ["max_events", "max_wait"], what: "http batch")
+            let batchFields = members(batch, .httpBatch)
             if let count = value(batchFields["max_events"], "http batch max_events", "a whole number of at least 1", {
                 Int($0).flatMap { $0 >= 1 ? $0 : nil }
             }) { sink.maxEvents = count }
@@ -51,14 +51,14 @@ extension Reader {
             if timeout <= .zero { problem(fields["timeout"], "http timeout must be more than 0") } else { sink.timeout = timeout }
         }
         if let tls = fields["tls"] {
-            let tlsFields = members(tls, allowed: ["ca"], what: "http tls")
+            let tlsFields = members(tls, .httpTLS)
             sink.caFile = existingFile(tlsFields["ca"], "http tls ca")
         }
         return problems.count == before ? sink : nil
     }
 
     mutating func readFileSink(_ node: Node) -> Configuration.FileSink? {
-        let fields = members(node, allowed: ["path", "format", "rotate", "fsync"], what: "file")
+        let fields = members(node, .file)
         guard let pathNode = fields["path"], let path = string(pathNode, "file path") else {
             if fields["path"] == nil { problem(node, "file needs a 'path', such as out/orders.jsonl") }
             return nil
@@ -70,7 +70,7 @@ extension Reader {
             sink.format = format
         }
         if let rotate = fields["rotate"] {
-            let rotateFields = members(rotate, allowed: ["max_bytes", "keep"], what: "file rotate")
+            let rotateFields = members(rotate, .fileRotate)
             if rotateFields["max_bytes"] == nil { problem(rotate, "file rotate needs 'max_bytes', such as 64MiB") }
             sink.rotateBytes = value(rotateFields["max_bytes"], "file rotate max_bytes", "a size of at least 1KiB, such as 64MiB") {
                 ConfigValue.size($0).flatMap { $0 >= 1024 ? $0 : nil }
@@ -86,12 +86,12 @@ extension Reader {
     }
 
     mutating func readIngest(_ node: Node) -> Configuration.Ingest? {
-        let top = members(node, allowed: ["http"], what: "ingest")
+        let top = members(node, .ingest)
         guard let http = top["http"] else {
             problem(node, "ingest needs an 'http' section: ingest: { http: { listen: \"127.0.0.1:8080\" } }")
             return nil
         }
-        let fields = members(http, allowed: ["listen", "token", "max_body"], what: "ingest http")
+        let fields = members(http, .ingestHTTP)
         guard let listenNode = fields["listen"] else {
             problem(http, "ingest http needs 'listen', such as 127.0.0.1:8080")
             return nil

@@ -4,7 +4,7 @@ import Synchronization
 import SwitchboardCore
 
 /// An append-only journal of every event a router accepts, in segment files with a checksum
-/// per record (see the README for why, and what each ``FsyncMode`` promises).
+/// per record (see docs/operations.md, *Journal and replay*, for why, and what each ``FsyncMode`` promises).
 ///
 /// ``record(_:)``, installed as the router's accept hook by ``attach(to:)``, numbers each event
 /// and queues it under a lock held for tens of nanoseconds; a writer thread of its own encodes

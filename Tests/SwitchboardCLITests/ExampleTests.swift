@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func userRegistrationFromLineInputWithAnObjectPayload() async throws {
-        // The README's --format line example: the payload is an object, not an address.
+        // The --format line example of docs/operations.md: the payload is an object, not an address.
         let result = try await switchboard("run", "--format", "line", input: "user.created {\"email\": \"ann@example.com\"}\n")
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output.split(separator: "\n").sorted() == [

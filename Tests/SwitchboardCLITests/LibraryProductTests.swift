@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardTestSupport
 import Testing
 
 /// The library products an embedder can choose: a program on `SwitchboardCore` alone works

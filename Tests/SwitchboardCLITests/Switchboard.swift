@@ -13,9 +13,6 @@ func switchboard(
     try await switchboard(arguments, input: Data(input.utf8), closedOutput: closedOutput, environment: environment)
 }
 
-/// The package's root folder, where `config/` and `plugins/` are.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
 /// This process's environment with `changes` applied, for a child process.
 func environment(with changes: [String: String]) -> [String: String] {
     ProcessInfo.processInfo.environment.merging(changes) { _, changed in changed }
@@ -58,25 +55,6 @@ func switchboard(
             continuation.resume(returning: (
                 process.terminationStatus, String(decoding: outputData, as: UTF8.self),
                 String(decoding: errorData.all[0], as: UTF8.self)))
-        }
-    }
-}
-
-/// Runs `executable` with `arguments` on a thread of its own (not one of the concurrency
-/// pool's); its exit status and what it wrote to standard output.
-func runProgram(_ executable: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    return await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
         }
     }
 }

@@ -111,3 +111,25 @@ extension Trait where Self == Exclusive {
     /// Runs the test (or the whole suite) alone among the other `.exclusive` ones.
     public static var exclusive: Exclusive { Exclusive() }
 }
+
+/// The package's root folder, where `config/` and `plugins/` are.
+public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs `executable` with `arguments` on a thread of its own (not one of the concurrency
+/// pool's); its exit status and what it wrote to standard output.
+public func runProgram(_ executable: String, _ arguments: [String] = []) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
+        }
+    }
+}
