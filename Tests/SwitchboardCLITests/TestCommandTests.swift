@@ -26,14 +26,42 @@ import Testing
         #expect(result.errors.isEmpty, "\(result.errors)")
     }
 
-    @Test func theReadmesFirstPluginTestRunsAsWritten() async throws {
+    @Test func theReadmesFirstPluginWorksAsWritten() async throws {
+        // The section's files are the fenced blocks after a line that ends with "`PATH`:"; its
+        // commands are the console blocks, each a "$ " line and what it prints. A newcomer
+        // writes the files in a fresh folder and types the commands there.
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let command = "$ switchboard test plugins/registration\n"
-        let block = try #require(readme.range(of: "```console\n" + command))
-        let end = try #require(readme.range(of: "```", range: block.upperBound..<readme.endIndex))
-        let result = try await switchboard("test", "plugins/registration")
-        #expect(result.status == 0)
-        #expect(result.output == String(readme[block.upperBound..<end.lowerBound]))
+        let section = try #require(readme.components(separatedBy: "\n## ").first { $0.hasPrefix("Your first plugin") })
+        let folder = try PluginFolder()
+        var files: [String] = []
+        var commands: [(command: String, output: String)] = []
+        var lines = section.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)[...]
+        var before = ""
+        while let line = lines.popFirst() {
+            guard line.hasPrefix("```") else {
+                if !line.isEmpty { before = line }
+                continue
+            }
+            let block = lines.prefix { !$0.hasPrefix("```") }
+            lines = lines.dropFirst(block.count + 1)
+            if line == "```console", let command = block.first, command.hasPrefix("$ ") {
+                commands.append((String(command.dropFirst(2)), block.dropFirst().map { $0 + "\n" }.joined()))
+            } else if before.hasSuffix("`:") {
+                let path = String(before.dropLast(2).split(separator: "`").last!)
+                try FileManager.default.createDirectory(
+                    at: folder.url.appendingPathComponent(path).deletingLastPathComponent(), withIntermediateDirectories: true)
+                _ = try folder.write(path, block.map { $0 + "\n" }.joined())
+                files.append(path)
+            }
+        }
+        #expect(files == ["hello/greet.lua", "hello/switchboard.yaml", "hello/greet.test.yaml"])
+        #expect(commands.count == 2)
+        let build = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        for (command, output) in commands {
+            let result = try await runProgram("/bin/sh", ["-c", "cd '\(folder.url.path)' && PATH='\(build)':\"$PATH\" && \(command) 2>/dev/null"])
+            #expect(result.status == 0, "\(command)")
+            #expect(result.output == output, "\(command)")
+        }
     }
 
     @Test func aFailedTestIsReportedWithItsDifferenceAndExitsOne() async throws {
