@@ -122,6 +122,33 @@ import Testing
         #expect(run.errors.contains("plugin.handle would never be called"))
     }
 
+    @Test func valueMistakesAreAnsweredWithTheFixThroughTheBinary() async throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "c.yaml": """
+                subscribers:
+                  - { name: a, plugin: p.lua, topics: [x], memory: 64MB }
+                  - { name: b, plugin: p.lua, topics: [x], timeout: 0s }
+                  - { name: c, plugin: p.lua, topics: [x], timeot: 1s }
+                  - { name: d, plugin: gone.lua, topics: [x] }
+                  - { name: e, plugin: p.lua, topics: [x], timeout: 1m30s, queue: { capacity: 8 }, on_failure: { backoff: 1.5s } }
+                """,
+        ])
+        let result = try await switchboard("check", "--config", folder.path("c.yaml"))
+        #expect(result.status == 2)
+        let file = folder.path("c.yaml")
+        for line in [
+            "\(file):2: subscriber 'a': memory '64MB' is not a size such as 512KiB, 64MiB or 1GiB; did you mean 64MiB?",
+            "\(file):3: subscriber 'b': timeout 0s would mean no time limit at all; write timeout: none if that is what you want",
+            "\(file):4: subscriber 'c': unknown key 'timeot' in a subscriber",
+            "\(file):5: subscriber 'd': plugin file 'gone.lua' not found (looked for \(folder.path("gone.lua")))",
+        ] {
+            #expect(result.errors.contains(line), "\(line)\n\(result.errors)")
+        }
+        #expect(result.errors.contains("; did you mean 'timeout'?"))
+        #expect(!result.errors.contains("subscriber 'e'"), "1m30s and 1.5s are durations")
+    }
+
     @Test func configurationErrorsExitWithTwo() async throws {
         let folder = try PluginFolder(files: ["c.yaml": "subscribers:\n  - { name: a, plugin: x.lua, topcis: [a] }\n"])
         let result = try await switchboard("check", "--config", folder.path("c.yaml"))

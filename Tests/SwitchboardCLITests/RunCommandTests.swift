@@ -23,6 +23,18 @@ import Testing
         #expect(result.output.contains("config/switchboard.yaml: cannot read the file\n(config/switchboard.yaml is the default configuration, looked for in \(folder.url.path); name one with --config PATH)"), "\(result.output)")
     }
 
+    @Test func aBadLineOfAnInputFileNamesTheFileOnceWithItsLineAndColumn() async throws {
+        let folder = try PluginFolder(files: [
+            "events.jsonl": #"{"topic": "user.created", "data": "a@x"}"# + "\n" + #"{"topic": "user.created", "data": {"é": 1,}}"# + "\n",
+        ])
+        let result = try await switchboard("run", "--input", folder.path("events.jsonl"))
+        #expect(result.status == 0)
+        #expect(lines(of: result.errors, startingWith: folder.path("events.jsonl")) == [
+            "\(folder.path("events.jsonl")): line 2: a trailing comma before '}': JSON allows none at column 43",
+        ], "\(result.errors)")
+        #expect(result.errors.contains("published 1, rejected 1"))
+    }
+
     @Test func badLinesAreRejectedWithTheirNumberAndReadingGoesOn() async throws {
         let folder = try PluginFolder(files: ["r.json": ""])
         var input = Data([
