@@ -83,7 +83,8 @@ function log.error(message, fields) end
 ---@field log SwitchboardLog Structured log lines on stderr, tagged with the subscriber's name.
 switchboard = {}
 
----Publishes an event. Never blocks: a full queue answers nil, "queue full".
+---Publishes an event. Into a full `block` queue it waits for room until a tenth of the call's
+---timeout is left; when no subscriber took it because their queues were full: nil, "queue full".
 ---@param topic string A topic without wildcards, e.g. "order.created".
 ---@param data any The payload; nil publishes JSON null.
 ---@param headers? table<string, string>
