@@ -171,6 +171,15 @@ public final class Runtime: Sendable {
         await group?.triggerGracefulShutdown()
     }
 
+    /// Ends the run from a stage that is done (the input ended, the duration passed) and waits
+    /// for the stage's turn to stop. A stage that returned instead, while the group waited for
+    /// a later one to stop, would make the group cancel every stage (the HTTP listeners would
+    /// log the cancellation as an error) rather than stop them in order.
+    private func endRun() async {
+        await shutDown()
+        await Stage.untilShutdown()
+    }
+
     /// Re-reads the configuration file and every plugin and applies the difference (see
     /// ``Deployment/reload(drainTimeout:)``), with the same overrides as at start; the drain
     /// timeout and the log level change too.
@@ -373,13 +382,15 @@ public final class Runtime: Sendable {
                     closesDescriptor: descriptor != STDIN_FILENO, onRejected: onRejected)
                 parts.withLock { $0.feeder = feeder }
                 ready()
-                await feeder.run()  // returns at the end of the input: the run ends
+                await feeder.run()  // returns at the end of the input, or at the shutdown
+                await endRun()
             }
         }
         if let duration = options.duration {
-            add("duration") { ready in
+            add("duration") { [self] ready in
                 ready()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+                await endRun()
             }
         }
         return stages
