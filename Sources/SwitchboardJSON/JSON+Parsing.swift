@@ -150,13 +150,15 @@ struct JSONParser: ~Copyable {
         }
         while true {
             skipWhitespace()
-            if count > 0, index < bytes.count, bytes[index] == UInt8(ascii: "]") { throw fail("a trailing comma before ']': JSON allows none") }
             try parseValue(depth: depth)
             count += 1
             skipWhitespace()
             guard index < bytes.count else { throw fail("unterminated array") }
             switch bytes[index] {
-            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: ","):
+                index += 1
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { throw fail("a trailing comma before ']': JSON allows none") }
             case UInt8(ascii: "]"):
                 index += 1
                 out.patch(countPosition, count)
