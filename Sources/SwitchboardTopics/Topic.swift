@@ -14,6 +14,31 @@ public enum Topic {
         try check(pattern, allowWildcards: true)
     }
 
+    /// True when some topic matches both valid patterns: `order.*` and `*.created` overlap,
+    /// `order.*` and `user.>` do not.
+    public static func overlap(_ a: String, _ b: String) -> Bool {
+        let a = a.split(separator: ".", omittingEmptySubsequences: false)
+        let b = b.split(separator: ".", omittingEmptySubsequences: false)
+        for (x, y) in zip(a, b) {
+            if x == ">" || y == ">" { return true }
+            if x != "*", y != "*", x != y { return false }
+        }
+        return a.count == b.count
+    }
+
+    /// True when every topic that `pattern` matches, `wider` matches too: `order.>` covers
+    /// `order.*` and `order.created`, `order.*` does not cover `order.>`.
+    public static func pattern(_ wider: String, covers pattern: String) -> Bool {
+        let wide = wider.split(separator: ".", omittingEmptySubsequences: false)
+        let narrow = pattern.split(separator: ".", omittingEmptySubsequences: false)
+        for (index, token) in wide.enumerated() {
+            if token == ">" { return narrow.count > index }
+            guard index < narrow.count, narrow[index] != ">" else { return false }
+            if token != "*", (narrow[index] == "*" || narrow[index] != token) { return false }
+        }
+        return wide.count == narrow.count
+    }
+
     private static func check(_ text: String, allowWildcards: Bool) throws(TopicError) {
         let noun = allowWildcards ? "pattern" : "topic"
         func fail(_ reason: String) -> TopicError { TopicError(kind: noun, text: text, reason: reason) }

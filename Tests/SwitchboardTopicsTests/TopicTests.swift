@@ -95,4 +95,22 @@ func matches(_ pattern: String, _ topic: String) -> Bool {
         #expect(trie.match("payment.completed").map(\.name) == ["both"])
         #expect(trie.match("shipping.x").isEmpty)
     }
+
+    @Test func patternsOverlapWhenOneTopicMatchesBoth() {
+        for (a, b) in [("order.*", "*.created"), ("order.>", "order.created"), (">", "x"), ("a.*", "a.>"), ("a.b", "a.b")] {
+            #expect(Topic.overlap(a, b) && Topic.overlap(b, a), "\(a) \(b)")
+        }
+        for (a, b) in [("order.*", "user.>"), ("a.>", "a"), ("a.*", "a.b.c"), ("a.b", "a.c"), ("a", "a.b")] {
+            #expect(!Topic.overlap(a, b) && !Topic.overlap(b, a), "\(a) \(b)")
+        }
+    }
+
+    @Test func aPatternCoversThoseWhoseTopicsItAllMatches() {
+        for (wide, narrow) in [("order.>", "order.*"), ("order.>", "order.a.b"), ("*.x", "a.x"), (">", "*.>"), ("a.*", "a.*")] {
+            #expect(Topic.pattern(wide, covers: narrow), "\(wide) \(narrow)")
+        }
+        for (wide, narrow) in [("order.*", "order.>"), ("a.b", "a.*"), ("order.>", "order"), ("a.*", "b.*"), ("*", ">")] {
+            #expect(!Topic.pattern(wide, covers: narrow), "\(wide) \(narrow)")
+        }
+    }
 }
