@@ -32,6 +32,47 @@ extension Configuration {
         public var credentials: String?
         /// `tls`.
         public var tls: TLS?
+        /// `jetstream`: exports stored in a stream, each confirmed by the server.
+        public var jetStream: JetStream?
+
+        /// The `jetstream` part of the section.
+        public struct JetStream: Sendable, Equatable {
+            /// `stream`.
+            public var stream: Stream
+            /// `export`: local topic patterns stored in the stream.
+            public var export: [String] = []
+
+            /// `stream`: where exports are stored.
+            public struct Stream: Sendable, Equatable {
+                /// `name`.
+                public var name: String
+                /// `subjects`: what the stream stores.
+                public var subjects: [String] = []
+                /// `storage`: `file` or `memory`.
+                public var storage: Storage?
+                /// `max_age`: how long it keeps a message; nil: as long as the server keeps the stream.
+                public var maxAge: Duration?
+                /// `duplicate_window`: how long a `Nats-Msg-Id` is remembered, so that a retried export is stored once.
+                public var duplicateWindow: Duration?
+                /// `create`: create the stream, or update it to these settings, at start.
+                public var create = false
+
+                /// A stream with only a name.
+                public init(name: String) {
+                    self.name = name
+                }
+            }
+
+            /// Where a stream keeps its messages.
+            public enum Storage: String, Sendable, CaseIterable {
+                case file, memory
+            }
+
+            /// A section with only a stream.
+            public init(stream: Stream) {
+                self.stream = stream
+            }
+        }
 
         /// The `tls` part of the section.
         public struct TLS: Sendable, Equatable {

@@ -19,7 +19,7 @@ extension Configuration {
 
         /// Every section, from the top down.
         public static let all: [Section] = [
-            top, log, metrics, journal, journalRetention, nats, natsTLS, ingest, ingestHTTP,
+            top, log, metrics, journal, journalRetention, nats, natsTLS, natsJetStream, natsStream, ingest, ingestHTTP,
             subscriber, queue, onFailure, http, httpBatch, httpTLS, file, fileRotate,
         ]
 
@@ -32,8 +32,12 @@ extension Configuration {
         static let nats = Section("nats", "nats", [
             "url", "export", "import", "queue_group", "export_queue", "flush_interval", "connect_timeout",
             "reconnect_wait", "reconnect_wait_max", "max_reconnects", "user", "password", "token", "credentials", "tls",
+            "jetstream",
         ])
         static let natsTLS = Section("nats.tls", "nats tls", ["ca", "cert", "key", "hostname", "insecure_skip_verify"])
+        static let natsJetStream = Section("nats.jetstream", "nats jetstream", ["stream", "export"])
+        static let natsStream = Section(
+            "nats.jetstream.stream", "nats jetstream stream", ["name", "subjects", "storage", "max_age", "duplicate_window", "create"])
         static let ingest = Section("ingest", "ingest", ["http"])
         static let ingestHTTP = Section("ingest.http", "ingest http", ["listen", "token", "max_body"])
         static let subscriber = Section("subscribers[]", "a subscriber", [

@@ -241,8 +241,9 @@ struct Reader {
         var settings = Configuration.NATSSettings(url: url ?? "")  // checked through, for every problem; kept only when valid
         settings.export = patterns(fields["export"], "nats export")
         settings.import = patterns(fields["import"], "nats import")
-        if settings.export.isEmpty && settings.import.isEmpty {
-            problem(node, "nats needs subjects to 'export', to 'import', or both")
+        if let jetStream = fields["jetstream"] { settings.jetStream = readJetStream(jetStream, coreExport: settings.export, coreImport: settings.import) }
+        if settings.export.isEmpty && settings.import.isEmpty && fields["jetstream"] == nil {
+            problem(node, "nats needs subjects to 'export', to 'import', or both, or a 'jetstream' section")
         }
         settings.queueGroup = value(fields["queue_group"], "nats queue_group", "a name without spaces") { name in
             !name.isEmpty && !name.contains(where: \.isWhitespace) ? name : nil

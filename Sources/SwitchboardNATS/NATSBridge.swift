@@ -28,12 +28,16 @@ public final class NATSBridge: Sendable {
     public static let originHeader = "Switchboard-Origin"
     /// The name of the exporter's subscriber in the router's stats.
     public static let exporterName = "nats.export"
+    /// The names of both exporters' subscribers, core and JetStream: they keep their own counts.
+    public static let exporterNames: Set = [exporterName, JetStreamExporter.name]
 
     /// This instance's name: the origin of what it exports, and its connection's name.
     public var instance: String { link.instance }
     private let link: NATSLink
     private let importer: NATSImporter
     private let exporter: (subscriber: Subscriber, stopped: Completion)?
+    /// The JetStream exporter: its subscriber and its acknowledgements.
+    private let jetStream: (subscriber: Subscriber, stopped: Completion, acks: JetStreamExporter.Acknowledgements)?
     /// Import subscriptions, and what the client dropped of those already closed.
     private let subscriptions = Mutex<(live: [SubscriptionHandle], dropped: Int)>(([], 0))
 
@@ -41,20 +45,30 @@ public final class NATSBridge: Sendable {
     /// export patterns, subscribes the exporter to `router` under ``exporterName``.
     public init(settings: NATSSettings, instance: String, router: Router, logger: Logger) throws {
         link = try NATSLink(settings: settings, instance: instance, logger: logger)
-        if settings.export.isEmpty {
-            exporter = nil
-        } else {
-            let handler = NATSExporter(link: link)
-            do {
+        var exporter: (subscriber: Subscriber, stopped: Completion)?
+        do {
+            if !settings.export.isEmpty {
+                let handler = NATSExporter(link: link)
                 let subscriber = try router.subscribe(
                     settings.export, name: Self.exporterName, capacity: settings.exportCapacity, overflow: .dropNewest,
                     failurePolicy: FailurePolicy(restartAfter: .max), handler: handler)
                 exporter = (subscriber, handler.stopped)
-            } catch {
-                link.destroy()
-                throw error
             }
+            if let jetStream = settings.jetStream {
+                let handler = try JetStreamExporter(link: link, settings: jetStream)
+                let subscriber = try router.subscribe(
+                    jetStream.export, name: JetStreamExporter.name, capacity: settings.exportCapacity, overflow: .dropNewest,
+                    failurePolicy: FailurePolicy(restartAfter: .max), handler: handler)
+                self.jetStream = (subscriber, handler.stopped, handler.acks)
+            } else {
+                self.jetStream = nil
+            }
+        } catch {
+            if let exporter { router.unsubscribe(exporter.subscriber) }
+            link.destroy()
+            throw error
         }
+        self.exporter = exporter
         importer = NATSImporter(link: link, router: router, exporter: exporter?.subscriber)
     }
 
@@ -114,14 +128,17 @@ public final class NATSBridge: Sendable {
     /// memory: it is closed, not freed.
     public func close(timeout: Duration) async {
         // Its last flush may take up to the connect timeout once the router interrupted it.
-        let stopped = await exporter?.stopped.wait(timeout: timeout + link.settings.connectTimeout) ?? true
+        var stopped = await exporter?.stopped.wait(timeout: timeout + link.settings.connectTimeout) ?? true
+        if let jetStream {  // its last acknowledgements may take up to the acknowledgement timeout
+            stopped = await jetStream.stopped.wait(timeout: timeout + link.settings.connectTimeout + (link.settings.jetStream?.ackTimeout ?? .zero)) && stopped
+        }
         await stopImports(timeout: timeout)  // if not done already
         await link.close(timeout: timeout, free: stopped)
     }
 
     deinit {
         for subscription in subscriptions.withLock({ $0.live }) { natsSubscription_Destroy(subscription.value) }
-        if exporter?.stopped.isDone ?? true { link.destroy() }
+        if exporter?.stopped.isDone ?? true, jetStream?.stopped.isDone ?? true { link.destroy() }
     }
 
     /// A snapshot of the bridge's counters.
@@ -136,7 +153,14 @@ public final class NATSBridge: Sendable {
             dropped: export.map { $0.dropped + $0.failed + $0.abandoned } ?? 0,
             imported: link.imported.load(ordering: .relaxed),
             importDropped: link.importRejected.load(ordering: .relaxed) + clientDropped,
-            reconnects: link.reconnects.load(ordering: .relaxed))
+            reconnects: link.reconnects.load(ordering: .relaxed),
+            jetStream: jetStream.map { jetStream in
+                let queue = jetStream.subscriber.stats()
+                return NATSBridgeStats.JetStream(
+                    exported: jetStream.acks.exported.load(ordering: .relaxed),
+                    exportFailed: jetStream.acks.failed.load(ordering: .relaxed) + queue.dropped + queue.abandoned,
+                    exportPending: jetStream.acks.pending.load(ordering: .relaxed))
+            })
     }
 
     /// Messages the client dropped from `subscription` because they arrived faster than they

@@ -18,4 +18,18 @@ public struct NATSBridgeStats: Sendable, Hashable {
     public var importDropped: Int
     /// Times the connection was re-established.
     public var reconnects: Int
+    /// The JetStream exporter's counts, when there is one.
+    public var jetStream: JetStream?
+
+    /// What the JetStream exporter counts. At any quiet moment, of the events that matched a
+    /// JetStream export pattern, `exported + exportFailed + exportPending` is every one of them.
+    public struct JetStream: Sendable, Hashable {
+        /// Exports the server acknowledged: stored in the stream.
+        public var exported: Int
+        /// Exports never stored: not acknowledged after every attempt, refused by the full
+        /// export queue, or still queued at the shutdown deadline.
+        public var exportFailed: Int
+        /// Exports published and awaiting their acknowledgement.
+        public var exportPending: Int
+    }
 }

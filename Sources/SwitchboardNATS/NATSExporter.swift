@@ -66,15 +66,20 @@ final class NATSExporter: EventHandler {
             }
         }
         defer { natsMsg_Destroy(message) }
-        for (key, value) in event.headers where Self.isValidHeader(key, value) {
+        Self.setHeaders(of: message, for: event, instance: link.instance)
+        if unconfirmed == 0 { unconfirmedEpoch = link.epoch(statistics) }  // before the write: a loss after it must show
+        try check(natsConnection_PublishMsg(link.connection, message), "cannot export '\(event.topic)' to NATS")
+        unconfirmed += 1
+    }
+
+    /// Sets an export's headers: the event's own (those NATS can carry), its id, time and origin.
+    static func setHeaders(of message: OpaquePointer?, for event: Event, instance: String) {
+        for (key, value) in event.headers where isValidHeader(key, value) {
             natsMsgHeader_Set(message, key, value)
         }
         natsMsgHeader_Set(message, NATSBridge.idHeader, event.id.description)
         natsMsgHeader_Set(message, NATSBridge.timeHeader, String(event.time))
-        natsMsgHeader_Set(message, NATSBridge.originHeader, link.instance)
-        if unconfirmed == 0 { unconfirmedEpoch = link.epoch(statistics) }  // before the write: a loss after it must show
-        try check(natsConnection_PublishMsg(link.connection, message), "cannot export '\(event.topic)' to NATS")
-        unconfirmed += 1
+        natsMsgHeader_Set(message, NATSBridge.originHeader, instance)
     }
 
     /// NATS headers are text lines: a key holds no `:`, space or control character, a value no line break.

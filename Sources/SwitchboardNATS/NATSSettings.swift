@@ -31,6 +31,8 @@ public struct NATSSettings: Sendable, Equatable {
     public var credentials: String?
     /// TLS, when the server requires or offers it.
     public var tls: TLS?
+    /// At-least-once exports through JetStream; nil: none.
+    public var jetStream: JetStreamSettings?
 
     /// The `tls` part of the section.
     public struct TLS: Sendable, Equatable {

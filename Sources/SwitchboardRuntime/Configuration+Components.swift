@@ -81,6 +81,16 @@ extension Configuration.NATSSettings {
             tls.skipVerify = section.insecureSkipVerify
             return tls
         }
+        bridge.jetStream = jetStream.map { section in
+            var jetStream = JetStreamSettings(stream: section.stream.name)
+            jetStream.subjects = section.stream.subjects
+            if let storage = section.stream.storage { jetStream.storage = JetStreamSettings.Storage(rawValue: storage.rawValue)! }
+            jetStream.maxAge = section.stream.maxAge
+            if let window = section.stream.duplicateWindow { jetStream.duplicateWindow = window }
+            jetStream.create = section.stream.create
+            jetStream.export = section.export
+            return jetStream
+        }
         return bridge
     }
 }

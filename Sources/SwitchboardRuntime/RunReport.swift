@@ -28,7 +28,7 @@ public struct RunReport: Sendable {
     /// plugins (and sinks), not the NATS exporter, which keeps its own counts.
     public func subscribers(with losses: Set<Loss>) -> [String] {
         stats.byName.filter { subscriber in
-            subscriber.name != NATSBridge.exporterName
+            !NATSBridge.exporterNames.contains(subscriber.name)
                 && losses.contains { loss in
                     switch loss {
                     case .dropped: subscriber.dropped > 0
@@ -67,6 +67,11 @@ public struct RunReport: Sendable {
                 "nats: \(bridge.state), exported \(bridge.exported), possibly lost \(bridge.possiblyLost), "
                     + "dropped \(bridge.dropped), imported \(bridge.imported), import dropped \(bridge.importDropped), "
                     + "reconnects \(bridge.reconnects)")
+            if let jetStream = bridge.jetStream {
+                lines.append(
+                    "nats jetstream: js_exported \(jetStream.exported), js_export_failed \(jetStream.exportFailed), "
+                        + "awaiting acknowledgement \(jetStream.exportPending)")
+            }
         }
         return lines.joined(separator: "\n")
     }
@@ -89,12 +94,19 @@ public struct RunReport: Sendable {
         ]
         if let nats {
             let bridge = nats.stats
-            document.append(("nats", [
-                "instance": .string(nats.instance), "state": .string(bridge.state), "exported": .int(Int64(bridge.exported)),
-                "possibly_lost": .int(Int64(bridge.possiblyLost)), "dropped": .int(Int64(bridge.dropped)),
-                "imported": .int(Int64(bridge.imported)), "import_dropped": .int(Int64(bridge.importDropped)),
-                "reconnects": .int(Int64(bridge.reconnects)),
-            ]))
+            var counts: [(String, JSON)] = [
+                ("instance", .string(nats.instance)), ("state", .string(bridge.state)), ("exported", .int(Int64(bridge.exported))),
+                ("possibly_lost", .int(Int64(bridge.possiblyLost))), ("dropped", .int(Int64(bridge.dropped))),
+                ("imported", .int(Int64(bridge.imported))), ("import_dropped", .int(Int64(bridge.importDropped))),
+                ("reconnects", .int(Int64(bridge.reconnects))),
+            ]
+            if let jetStream = bridge.jetStream {
+                counts += [
+                    ("js_exported", .int(Int64(jetStream.exported))), ("js_export_failed", .int(Int64(jetStream.exportFailed))),
+                    ("js_export_pending", .int(Int64(jetStream.exportPending))),
+                ]
+            }
+            document.append(("nats", .object(.init(counts, uniquingKeysWith: { first, _ in first }))))
         }
         return .object(.init(document, uniquingKeysWith: { first, _ in first }))
     }

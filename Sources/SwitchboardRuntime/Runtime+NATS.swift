@@ -7,6 +7,9 @@ extension Runtime {
     static func describe(_ settings: NATSSettings, instance: String) -> String {
         var parts = ["NATS at \(settings.url) as '\(instance)'"]
         if !settings.export.isEmpty { parts.append("exporting \(settings.export.joined(separator: ", "))") }
+        if let jetStream = settings.jetStream {
+            parts.append("storing \(jetStream.export.joined(separator: ", ")) in JetStream stream '\(jetStream.stream)'")
+        }
         if !settings.import.isEmpty {
             let group = settings.queueGroup.map { " in queue group '\($0)'" } ?? ""
             parts.append("importing \(settings.import.joined(separator: ", "))\(group)")
@@ -16,7 +19,12 @@ extension Runtime {
 
     /// The bridge's series in `/metrics`.
     static func readings(_ stats: NATSBridgeStats) -> [MetricReading] {
-        [
+        let jetStream = stats.jetStream.map { jetStream in [
+            MetricReading(.counter, "switchboard_nats_js_exported_total", value: jetStream.exported),
+            MetricReading(.counter, "switchboard_nats_js_export_failed_total", value: jetStream.exportFailed),
+            MetricReading(.gauge, "switchboard_nats_js_pending", [("direction", "export")], value: jetStream.exportPending),
+        ] } ?? []
+        return jetStream + [
             MetricReading(.gauge, "switchboard_nats_connected", value: stats.state == "connected" ? 1 : 0),
             MetricReading(.counter, "switchboard_nats_exported_total", value: stats.exported),
             MetricReading(.counter, "switchboard_nats_possibly_lost_total", value: stats.possiblyLost),

@@ -1,17 +1,22 @@
 import Foundation
+import Switchboard
 import SwitchboardTestSupport
 
 /// A real `nats-server` (Debian's package) on a free loopback port, for one test; killed when released.
 final class NATSServer: @unchecked Sendable {  // used by one test at a time
     let port: Int
     private var process: Process?
+    /// With JetStream: its store, kept across ``kill()`` and ``start()``.
+    private let store: PluginFolder?
 
     /// The URL instances connect to.
     var url: String { "nats://127.0.0.1:\(port)" }
 
-    /// Starts a server on a port that was free a moment ago, and waits until it takes connections.
-    init() async throws {
+    /// Starts a server on a port that was free a moment ago, and waits until it takes
+    /// connections; with `jetStream`, JetStream runs with its store in a temporary folder.
+    init(jetStream: Bool = false) async throws {
         port = try Self.freePort()
+        store = jetStream ? try PluginFolder() : nil
         try await start()
     }
 
@@ -23,7 +28,7 @@ final class NATSServer: @unchecked Sendable {  // used by one test at a time
         guard let executable else { throw ServerError("nats-server is not installed: run ./setup.sh") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-a", "127.0.0.1", "-p", "\(port)"]
+        process.arguments = ["-a", "127.0.0.1", "-p", "\(port)"] + (store.map { ["-js", "-sd", $0.url.path] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -59,6 +64,39 @@ final class NATSServer: @unchecked Sendable {  // used by one test at a time
             guard count > 0 else { throw ServerError("nats-server closed the connection: \(text)") }
             text += String(decoding: reply[..<count], as: UTF8.self)
         }
+    }
+
+    /// Sends a request as any NATS client would and returns the reply's payload: for the
+    /// JetStream API (`$JS.API.STREAM.INFO.ORDERS`), read as an outside observer.
+    func request(_ subject: String, _ payload: String = "") throws -> String {
+        let socket = try Self.connected(port: port)
+        defer { close(socket) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let message = #"CONNECT {"verbose":false}"# + "\r\nSUB _INBOX.test 1\r\n"
+            + "PUB \(subject) _INBOX.test \(payload.utf8.count)\r\n\(payload)\r\n"
+        guard Array(message.utf8).withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == message.utf8.count else {
+            throw ServerError("cannot write to nats-server")
+        }
+        var received: [UInt8] = []
+        var reply = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let text = String(decoding: received, as: UTF8.self)
+            if let header = text.range(of: "MSG _INBOX.test 1 "), let end = text[header.upperBound...].range(of: "\r\n"),
+               let length = Int(text[header.upperBound..<end.lowerBound]) {
+                let body = Array(text[end.upperBound...].utf8)
+                if body.count >= length { return String(decoding: body.prefix(length), as: UTF8.self) }
+            }
+            let count = recv(socket, &reply, reply.count, 0)
+            guard count > 0 else { throw ServerError("no reply to \(subject): \(text)") }
+            received += reply[..<count]
+        }
+    }
+
+    /// The number of messages in a JetStream stream, as the server tells any client.
+    func messages(inStream stream: String) throws -> Int? {
+        let info = try JSON(parsing: request("$JS.API.STREAM.INFO.\(stream)"))
+        return info["state"]?["messages"]?.intValue.map(Int.init)
     }
 
     private static func freePort() throws -> Int {

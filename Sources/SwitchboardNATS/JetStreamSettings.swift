@@ -1,0 +1,34 @@
+/// Exports stored in a JetStream stream, each confirmed by the server: the `jetstream` part
+/// of a configuration's `nats` section.
+public struct JetStreamSettings: Sendable, Equatable {
+    /// Where a stream keeps its messages.
+    public enum Storage: String, Sendable {
+        case file, memory
+    }
+
+    /// The stream's name.
+    public var stream: String
+    /// What the stream stores; needed to create it.
+    public var subjects: [String] = []
+    /// Where it keeps messages.
+    public var storage = Storage.file
+    /// How long it keeps a message; nil: for as long as the stream exists.
+    public var maxAge: Duration?
+    /// How long the server remembers a `Nats-Msg-Id`: an export published again within it is stored once.
+    public var duplicateWindow: Duration = .seconds(120)
+    /// Creates the stream, or updates it to these settings, at start; otherwise a missing stream is an error.
+    public var create = false
+    /// Local topics stored in the stream.
+    public var export: [String] = []
+    /// Exports that may await the server's acknowledgement at once; more wait in the export queue.
+    public var ackWindow = 1024
+    /// How long an export waits for its acknowledgement before it is published again.
+    public var ackTimeout: Duration = .seconds(5)
+    /// Publishes of one export before it counts as failed.
+    public var attempts = 3
+
+    /// Settings for a stream with every other field at its default.
+    public init(stream: String) {
+        self.stream = stream
+    }
+}
