@@ -139,10 +139,9 @@ public struct Feeder: Service {
         if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }  // blank
         switch format {
         case .json:
-            if let first = line.first(where: { $0 != 0x20 && $0 != 0x09 }), (first | 0x20) &- UInt8(ascii: "a") < 26 {
-                return reject(line: number, "not a JSON object: a 'topic payload' line needs --format line")
+            return publish(line: number, hint: { Self.looksLikeTopicAndPayload(line) }) { router throws(RouterError) in
+                _ = try router.publish(eventLine: line)
             }
-            return publish(line: number) { router throws(RouterError) in _ = try router.publish(eventLine: line) }
         case .line: return handleTopicAndPayload(line, line: number)
         }
     }
@@ -162,16 +161,24 @@ public struct Feeder: Service {
         }
     }
 
-    /// Runs one publish; a refusal rejects the line. False to stop reading.
-    private func publish(line number: Int, _ body: (Router) throws(RouterError) -> Void) -> Bool {
+    /// Runs one publish; a refusal rejects the line, with `hint`'s reason instead when it has one. False to stop reading.
+    private func publish(
+        line number: Int, hint: () -> String? = { nil }, _ body: (Router) throws(RouterError) -> Void
+    ) -> Bool {
         do {
             try body(router)
             return true
         } catch .shutDown {
             return false
         } catch {
-            return reject(line: number, "\(error)")
+            return reject(line: number, hint() ?? "\(error)")
         }
+    }
+
+    /// Why a refused JSON line that starts with a word was refused: it is probably `topic payload`.
+    private static func looksLikeTopicAndPayload(_ line: UnsafeRawBufferPointer) -> String? {
+        guard let first = line.first(where: { $0 != 0x20 && $0 != 0x09 }), (first | 0x20) &- UInt8(ascii: "a") < 26 else { return nil }
+        return "not a JSON object: a 'topic payload' line needs --format line"
     }
 
     /// Counts and reports a bad line; false when that ends the reading (`strict`).
