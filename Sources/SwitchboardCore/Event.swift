@@ -19,6 +19,7 @@ public struct Event: Sendable {
         let id: EventID
         let time: Double
         let headers: [String: String]
+        let tracker: DeliveryTracker?
     }
 
     /// One allocation per event: the header, and a tape payload's bytes in its tail, so that
@@ -28,15 +29,17 @@ public struct Event: Sendable {
     /// Written once in `init` and never again, so sharing it between threads is safe.
     nonisolated(unsafe) private let storage: Storage
 
-    init(topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String]) {
+    init(
+        topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String], tracker: DeliveryTracker? = nil
+    ) {
         switch payload {
         case let .value(value):
             storage = unsafeDowncast(Storage.create(minimumCapacity: 0) { _ in
-                Header(topic: topic, value: value, tapeCount: 0, id: id, time: time, headers: headers)
+                Header(topic: topic, value: value, tapeCount: 0, id: id, time: time, headers: headers, tracker: tracker)
             }, to: Storage.self)
         case let .tape(tape):
             storage = unsafeDowncast(Storage.create(minimumCapacity: tape.count) { _ in
-                Header(topic: topic, value: nil, tapeCount: tape.count, id: id, time: time, headers: headers)
+                Header(topic: topic, value: nil, tapeCount: tape.count, id: id, time: time, headers: headers, tracker: tracker)
             }, to: Storage.self)
             storage.withUnsafeMutablePointerToElements { elements in
                 tape.withUnsafeBytes { UnsafeMutableRawPointer(elements).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -81,6 +84,8 @@ public struct Event: Sendable {
     public var time: Double { header(\.time) }
     /// String headers given by the publisher.
     public var headers: [String: String] { header(\.headers) }
+    /// What learns when its subscribers are done with it, when its publisher asked.
+    var tracker: DeliveryTracker? { header(\.tracker) }
 
     /// Adds `count` references to the event with one atomic operation, where `count` copies
     /// would cost one each. Hand each one out with ``adoptReference()``.

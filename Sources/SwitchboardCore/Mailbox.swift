@@ -122,9 +122,11 @@ final class Mailbox: @unchecked Sendable {
     private func dequeue() -> Event? { guarded.pointee.events.popFirst() }
     /// Moves the waiting events into the empty `batch`, swapping storage with it.
     @inline(__always) private func takeQueued(into batch: inout EventRing) { swap(&guarded.pointee.events, &batch) }
+    /// Empties the queue; a tracked event's tracker learns it was lost.
     private func removeAllQueued() -> Int {
-        defer { guarded.pointee.events.removeAll() }
-        return guarded.pointee.events.count
+        let count = guarded.pointee.events.count
+        while let event = dequeue() { event.tracker?.finish(.lost) }
+        return count
     }
 
     /// Queues an event under the overflow policy. With `block`, waits for room: until `waitUntil`
@@ -139,7 +141,7 @@ final class Mailbox: @unchecked Sendable {
         }
         // The rare cases live in functions of their own: a continuation in this frame would cost
         // a metadata lookup on every call.
-        if spillSource != nil { return offerToSpill() }
+        if spillSource != nil { return offerToSpill(event) }
         if !hasRoom { return offerToFullQueue(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil) }
         return admit(event)
     }
@@ -180,12 +182,13 @@ final class Mailbox: @unchecked Sendable {
 
     /// With the lock held, released here: a spilling mailbox queues nothing (its consumer reads
     /// the journal), and counts what the journal failed to write as dropped.
-    @inline(never) private func offerToSpill() -> Offer {
+    @inline(never) private func offerToSpill(_ event: borrowing Event) -> Offer {
         guarded.pointee.received += 1
         let writing = spillSource?.isWriting != false
         if !writing { guarded.pointee.dropped += 1 }
         let capacity = guarded.pointee.capacity
         lock.unlock()
+        event.tracker?.finish(writing ? .done : .lost)  // the journal holds it: the subscriber reads it from there
         if !writing { lossLog.dropped(capacity: capacity, policy: .spill) }
         return writing ? .accepted : .evicted
     }
@@ -199,7 +202,8 @@ final class Mailbox: @unchecked Sendable {
              .block where fromSubscriber && waitUntil == nil:  // a subscriber waits only when it says how long
             return refuseFullQueue()
         case .dropOldest:
-            if dequeue() != nil {
+            if let evicted = dequeue() {
+                evicted.tracker?.finish(.lost)
                 guarded.pointee.dropped += 1
                 return .evicted
             }
@@ -239,6 +243,7 @@ final class Mailbox: @unchecked Sendable {
         guarded.pointee.taken += 1
         lock.unlock()
         _ = settle(failed: false)
+        event.tracker?.finish(.done)  // a stream consumer's work is its own
         waiter?.resume(returning: event)
         return .accepted
     }
@@ -359,7 +364,10 @@ final class Mailbox: @unchecked Sendable {
     /// With the lock held on entry, released here: settles what `takeForStream` took.
     private func deliverToStream(_ ready: (event: Event?, ended: Bool)) -> Event? {
         lock.unlock()
-        if ready.event != nil { settle(failed: false) }
+        if let event = ready.event {
+            settle(failed: false)
+            event.tracker?.finish(.done)
+        }
         if ready.ended { onStreamEnd?() }
         return ready.event
     }

@@ -291,15 +291,24 @@ public final class Router: Sendable {
         try route(topic, payload: .tape(tape), headers: headers, excluding: excluded)
     }
 
+    /// Publishes a tape to every matching subscriber but `excluded`, and tells `tracker` how
+    /// each one that took it is done with it: a JetStream import acknowledges its message this way.
+    @discardableResult
+    package func publish(
+        _ topic: String, tape: JSONTape, headers: [String: String], excluding excluded: Subscriber?, tracker: DeliveryTracker
+    ) throws(RouterError) -> DeliveryReport {
+        try route(topic, payload: .tape(tape), headers: headers, excluding: excluded, tracker: tracker)
+    }
+
     private func route(
         _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
-        waitingForRoom limit: Duration? = nil
+        waitingForRoom limit: Duration? = nil, tracker: DeliveryTracker? = nil
     ) throws(RouterError) -> DeliveryReport {
         let context = PublisherContext.current(contextKey)
         if context.pointee.isSubscriberThread {
             return try routeCounted(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
         }
-        return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+        return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context, tracker: tracker)
     }
 
     /// A subscriber's publish, counted as its `published` or `publishFailed`; a failure is logged.
@@ -329,7 +338,7 @@ public final class Router: Sendable {
 
     private func deliver(
         _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
-        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>
+        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>, tracker: DeliveryTracker? = nil
     ) throws(RouterError) -> DeliveryReport {
         let current = generation.load(ordering: .acquiring)
         if context.pointee.routerSerial != serial || context.pointee.generation != current { refresh(context) }
@@ -339,7 +348,7 @@ public final class Router: Sendable {
 
         let event = Event(
             topic: topic, payload: payload, id: context.pointee.nextID(), time: context.pointee.clock.now(),
-            headers: headers)
+            headers: headers, tracker: tracker)
         let hooks = context.pointee.table!.hooks
         if !hooks.isEmpty {
             for hook in hooks { hook(event) }
@@ -378,6 +387,7 @@ public final class Router: Sendable {
             if !accepting.load(ordering: .relaxed) { throw .shutDown }
             redeliver(event, in: context, excluding: skipped, waitUntil: waitUntil, report: &report)
         }
+        if let tracker { tracker.routed(accepted: report.accepted, lost: report.dropped > 0) }
         return report
     }
 

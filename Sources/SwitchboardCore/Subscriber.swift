@@ -173,7 +173,7 @@ public final class Subscriber: Sendable {
                 mailbox.recordStart(of: batch.first!)
                 if let batching = handler.batching {
                     if !gather(&batch, into: &gathered, batching, for: handler, consecutiveFailures: &consecutiveFailures) {
-                        gathered.events.removeAll()  // sealed: counted as abandoned
+                        Self.abandon(&gathered.events)  // sealed: counted as abandoned
                     }
                 } else {
                     var timing = observer.map { _ in BatchClock() }
@@ -183,10 +183,11 @@ public final class Subscriber: Sendable {
                         let start = timing?.start(self)
                         let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
                         if let start { timing?.end(self, event: event, started: start) }
+                        finishTracked(event, handled: handled)
                         if !mailbox.settle(failed: !handled) { break }
                     }
                 }
-                batch.removeAll()  // what a seal left: counted as abandoned
+                Self.abandon(&batch)  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
                 if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
@@ -196,7 +197,8 @@ public final class Subscriber: Sendable {
             case .control:
                 runControlRequests(&handler)
             case .finished:
-                return  // anything gathered was sealed in hand: counted as abandoned
+                Self.abandon(&gathered.events)  // anything gathered was sealed in hand: counted as abandoned
+                return
             }
         }
     }
@@ -252,8 +254,27 @@ public final class Subscriber: Sendable {
                 observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
             }
         }
+        for event in events { finishTracked(event, handled: handled) }
         for _ in events where !mailbox.settle(failed: !handled) { return false }
         return true
+    }
+
+    /// Tells a tracked event's tracker that this subscriber is done with it: handled, or
+    /// failed (done as well once dead-lettered).
+    @inline(__always)
+    private func finishTracked(_ event: borrowing Event, handled: Bool) {
+        guard let tracker = event.tracker else { return }
+        tracker.finish(handled || failurePolicy.deadLetters(event.topic) ? .done : .failed)
+    }
+
+    /// Empties what a seal left in hand; tracked events are lost to their trackers.
+    private static func abandon(_ events: inout EventRing) {
+        while let event = events.popFirst() { event.tracker?.finish(.lost) }
+    }
+
+    private static func abandon(_ events: inout [Event]) {
+        for event in events { event.tracker?.finish(.lost) }
+        events.removeAll()
     }
 
     /// The consumer of a spilling subscriber: reads every accepted event from the journal,
