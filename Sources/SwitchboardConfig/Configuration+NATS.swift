@@ -41,6 +41,29 @@ extension Configuration {
             public var stream: Stream
             /// `export`: local topic patterns stored in the stream.
             public var export: [String] = []
+            /// `import`: the stream's messages through a durable consumer, acknowledged once handled.
+            public var `import`: Import?
+
+            /// `import`: a durable consumer that every instance with its name shares.
+            public struct Import: Sendable, Equatable {
+                /// `durable`: the consumer's name.
+                public var durable: String
+                /// `filter`: the subjects it takes from the stream; nil: the stream's one subject.
+                public var filter: String?
+                /// `ack_wait`: how long the server waits for an acknowledgement before it delivers again.
+                public var ackWait: Duration?
+                /// `max_deliver`: deliveries of one message before it is terminated.
+                public var maxDeliver: Int?
+                /// `max_ack_pending`: messages handed out and not yet acknowledged, across the instances.
+                public var maxAckPending: Int?
+                /// `backoff`: the delay before each redelivery after a failure; the last one repeats.
+                public var backoff: [Duration]?
+
+                /// A consumer with only a name.
+                public init(durable: String) {
+                    self.durable = durable
+                }
+            }
 
             /// `stream`: where exports are stored.
             public struct Stream: Sendable, Equatable {

@@ -19,7 +19,7 @@ extension Configuration {
 
         /// Every section, from the top down.
         public static let all: [Section] = [
-            top, log, metrics, journal, journalRetention, nats, natsTLS, natsJetStream, natsStream, ingest, ingestHTTP,
+            top, log, metrics, journal, journalRetention, nats, natsTLS, natsJetStream, natsStream, natsImport, ingest, ingestHTTP,
             subscriber, queue, onFailure, http, httpBatch, httpTLS, file, fileRotate,
         ]
 
@@ -35,7 +35,9 @@ extension Configuration {
             "jetstream",
         ])
         static let natsTLS = Section("nats.tls", "nats tls", ["ca", "cert", "key", "hostname", "insecure_skip_verify"])
-        static let natsJetStream = Section("nats.jetstream", "nats jetstream", ["stream", "export"])
+        static let natsJetStream = Section("nats.jetstream", "nats jetstream", ["stream", "export", "import"])
+        static let natsImport = Section(
+            "nats.jetstream.import", "nats jetstream import", ["durable", "filter", "ack_wait", "max_deliver", "max_ack_pending", "backoff"])
         static let natsStream = Section(
             "nats.jetstream.stream", "nats jetstream stream", ["name", "subjects", "storage", "max_age", "duplicate_window", "create"])
         static let ingest = Section("ingest", "ingest", ["http"])

@@ -34,7 +34,10 @@ extension Reader {
         }
         var jetStream = Configuration.NATSSettings.JetStream(stream: stream)
         jetStream.export = patterns(fields["export"], "nats jetstream export")
-        if jetStream.export.isEmpty { problem(node, "nats jetstream needs subjects to 'export', such as export: [\"order.>\"]") }
+        if let node = fields["import"] { jetStream.import = readJetStreamImport(node, stream: stream, coreExport: coreExport) }
+        if jetStream.export.isEmpty && fields["import"] == nil {
+            problem(node, "nats jetstream needs subjects to 'export', an 'import', or both, such as export: [\"order.>\"]")
+        }
         for (index, pattern) in jetStream.export.enumerated() {
             let at = fields["export"]?.sequence?[index]
             if !stream.subjects.isEmpty, !stream.subjects.contains(where: { Topic.pattern($0, covers: pattern) }) {
@@ -48,5 +51,48 @@ extension Reader {
             }
         }
         return problems.count == before ? jetStream : nil
+    }
+
+    private mutating func readJetStreamImport(
+        _ node: Node, stream: Configuration.NATSSettings.JetStream.Stream, coreExport: [String]
+    ) -> Configuration.NATSSettings.JetStream.Import? {
+        let fields = members(node, .natsImport)
+        let before = problems.count
+        let durable = value(fields["durable"], "nats jetstream import durable", "a consumer name of letters, digits, - and _") { name in
+            !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_".unicodeScalars.contains($0)) }
+                ? name : nil
+        }
+        if fields["durable"] == nil { problem(node, "nats jetstream import needs a 'durable' name, which every instance sharing the work gives") }
+        var settings = Configuration.NATSSettings.JetStream.Import(durable: durable ?? "")
+        if let filterNode = fields["filter"], let filter = string(filterNode, "nats jetstream import filter") {
+            do { try Topic.validatePattern(filter) } catch { problem(filterNode, "nats jetstream import filter: \(error)") }
+            settings.filter = filter
+        }
+        if settings.filter == nil, stream.subjects.count != 1 {
+            problem(node, "nats jetstream import needs a 'filter' (the subjects it takes) unless the stream has exactly one subject")
+        }
+        if let filter = settings.filter {
+            if !stream.subjects.isEmpty, !stream.subjects.contains(where: { Topic.pattern($0, covers: filter) }) {
+                problem(fields["filter"], "nats jetstream import filter '\(filter)' is not within the stream's subjects (\(stream.subjects.joined(separator: ", ")))")
+            }
+            if let core = coreExport.first(where: { Topic.overlap($0, filter) }) {
+                problem(fields["filter"], "nats jetstream import filter '\(filter)' overlaps nats export '\(core)': imported messages would be exported into the stream again, without end")
+            }
+        }
+        settings.ackWait = value(fields["ack_wait"], "nats jetstream import ack_wait", "a duration such as 30s", ConfigValue.duration)
+        if settings.ackWait.map({ $0 < .seconds(1) }) == true { problem(fields["ack_wait"], "nats jetstream import ack_wait must be at least 1s") }
+        let whole = { (text: String) in Int(text).flatMap { $0 >= 1 ? $0 : nil } }
+        settings.maxDeliver = value(fields["max_deliver"], "nats jetstream import max_deliver", "a whole number of at least 1", whole)
+        settings.maxAckPending = value(fields["max_ack_pending"], "nats jetstream import max_ack_pending", "a whole number of at least 1", whole)
+        if let list = fields["backoff"] {
+            let texts = strings(list, "nats jetstream import backoff")
+            let delays = texts.compactMap(ConfigValue.duration)
+            if delays.count != texts.count || delays.isEmpty {
+                problem(list, "nats jetstream import backoff must be a list of durations, such as [1s, 5s, 30s]")
+            } else {
+                settings.backoff = delays
+            }
+        }
+        return problems.count == before ? settings : nil
     }
 }

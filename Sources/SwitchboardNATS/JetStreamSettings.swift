@@ -20,6 +20,31 @@ public struct JetStreamSettings: Sendable, Equatable {
     public var create = false
     /// Local topics stored in the stream.
     public var export: [String] = []
+    /// The stream's messages published locally through a durable consumer; nil: none.
+    public var `import`: Import?
+
+    /// A durable consumer, shared by every instance that gives its name: each message goes to
+    /// one of them, and is acknowledged once every local subscriber is done with it.
+    public struct Import: Sendable, Equatable {
+        /// The consumer's name.
+        public var durable: String
+        /// The subjects it takes from the stream.
+        public var filter: String
+        /// How long the server waits for an acknowledgement before it delivers again.
+        public var ackWait: Duration = .seconds(30)
+        /// Deliveries of one message before it is terminated.
+        public var maxDeliver = 5
+        /// Messages handed out and not yet acknowledged, across the instances.
+        public var maxAckPending = 1000
+        /// The delay before each redelivery after a failure; the last one repeats.
+        public var backoff: [Duration] = [.seconds(1), .seconds(5), .seconds(30)]
+
+        /// A consumer with every other field at its default.
+        public init(durable: String, filter: String) {
+            self.durable = durable
+            self.filter = filter
+        }
+    }
     /// Exports that may await the server's acknowledgement at once; more wait in the export queue.
     public var ackWindow = 1024
     /// How long an export waits for its acknowledgement before it is published again.

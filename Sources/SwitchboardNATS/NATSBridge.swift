@@ -34,10 +34,13 @@ public final class NATSBridge: Sendable {
     /// This instance's name: the origin of what it exports, and its connection's name.
     public var instance: String { link.instance }
     private let link: NATSLink
+    private let router: Router
     private let importer: NATSImporter
     private let exporter: (subscriber: Subscriber, stopped: Completion)?
     /// The JetStream exporter: its subscriber and its acknowledgements.
     private let jetStream: (subscriber: Subscriber, stopped: Completion, acks: JetStreamExporter.Acknowledgements)?
+    /// The JetStream importer, once imports started.
+    private let jetStreamImporter = Mutex<JetStreamImporter?>(nil)
     /// Import subscriptions, and what the client dropped of those already closed.
     private let subscriptions = Mutex<(live: [SubscriptionHandle], dropped: Int)>(([], 0))
 
@@ -45,6 +48,7 @@ public final class NATSBridge: Sendable {
     /// export patterns, subscribes the exporter to `router` under ``exporterName``.
     public init(settings: NATSSettings, instance: String, router: Router, logger: Logger) throws {
         link = try NATSLink(settings: settings, instance: instance, logger: logger)
+        self.router = router
         var exporter: (subscriber: Subscriber, stopped: Completion)?
         do {
             if !settings.export.isEmpty {
@@ -76,6 +80,11 @@ public final class NATSBridge: Sendable {
     /// server has them: a message published after this returns reaches this instance.
     public func startImports() throws(NATSError) {
         let settings = link.settings
+        if let jetStream = settings.jetStream, jetStream.import != nil {
+            let importer = try JetStreamImporter(link: link, jetStream: jetStream, router: router, exporter: self.jetStream?.subscriber)
+            jetStreamImporter.withLock { $0 = importer }
+            importer.start()
+        }
         for subject in settings.import {
             var subscription: OpaquePointer?
             let closure = Unmanaged.passRetained(importer).toOpaque()  // released when the subscription completes
@@ -102,6 +111,7 @@ public final class NATSBridge: Sendable {
     /// queue group's work to other instances, and publishes locally what had already arrived
     /// (waiting up to `timeout` for it). Call it before the router's shutdown.
     public func stopImports(timeout: Duration) async {
+        await jetStreamImporter.withLock { $0 }?.stopPulling(timeout: timeout)
         let live = subscriptions.withLock { $0.live }
         guard !live.isEmpty else { return }
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
@@ -133,6 +143,7 @@ public final class NATSBridge: Sendable {
             stopped = await jetStream.stopped.wait(timeout: timeout + link.settings.connectTimeout + (link.settings.jetStream?.ackTimeout ?? .zero)) && stopped
         }
         await stopImports(timeout: timeout)  // if not done already
+        await jetStreamImporter.withLock { $0 }?.close(timeout: timeout)  // answers what the subscribers finished
         await link.close(timeout: timeout, free: stopped)
     }
 
@@ -160,6 +171,13 @@ public final class NATSBridge: Sendable {
                     exported: jetStream.acks.exported.load(ordering: .relaxed),
                     exportFailed: jetStream.acks.failed.load(ordering: .relaxed) + queue.dropped + queue.abandoned,
                     exportPending: jetStream.acks.pending.load(ordering: .relaxed))
+            } ?? (link.settings.jetStream != nil ? NATSBridgeStats.JetStream() : nil),
+            jetStreamImport: link.settings.jetStream?.import.map { _ in
+                let counts = jetStreamImporter.withLock { $0 }?.counts
+                return NATSBridgeStats.JetStreamImport(
+                    imported: counts?.imported.load(ordering: .relaxed) ?? 0, acked: counts?.acked.load(ordering: .relaxed) ?? 0,
+                    nacked: counts?.nacked.load(ordering: .relaxed) ?? 0, terminated: counts?.terminated.load(ordering: .relaxed) ?? 0,
+                    redelivered: counts?.redelivered.load(ordering: .relaxed) ?? 0, pending: counts?.pending.load(ordering: .relaxed) ?? 0)
             })
     }
 

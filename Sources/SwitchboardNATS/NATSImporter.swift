@@ -46,7 +46,7 @@ final class NATSImporter: Sendable {
     }
 
     /// The message's headers, the first value of each.
-    private static func headers(of message: OpaquePointer) -> [String: String] {
+    static func headers(of message: OpaquePointer) -> [String: String] {
         var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
         var count: Int32 = 0
         guard natsMsgHeader_Keys(message, &keys, &count) == NATS_OK, let keys else { return [:] }

@@ -89,6 +89,14 @@ extension Configuration.NATSSettings {
             if let window = section.stream.duplicateWindow { jetStream.duplicateWindow = window }
             jetStream.create = section.stream.create
             jetStream.export = section.export
+            jetStream.import = section.import.map { section in
+                var settings = JetStreamSettings.Import(durable: section.durable, filter: section.filter ?? jetStream.subjects[0])  // the reader asks for a filter unless the stream has one subject
+                if let ackWait = section.ackWait { settings.ackWait = ackWait }
+                if let maxDeliver = section.maxDeliver { settings.maxDeliver = maxDeliver }
+                if let maxAckPending = section.maxAckPending { settings.maxAckPending = maxAckPending }
+                if let backoff = section.backoff { settings.backoff = backoff }
+                return settings
+            }
             return jetStream
         }
         return bridge

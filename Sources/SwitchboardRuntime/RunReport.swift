@@ -68,9 +68,13 @@ public struct RunReport: Sendable {
                     + "dropped \(bridge.dropped), imported \(bridge.imported), import dropped \(bridge.importDropped), "
                     + "reconnects \(bridge.reconnects)")
             if let jetStream = bridge.jetStream {
+                let imports = bridge.jetStreamImport.map { counts in
+                    "; js_imported \(counts.imported), js_acked \(counts.acked), js_nacked \(counts.nacked), "
+                        + "js_terminated \(counts.terminated), js_redelivered \(counts.redelivered), awaiting an answer \(counts.pending)"
+                } ?? ""
                 lines.append(
                     "nats jetstream: js_exported \(jetStream.exported), js_export_failed \(jetStream.exportFailed), "
-                        + "awaiting acknowledgement \(jetStream.exportPending)")
+                        + "awaiting acknowledgement \(jetStream.exportPending)" + imports)
             }
         }
         return lines.joined(separator: "\n")
@@ -105,6 +109,13 @@ public struct RunReport: Sendable {
                     ("js_exported", .int(Int64(jetStream.exported))), ("js_export_failed", .int(Int64(jetStream.exportFailed))),
                     ("js_export_pending", .int(Int64(jetStream.exportPending))),
                 ]
+            }
+            if let imports = bridge.jetStreamImport {
+                counts += [
+                    ("js_imported", .int(Int64(imports.imported))), ("js_acked", .int(Int64(imports.acked))),
+                    ("js_nacked", .int(Int64(imports.nacked))), ("js_terminated", .int(Int64(imports.terminated))),
+                    ("js_redelivered", .int(Int64(imports.redelivered))), ("js_import_pending", .int(Int64(imports.pending))),
+                ] as [(String, JSON)]
             }
             document.append(("nats", .object(.init(counts, uniquingKeysWith: { first, _ in first }))))
         }

@@ -8,7 +8,12 @@ extension Runtime {
         var parts = ["NATS at \(settings.url) as '\(instance)'"]
         if !settings.export.isEmpty { parts.append("exporting \(settings.export.joined(separator: ", "))") }
         if let jetStream = settings.jetStream {
-            parts.append("storing \(jetStream.export.joined(separator: ", ")) in JetStream stream '\(jetStream.stream)'")
+            if !jetStream.export.isEmpty {
+                parts.append("storing \(jetStream.export.joined(separator: ", ")) in JetStream stream '\(jetStream.stream)'")
+            }
+            if let settings = jetStream.import {
+                parts.append("importing \(settings.filter) from JetStream stream '\(jetStream.stream)' as consumer '\(settings.durable)'")
+            }
         }
         if !settings.import.isEmpty {
             let group = settings.queueGroup.map { " in queue group '\($0)'" } ?? ""
@@ -24,7 +29,15 @@ extension Runtime {
             MetricReading(.counter, "switchboard_nats_js_export_failed_total", value: jetStream.exportFailed),
             MetricReading(.gauge, "switchboard_nats_js_pending", [("direction", "export")], value: jetStream.exportPending),
         ] } ?? []
-        return jetStream + [
+        let imports = stats.jetStreamImport.map { counts in [
+            MetricReading(.counter, "switchboard_nats_js_imported_total", value: counts.imported),
+            MetricReading(.counter, "switchboard_nats_js_acked_total", value: counts.acked),
+            MetricReading(.counter, "switchboard_nats_js_nacked_total", value: counts.nacked),
+            MetricReading(.counter, "switchboard_nats_js_terminated_total", value: counts.terminated),
+            MetricReading(.counter, "switchboard_nats_js_redelivered_total", value: counts.redelivered),
+            MetricReading(.gauge, "switchboard_nats_js_pending", [("direction", "import")], value: counts.pending),
+        ] } ?? []
+        return jetStream + imports + [
             MetricReading(.gauge, "switchboard_nats_connected", value: stats.state == "connected" ? 1 : 0),
             MetricReading(.counter, "switchboard_nats_exported_total", value: stats.exported),
             MetricReading(.counter, "switchboard_nats_possibly_lost_total", value: stats.possiblyLost),

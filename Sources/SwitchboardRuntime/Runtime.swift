@@ -328,7 +328,7 @@ public final class Runtime: Sendable {
             await Stage.untilShutdown()
             await router.shutdown(drainTimeout: drainTimeout)
         }
-        if let settings = configuration.nats, !settings.import.isEmpty {
+        if let settings = configuration.nats, !settings.import.isEmpty || settings.jetStream?.import != nil {
             // Imports start once the plugins are routed to, before the run reports ready.
             add("nats import") { [self] ready in
                 let bridge = parts.withLock { $0.bridge }!

@@ -85,4 +85,104 @@ import Testing
         let config = try JSON(parsing: server.request("$JS.API.STREAM.INFO.ORDERS"))["config"]
         #expect(config?["max_age"] == .int(7 * 86_400 * 1_000_000_000) && config?["duplicate_window"] == .int(30_000_000_000), "\(String(describing: config))")
     }
+
+    // MARK: Imports
+
+    /// An instance importing the stream ORDERS through the durable consumer `workers`.
+    static func importing(_ server: NATSServer, _ consumer: String, subscriber: String, more: String = "") -> String {
+        """
+        drain_timeout: 10s
+        nats:
+          url: "\(server.url)"
+          jetstream:
+            stream: { name: ORDERS, subjects: ["order.>"], create: true }
+            import: { durable: workers\(consumer) }\(more)
+        subscribers:
+          - \(subscriber)
+        """
+    }
+
+    /// Prints `n delivery` for each event.
+    static let printer = #"return { handle = function(e) print(e.data.n .. " " .. e.headers["Switchboard-Delivery"]) end }"#
+
+    /// The consumer's state as the server tells any client.
+    static func consumer(_ server: NATSServer, _ name: String = "workers") throws -> JSON {
+        try JSON(parsing: server.request("$JS.API.CONSUMER.INFO.ORDERS.\(name)"))
+    }
+
+    @Test func importedMessagesAreAcknowledgedOnceHandledAndNotBefore() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let folder = try PluginFolder(files: [
+            "p.lua": Self.printer,
+            "c.yaml": Self.importing(server, "", subscriber: "{ name: p, plugin: p.lua, topics: [\"order.>\"] }"),
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        try server.publish((0..<300).map { ("order.created", #"{"n": \#($0)}"#, []) })
+        #expect(await eventually { run.output.split(separator: "\n").count == 300 }, "\(run.errors)")
+        #expect(await eventually { (try? Self.consumer(server))?["num_ack_pending"] == 0 })
+        #expect(await run.finish(within: 30) == 0, "\(run.errors)")
+        #expect(Set(run.output.split(separator: "\n")) == Set((0..<300).map { "\($0) 1" }), "each once, at its first delivery")
+        let nats = try #require(try NATSBridgeTests.report(folder, "r.json")["nats"])
+        #expect(nats["js_imported"] == 300 && nats["js_acked"] == 300 && nats["js_nacked"] == 0 && nats["js_import_pending"] == 0, "\(nats)")
+        let consumer = try Self.consumer(server)
+        #expect(consumer["num_pending"] == 0 && consumer["num_ack_pending"] == 0 && consumer["num_redelivered"] == 0, "\(consumer)")
+    }
+
+    @Test func aFailureComesAgainAfterTheBackoffAndItsLastDeliveryIsTerminated() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let folder = try PluginFolder(files: [
+            "p.lua": """
+                local seen = {}
+                return { handle = function(e)
+                  local n = e.data.n
+                  seen[n] = (seen[n] or 0) + 1
+                  print(n .. " " .. e.headers["Switchboard-Delivery"] .. " " .. string.format("%.3f", switchboard.now()))
+                  if n == 1 and seen[n] < 3 then error("not yet") end
+                  if n == 2 then error("never") end
+                end }
+                """,
+            "c.yaml": Self.importing(
+                server, ", max_deliver: 3, backoff: [300ms, 600ms]",
+                subscriber: "{ name: p, plugin: p.lua, topics: [\"order.>\"], on_failure: { restart_after: 100 } }"),
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        try server.publish([("order.created", #"{"n": 1}"#, []), ("order.created", #"{"n": 2}"#, [])])
+        #expect(await eventually(within: 20) { run.output.split(separator: "\n").count == 6 }, "\(run.output)\(run.errors)")
+        #expect(await eventually { (try? Self.consumer(server))?["num_ack_pending"] == 0 })
+        #expect(await run.finish(within: 30) == 0, "\(run.errors)")
+        for n in [1, 2] {
+            let lines = run.output.split(separator: "\n").map { $0.split(separator: " ") }.filter { $0[0] == "\(n)" }
+            #expect(lines.map { $0[1] } == ["1", "2", "3"], "delivery counts of \(n): \(lines)")
+            let times = lines.compactMap { Double($0[2]) }
+            #expect(times.count == 3 && times[1] - times[0] >= 0.25 && times[2] - times[1] >= 0.5, "the backoff's delays: \(times)")
+        }
+        let nats = try #require(try NATSBridgeTests.report(folder, "r.json")["nats"])
+        #expect(nats["js_acked"] == 1 && nats["js_nacked"] == 4 && nats["js_terminated"] == 1 && nats["js_redelivered"] == 4, "\(nats)")
+    }
+
+    @Test func anInstanceAcknowledgesItsOwnExportsAtOnceWithoutRoutingThem() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let folder = try PluginFolder(files: [
+            "p.lua": #"return { handle = function(e) print(e.data.n .. " " .. tostring(e.headers["Switchboard-Delivery"])) end }"#,
+            "c.yaml": """
+                instance: both
+                drain_timeout: 10s
+                nats:
+                  url: "\(server.url)"
+                  jetstream:
+                    stream: { name: ORDERS, subjects: ["order.>"], create: true }
+                    export: ["order.>"]
+                    import: { durable: workers }
+                subscribers:
+                  - { name: p, plugin: p.lua, topics: ["order.>"] }
+                """,
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        run.send(NATSBridgeTests.events("order.created", 0..<5))
+        #expect(await eventually { (try? Self.consumer(server))?["delivered"]?["consumer_seq"] == 5 && (try? Self.consumer(server))?["num_ack_pending"] == 0 })
+        #expect(await run.finish(within: 30) == 0, "\(run.errors)")
+        #expect(run.output.split(separator: "\n") == (0..<5).map { "\($0) nil" }, "handled once each, as local events")
+        let nats = try #require(try NATSBridgeTests.report(folder, "r.json")["nats"])
+        #expect(nats["js_exported"] == 5 && nats["js_acked"] == 5 && nats["js_imported"] == 0, "\(nats)")
+    }
 }

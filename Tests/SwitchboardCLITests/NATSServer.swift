@@ -49,11 +49,17 @@ final class NATSServer: @unchecked Sendable {  // used by one test at a time
     /// Publishes one message as any NATS client would (the protocol by hand: a foreign
     /// publisher, not a Switchboard instance), and returns once the server processed it.
     func publish(_ subject: String, _ payload: String, headers: [(String, String)] = []) throws {
+        try publish([(subject, payload, headers)])
+    }
+
+    /// Publishes several messages on one connection, in order, as ``publish(_:_:headers:)`` does one.
+    func publish(_ messages: [(subject: String, payload: String, headers: [(String, String)])]) throws {
         let socket = try Self.connected(port: port)
         defer { close(socket) }
-        let head = "NATS/1.0\r\n" + headers.map { "\($0): \($1)\r\n" }.joined() + "\r\n"
-        let message = #"CONNECT {"verbose":false,"headers":true}"# + "\r\n"
-            + "HPUB \(subject) \(head.utf8.count) \(head.utf8.count + payload.utf8.count)\r\n\(head)\(payload)\r\nPING\r\n"
+        let message = #"CONNECT {"verbose":false,"headers":true}"# + "\r\n" + messages.map { subject, payload, headers in
+            let head = "NATS/1.0\r\n" + headers.map { "\($0): \($1)\r\n" }.joined() + "\r\n"
+            return "HPUB \(subject) \(head.utf8.count) \(head.utf8.count + payload.utf8.count)\r\n\(head)\(payload)\r\n"
+        }.joined() + "PING\r\n"
         guard Array(message.utf8).withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == message.utf8.count else {
             throw ServerError("cannot write to nats-server")
         }

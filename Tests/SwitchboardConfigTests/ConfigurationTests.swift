@@ -203,6 +203,24 @@ import Testing
                     export: ["order.>", "payment.done", "user.*"]
                 subscribers: []
                 """,
+            "imports.yaml": """
+                nats:
+                  url: nats://127.0.0.1:4222
+                  export: ["pay.>"]
+                  jetstream:
+                    stream: { name: S, subjects: ["order.>", "pay.>"] }
+                    import: { ack_wait: 100ms, backoff: [1s, soon], max_deliver: 0 }
+                subscribers: []
+                """,
+            "filtered.yaml": """
+                nats:
+                  url: nats://127.0.0.1:4222
+                  export: ["pay.>"]
+                  jetstream:
+                    stream: { name: S, subjects: ["order.>", "pay.>"] }
+                    import: { durable: w, filter: "pay.done" }
+                subscribers: []
+                """,
             "outside.yaml": """
                 nats:
                   url: nats://127.0.0.1:4222
@@ -226,6 +244,18 @@ import Testing
             "\(path):6: nats jetstream stream with create: true needs 'subjects', the subjects it stores",
             "\(path):7: nats jetstream export 'order.>' overlaps nats export 'order.created': the stream would store those events twice; export them through one of the two",
             "\(path):7: nats jetstream export 'payment.done' overlaps nats import 'payment.>': what one instance stores, another would import and store again, without end",
+        ])
+        let imports = folder.path("imports.yaml")
+        expectProblems(loading: imports, [
+            "\(imports):6: nats jetstream import needs a 'durable' name, which every instance sharing the work gives",
+            "\(imports):6: nats jetstream import needs a 'filter' (the subjects it takes) unless the stream has exactly one subject",
+            "\(imports):6: nats jetstream import ack_wait must be at least 1s",
+            "\(imports):6: nats jetstream import backoff must be a list of durations, such as [1s, 5s, 30s]",
+            "\(imports):6: nats jetstream import max_deliver '0' is not a whole number of at least 1",
+        ])
+        let filtered = folder.path("filtered.yaml")
+        expectProblems(loading: filtered, [
+            "\(filtered):6: nats jetstream import filter 'pay.done' overlaps nats export 'pay.>': imported messages would be exported into the stream again, without end",
         ])
         let outside = folder.path("outside.yaml")
         expectProblems(loading: outside, [
