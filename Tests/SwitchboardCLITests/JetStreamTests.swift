@@ -185,4 +185,43 @@ import Testing
         let nats = try #require(try NATSBridgeTests.report(folder, "r.json")["nats"])
         #expect(nats["js_exported"] == 5 && nats["js_acked"] == 5 && nats["js_imported"] == 0, "\(nats)")
     }
+
+    @Test func twoInstancesShareTheConsumerAndOneKilledMidRunLosesNothing() async throws {
+        let server = try await NATSServer(jetStream: true)
+        var runs: [LiveRun] = []
+        for name in ["a", "b"] {
+            let folder = try PluginFolder(files: [
+                "p.lua": Self.printer,
+                "c.yaml": "instance: \(name)\n" + Self.importing(
+                    server, ", ack_wait: 2s", subscriber: "{ name: p, plugin: p.lua, topics: [\"order.>\"] }"),
+            ])
+            runs.append(try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder))
+        }
+        try server.publish((0..<10_000).map { ("order.created", #"{"n": \#($0)}"#, []) })
+        func lines(_ run: LiveRun) -> [(n: Int, delivery: Int)] {
+            run.output.split(separator: "\n").compactMap { line in
+                let parts = line.split(separator: " ")
+                guard parts.count == 2, let n = Int(parts[0]), let delivery = Int(parts[1]) else { return nil }
+                return (n, delivery)
+            }
+        }
+        #expect(await eventually(within: 30) { lines(runs[0]).count >= 1500 && lines(runs[1]).count >= 1500 }, "both take work")
+        Glibc.kill(runs[0].process.processIdentifier, SIGKILL)
+        let killed = lines(runs[0])
+        // What the killed one had in hand comes again to the survivor, after the acknowledgement wait.
+        #expect(await eventually(within: 60) { Set((killed + lines(runs[1])).map(\.n)).count == 10_000 }, "every message handled")
+        #expect(await eventually { (try? Self.consumer(server))?["num_ack_pending"] == 0 })
+        #expect(await runs[1].finish(within: 30) == 0, "\(runs[1].errors)")
+        let survivor = lines(runs[1])
+        #expect(Set((killed + survivor).map(\.n)) == Set(0..<10_000))
+        // A message handled twice was in flight at the kill, and its second delivery says so.
+        let seenByKilled = Set(killed.map(\.n))
+        let twice = survivor.filter { seenByKilled.contains($0.n) }
+        #expect(twice.allSatisfy { $0.delivery >= 2 }, "\(twice.prefix(5))")
+        #expect(twice.count <= 1000, "no more than the consumer's max_ack_pending were in flight")
+        let report = try JSON(parsing: String(contentsOfFile: runs[1].folder.path("r.json"), encoding: .utf8))
+        let redelivered = try #require(report["nats"]?["js_redelivered"]?.intValue)
+        #expect(redelivered >= Int64(twice.count), "\(String(describing: report["nats"]))")
+        #expect(try Self.consumer(server)["num_pending"] == 0)
+    }
 }
