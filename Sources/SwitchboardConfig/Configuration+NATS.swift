@@ -48,7 +48,7 @@ extension Configuration {
             public struct Import: Sendable, Equatable {
                 /// `durable`: the consumer's name.
                 public var durable: String
-                /// `filter`: the subjects it takes from the stream; nil: the stream's one subject.
+                /// `filter`: the subjects it takes from the stream; nil: all of them.
                 public var filter: String?
                 /// `ack_wait`: how long the server waits for an acknowledgement before it delivers again.
                 public var ackWait: Duration?

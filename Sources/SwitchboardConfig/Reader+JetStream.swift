@@ -68,15 +68,12 @@ extension Reader {
             do { try Topic.validatePattern(filter) } catch { problem(filterNode, "nats jetstream import filter: \(error)") }
             settings.filter = filter
         }
-        if settings.filter == nil, stream.subjects.count != 1 {
-            problem(node, "nats jetstream import needs a 'filter' (the subjects it takes) unless the stream has exactly one subject")
+        if let filter = settings.filter, !stream.subjects.isEmpty, !stream.subjects.contains(where: { Topic.pattern($0, covers: filter) }) {
+            problem(fields["filter"], "nats jetstream import filter '\(filter)' is not within the stream's subjects (\(stream.subjects.joined(separator: ", ")))")
         }
-        if let filter = settings.filter {
-            if !stream.subjects.isEmpty, !stream.subjects.contains(where: { Topic.pattern($0, covers: filter) }) {
-                problem(fields["filter"], "nats jetstream import filter '\(filter)' is not within the stream's subjects (\(stream.subjects.joined(separator: ", ")))")
-            }
-            if let core = coreExport.first(where: { Topic.overlap($0, filter) }) {
-                problem(fields["filter"], "nats jetstream import filter '\(filter)' overlaps nats export '\(core)': imported messages would be exported into the stream again, without end")
+        for taken in settings.filter.map({ [$0] }) ?? stream.subjects {
+            if let core = coreExport.first(where: { Topic.overlap($0, taken) }) {
+                problem(fields["filter"] ?? node, "nats jetstream import of '\(taken)' overlaps nats export '\(core)': imported messages would be exported into the stream again, without end")
             }
         }
         settings.ackWait = value(fields["ack_wait"], "nats jetstream import ack_wait", "a duration such as 30s", ConfigValue.duration)

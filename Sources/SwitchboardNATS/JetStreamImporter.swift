@@ -26,7 +26,6 @@ final class JetStreamImporter: Sendable {
     static let deliveryHeader = "Switchboard-Delivery"
 
     private let link: NATSLink
-    private let stream: String
     private let settings: JetStreamSettings.Import
     private let router: Router
     /// Never handed an imported message: it would store it again.
@@ -64,7 +63,6 @@ final class JetStreamImporter: Sendable {
     /// before ``start()``.
     init(link: NATSLink, jetStream: JetStreamSettings, router: Router, exporter: Subscriber?) throws(NATSError) {
         self.link = link
-        stream = jetStream.stream
         let settings = jetStream.import!
         self.settings = settings
         self.router = router
@@ -86,7 +84,7 @@ final class JetStreamImporter: Sendable {
                     bind.Stream = stream
                     bind.Consumer = durable
                     bind.ManualAck = true
-                    return js_PullSubscribe(&subscription, js, settings.filter, durable, nil, &bind, &code)
+                    return js_PullSubscribe(&subscription, js, settings.filter, durable, nil, &bind, &code)  // no filter: all of the stream
                 }
             }
             try check(status, "cannot pull from the JetStream consumer '\(settings.durable)' of stream '\(jetStream.stream)' (error \(code.rawValue))")
@@ -119,19 +117,19 @@ final class JetStreamImporter: Sendable {
         }
         var config = jsConsumerConfig()
         try check(jsConsumerConfig_Init(&config), "cannot create a consumer configuration")
+        let filter = settings.filter.flatMap { strdup($0) }  // nil: the whole stream
+        defer { free(filter) }
         let status = settings.durable.withCString { durable in
-            settings.filter.withCString { filter in
-                config.Durable = durable
-                config.FilterSubject = filter
-                config.AckPolicy = js_AckExplicit
-                config.DeliverPolicy = js_DeliverAll
-                config.AckWait = Int64(SystemClock.nanoseconds(settings.ackWait))
-                config.MaxDeliver = Int64(settings.maxDeliver)
-                config.MaxAckPending = Int64(settings.maxAckPending)
-                let added = js_AddConsumer(&info, js, stream, &config, nil, &code)
-                guard code == JSConsumerNameExistErr else { return added }
-                return js_UpdateConsumer(&info, js, stream, &config, nil, &code)
-            }
+            config.Durable = durable
+            config.FilterSubject = UnsafePointer(filter)
+            config.AckPolicy = js_AckExplicit
+            config.DeliverPolicy = js_DeliverAll
+            config.AckWait = Int64(SystemClock.nanoseconds(settings.ackWait))
+            config.MaxDeliver = Int64(settings.maxDeliver)
+            config.MaxAckPending = Int64(settings.maxAckPending)
+            let added = js_AddConsumer(&info, js, stream, &config, nil, &code)
+            guard code == JSConsumerNameExistErr else { return added }
+            return js_UpdateConsumer(&info, js, stream, &config, nil, &code)
         }
         try check(status, "cannot create or update the JetStream consumer '\(settings.durable)' (error \(code.rawValue))")
     }

@@ -28,8 +28,8 @@ public struct JetStreamSettings: Sendable, Equatable {
     public struct Import: Sendable, Equatable {
         /// The consumer's name.
         public var durable: String
-        /// The subjects it takes from the stream.
-        public var filter: String
+        /// The subjects it takes from the stream; nil: all of them.
+        public var filter: String?
         /// How long the server waits for an acknowledgement before it delivers again.
         public var ackWait: Duration = .seconds(30)
         /// Deliveries of one message before it is terminated.
@@ -40,7 +40,7 @@ public struct JetStreamSettings: Sendable, Equatable {
         public var backoff: [Duration] = [.seconds(1), .seconds(5), .seconds(30)]
 
         /// A consumer with every other field at its default.
-        public init(durable: String, filter: String) {
+        public init(durable: String, filter: String? = nil) {
             self.durable = durable
             self.filter = filter
         }

@@ -90,7 +90,7 @@ extension Configuration.NATSSettings {
             jetStream.create = section.stream.create
             jetStream.export = section.export
             jetStream.import = section.import.map { section in
-                var settings = JetStreamSettings.Import(durable: section.durable, filter: section.filter ?? jetStream.subjects[0])  // the reader asks for a filter unless the stream has one subject
+                var settings = JetStreamSettings.Import(durable: section.durable, filter: section.filter)
                 if let ackWait = section.ackWait { settings.ackWait = ackWait }
                 if let maxDeliver = section.maxDeliver { settings.maxDeliver = maxDeliver }
                 if let maxAckPending = section.maxAckPending { settings.maxAckPending = maxAckPending }

@@ -12,7 +12,7 @@ extension Runtime {
                 parts.append("storing \(jetStream.export.joined(separator: ", ")) in JetStream stream '\(jetStream.stream)'")
             }
             if let settings = jetStream.import {
-                parts.append("importing \(settings.filter) from JetStream stream '\(jetStream.stream)' as consumer '\(settings.durable)'")
+                parts.append("importing \(settings.filter ?? "everything") from JetStream stream '\(jetStream.stream)' as consumer '\(settings.durable)'")
             }
         }
         if !settings.import.isEmpty {

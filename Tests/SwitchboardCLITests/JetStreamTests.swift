@@ -224,4 +224,35 @@ import Testing
         #expect(redelivered >= Int64(twice.count), "\(String(describing: report["nats"]))")
         #expect(try Self.consumer(server)["num_pending"] == 0)
     }
+
+    @Test func theShippedJetStreamOrderFlowLosesNoOrderWhenAWorkerIsKilled() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let environment = ["NATS_URL": server.url]
+        var workers: [LiveRun] = []
+        for _ in 0..<2 {
+            workers.append(try await LiveRun(
+                ["run", "--config", "config/jetstream-workers.yaml"], in: try PluginFolder(), environment: environment))
+        }
+        async let shop = switchboard(
+            "run", "--config", "config/jetstream-shop.yaml", "--input", "none", "--duration", "1500ms", environment: environment)
+        // As soon as one worker has handled something, it dies, perhaps mid-message.
+        #expect(await eventually(within: 30) { workers.contains { !$0.output.isEmpty } })
+        let victim = workers.firstIndex { !$0.output.isEmpty }!
+        Glibc.kill(workers[victim].process.processIdentifier, SIGKILL)
+        let survivor = workers[1 - victim]
+        let result = try await shop
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.errors.contains("nats jetstream: js_exported 3, js_export_failed 0"), "\(result.errors)")
+        let expected: Set = [
+            "Email: Sending order confirmation for #ORD-123456", "Email: Sending payment receipt for order #ORD-123456",
+            "Email: Sending shipping notification for #ORD-123456 (tracking: 1Z999AA10123456784)",
+            "Inventory: Reserving 2 units of product PROD-A", "Inventory: Reserving 1 units of product PROD-B",
+            "Analytics: Recording order #ORD-123456 (total: $109.97)", "Analytics: Recording payment via credit_card ($109.97)",
+            "Push Notification: Your order #ORD-123456 has been shipped!",
+        ]
+        // What the dead worker had not answered comes to the survivor after ack_wait (5s).
+        let handled = { Set(workers.flatMap { $0.output.split(separator: "\n").map(String.init) }) }
+        #expect(await eventually(within: 30) { handled() == expected }, "\(handled()) \(survivor.errors)")
+        #expect(await survivor.finish() == 0)
+    }
 }

@@ -248,14 +248,13 @@ import Testing
         let imports = folder.path("imports.yaml")
         expectProblems(loading: imports, [
             "\(imports):6: nats jetstream import needs a 'durable' name, which every instance sharing the work gives",
-            "\(imports):6: nats jetstream import needs a 'filter' (the subjects it takes) unless the stream has exactly one subject",
             "\(imports):6: nats jetstream import ack_wait must be at least 1s",
             "\(imports):6: nats jetstream import backoff must be a list of durations, such as [1s, 5s, 30s]",
             "\(imports):6: nats jetstream import max_deliver '0' is not a whole number of at least 1",
         ])
         let filtered = folder.path("filtered.yaml")
         expectProblems(loading: filtered, [
-            "\(filtered):6: nats jetstream import filter 'pay.done' overlaps nats export 'pay.>': imported messages would be exported into the stream again, without end",
+            "\(filtered):6: nats jetstream import of 'pay.done' overlaps nats export 'pay.>': imported messages would be exported into the stream again, without end",
         ])
         let outside = folder.path("outside.yaml")
         expectProblems(loading: outside, [
