@@ -255,4 +255,33 @@ import Testing
         #expect(await eventually(within: 30) { handled() == expected }, "\(handled()) \(survivor.errors)")
         #expect(await survivor.finish() == 0)
     }
+
+    @Test func aServerRestartMidExportAndImportLeavesEveryStoredMessageHandled() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let shopFolder = try PluginFolder(files: ["c.yaml": Self.configuration(server)])
+        let workerFolder = try PluginFolder(files: [
+            "p.lua": Self.printer,
+            "c.yaml": "instance: worker\n" + Self.importing(
+                server, ", ack_wait: 2s", subscriber: "{ name: p, plugin: p.lua, topics: [\"order.>\"] }"),
+        ])
+        let worker = try await LiveRun(
+            ["run", "--config", workerFolder.path("c.yaml"), "--report", workerFolder.path("r.json")], in: workerFolder)
+        let shop = try await LiveRun(["run", "--config", shopFolder.path("c.yaml"), "--report", shopFolder.path("r.json")], in: shopFolder)
+        let feed = shop.feed(count: 4000, chunk: 200, pauseMicroseconds: 2000) { #"{"topic": "order.\#($0)", "data": {"n": \#($0)}}"# }
+        #expect(await eventually { worker.output.split(separator: "\n").count >= 500 })
+        server.kill()
+        try await Task.sleep(for: .milliseconds(300))
+        try await server.start()
+        await feed.value
+        #expect(await shop.finish(within: 60) == 0, "\(shop.errors)")
+        let state = try #require(try JSON(parsing: server.request("$JS.API.STREAM.INFO.ORDERS"))["state"])
+        let stored = try #require(state["messages"]?.intValue)
+        let exported = try #require(try NATSBridgeTests.report(shopFolder, "r.json")["nats"]?["js_exported"]?.intValue)
+        #expect(stored >= exported && state["num_subjects"]?.intValue == stored, "\(state)")
+        // Every stored message reaches the worker, through the restart.
+        let handled = { Set(worker.output.split(separator: "\n").compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }) }
+        #expect(await eventually(within: 60) { handled().count == Int(stored) }, "\(handled().count) of \(stored): \(worker.errors)")
+        #expect(await eventually { (try? Self.consumer(server))?["num_ack_pending"] == 0 && (try? Self.consumer(server))?["num_pending"] == 0 })
+        #expect(await worker.finish(within: 30) == 0, "\(worker.errors)")
+    }
 }
