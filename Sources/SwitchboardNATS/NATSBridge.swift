@@ -14,7 +14,9 @@ import SwitchboardCore
 /// JSON; imports restore them as event headers. An imported event is never exported again by
 /// the instance that imported it, and the server never hands an instance its own exports
 /// (no echo), so bridges do not loop. Delivery over core NATS is at most once: what may have
-/// been lost is counted (see ``NATSBridgeStats``), never silent.
+/// been lost is counted (see ``NATSBridgeStats``), never silent. With ``JetStreamSettings``,
+/// exports are stored in a stream, each counted once the server acknowledged it, and imports
+/// come through a durable consumer, each acknowledged once every local subscriber is done.
 ///
 /// The life of a bridge: ``init(settings:instance:router:logger:)`` connects and starts the
 /// exporter; ``startImports()`` once local subscribers are in place; at the end,
