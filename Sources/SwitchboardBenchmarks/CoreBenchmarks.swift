@@ -108,6 +108,11 @@ enum CoreBenchmarks {
     }
 }
 
+/// A duration in seconds, with the fraction.
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
 func format(_ value: Double) -> String {
     let scaled = (value * 100).rounded() / 100
     return "\(scaled)"

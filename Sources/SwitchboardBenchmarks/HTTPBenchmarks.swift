@@ -115,14 +115,10 @@ enum HTTPBenchmarks {
         print("http sink, batches of 100: \(Int(Double(events) / elapsed)) events/s, \(Int(Double(made) / elapsed)) requests/s"
             + " (\(format(elapsed * 1e6 / Double(made)))µs a request, \(made) requests)")
     }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
 }
 
 /// A count that tasks and closures share.
-private final class Counter: Sendable {
+final class Counter: Sendable {
     let value = Atomic<Int>(0)
 }
 

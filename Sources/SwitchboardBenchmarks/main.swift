@@ -13,6 +13,7 @@ let usage = """
       journal-cost EVENTS.jsonl [RUNS]           the same pipeline with and without a journal (fsync: interval)
       ingest EVENTS.jsonl [RUNS]                 HTTP ingest (batches of 1,000 lines) against the stdin feeder
       http-sink                                  200,000 events through an http sink in batches of 100
+      nats EVENTS.jsonl [RUNS]                   export and import into Lua, core NATS vs JetStream (needs nats-server)
     """
 func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
 
@@ -27,6 +28,7 @@ case "lua-many": try await LuaBenchmarks.manySubscribers()
 case "journal-cost" where arguments.count > 1: try LuaBenchmarks.journalCost(events: arguments[1], runs: runs(at: 2))
 case "ingest" where arguments.count > 1: try await HTTPBenchmarks.ingest(events: arguments[1], runs: runs(at: 2))
 case "http-sink": try await HTTPBenchmarks.sink()
+case "nats" where arguments.count > 1: try await NATSBenchmarks.bridge(events: arguments[1], runs: runs(at: 2))
 default:
     print(usage)
     exit(2)

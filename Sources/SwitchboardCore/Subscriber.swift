@@ -171,6 +171,7 @@ public final class Subscriber: Sendable {
             switch mailbox.take(into: &batch, until: deadline) {
             case .events:
                 mailbox.recordStart(of: batch.first!)
+                let tracking = DeliveryTracker.inUse.load(ordering: .relaxed)
                 if let batching = handler.batching {
                     if !gather(&batch, into: &gathered, batching, for: handler, consecutiveFailures: &consecutiveFailures) {
                         Self.abandon(&gathered.events)  // sealed: counted as abandoned
@@ -183,11 +184,11 @@ public final class Subscriber: Sendable {
                         let start = timing?.start(self)
                         let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
                         if let start { timing?.end(self, event: event, started: start) }
-                        finishTracked(event, handled: handled)
+                        if tracking { finishTracked(event, handled: handled) }
                         if !mailbox.settle(failed: !handled) { break }
                     }
                 }
-                Self.abandon(&batch)  // what a seal left: counted as abandoned
+                if tracking { Self.abandon(&batch) } else { batch.removeAll() }  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
                 if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
@@ -254,7 +255,7 @@ public final class Subscriber: Sendable {
                 observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
             }
         }
-        for event in events { finishTracked(event, handled: handled) }
+        if DeliveryTracker.inUse.load(ordering: .relaxed) { for event in events { finishTracked(event, handled: handled) } }
         for _ in events where !mailbox.settle(failed: !handled) { return false }
         return true
     }

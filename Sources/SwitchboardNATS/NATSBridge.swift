@@ -60,7 +60,7 @@ public final class NATSBridge: Sendable {
                     failurePolicy: FailurePolicy(restartAfter: .max), handler: handler)
                 exporter = (subscriber, handler.stopped)
             }
-            if let jetStream = settings.jetStream {
+            if let jetStream = settings.jetStream, !jetStream.export.isEmpty {
                 let handler = try JetStreamExporter(link: link, settings: jetStream)
                 let subscriber = try router.subscribe(
                     jetStream.export, name: JetStreamExporter.name, capacity: settings.exportCapacity, overflow: .dropNewest,
