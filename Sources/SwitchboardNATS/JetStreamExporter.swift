@@ -59,8 +59,7 @@ final class JetStreamExporter: EventHandler {
         }
     }
 
-    /// Makes the JetStream context and makes sure the stream is there: created or updated with
-    /// ``JetStreamSettings/create``, otherwise looked up (a missing one throws, naming it).
+    /// Makes the JetStream context; the stream must be there (``JetStreamSettings/ensureStream(on:wait:)``).
     init(link: NATSLink, settings: JetStreamSettings) throws(NATSError) {
         self.link = link
         self.settings = settings
@@ -74,50 +73,9 @@ final class JetStreamExporter: EventHandler {
         var context: OpaquePointer?
         try check(natsConnection_JetStream(&context, link.connection, &options), "cannot use JetStream")
         self.context = context
-        do {
-            try ensureStream()
-        } catch {
-            jsCtx_Destroy(context)
-            self.context = nil
-            throw error
-        }
     }
 
     deinit { jsCtx_Destroy(context) }
-
-    private func ensureStream() throws(NATSError) {
-        var code = jsErrCode(rawValue: 0)
-        var info: UnsafeMutablePointer<jsStreamInfo>?
-        defer { jsStreamInfo_Destroy(info) }
-        guard settings.create else {
-            let status = js_GetStreamInfo(&info, context, settings.stream, nil, &code)
-            if status == NATS_NOT_FOUND || code == JSStreamNotFoundErr {
-                throw NATSError("the JetStream stream '\(settings.stream)' does not exist: create it, or set nats.jetstream.stream.create: true")
-            }
-            try check(status, "cannot look up the JetStream stream '\(settings.stream)'")
-            return
-        }
-        var config = jsStreamConfig()
-        try check(jsStreamConfig_Init(&config), "cannot create a stream configuration")
-        let name = strdup(settings.stream)
-        var subjects = settings.subjects.map { UnsafePointer(strdup($0)) }
-        defer {
-            free(name)
-            subjects.forEach { free(UnsafeMutablePointer(mutating: $0)) }
-        }
-        config.Name = UnsafePointer(name)
-        config.Storage = settings.storage == .file ? js_FileStorage : js_MemoryStorage
-        config.MaxAge = settings.maxAge.map { Int64(SystemClock.nanoseconds($0)) } ?? 0
-        config.Duplicates = Int64(SystemClock.nanoseconds(settings.duplicateWindow))
-        let status = subjects.withUnsafeMutableBufferPointer { list in
-            config.Subjects = list.baseAddress
-            config.SubjectsLen = Int32(list.count)
-            let added = js_AddStream(&info, context, &config, nil, &code)
-            guard code == JSStreamNameExistErr else { return added }
-            return js_UpdateStream(&info, context, &config, nil, &code)
-        }
-        try check(status, "cannot create or update the JetStream stream '\(settings.stream)' (error \(code.rawValue))")
-    }
 
     func handle(_ event: Event) throws {
         do {

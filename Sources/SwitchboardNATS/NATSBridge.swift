@@ -53,6 +53,7 @@ public final class NATSBridge: Sendable {
         self.router = router
         var exporter: (subscriber: Subscriber, stopped: Completion)?
         do {
+            try settings.jetStream?.ensureStream(on: link.connection, wait: settings.connectTimeout)
             if !settings.export.isEmpty {
                 let handler = NATSExporter(link: link)
                 let subscriber = try router.subscribe(
