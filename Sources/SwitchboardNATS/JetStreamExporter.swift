@@ -88,16 +88,8 @@ final class JetStreamExporter: EventHandler {
     }
 
     private func export(_ event: Event) throws(NATSError) {
-        text.removeAll(keepingCapacity: true)
-        event.tape.write(to: &text)
-        var message: OpaquePointer?
-        try text.withUnsafeBufferPointer { bytes throws(NATSError) in
-            try bytes.withMemoryRebound(to: CChar.self) { bytes throws(NATSError) in
-                try check(natsMsg_Create(&message, event.topic, nil, bytes.baseAddress, Int32(bytes.count)), "cannot export '\(event.topic)'")
-            }
-        }
+        var message = try NATSExporter.message(for: event, instance: link.instance, text: &text)
         defer { natsMsg_Destroy(message) }  // nothing once the client took it
-        NATSExporter.setHeaders(of: message, for: event, instance: link.instance)
         let id = event.id.description
         var options = jsPubOptions()
         jsPubOptions_Init(&options)

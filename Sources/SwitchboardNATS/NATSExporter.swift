@@ -57,6 +57,17 @@ final class NATSExporter: EventHandler {
 
     private func export(_ event: Event) throws(NATSError) {
         try waitForConnection()
+        let message = try Self.message(for: event, instance: link.instance, text: &text)
+        defer { natsMsg_Destroy(message) }
+        if unconfirmed == 0 { unconfirmedEpoch = link.epoch(statistics) }  // before the write: a loss after it must show
+        try check(natsConnection_PublishMsg(link.connection, message), "cannot export '\(event.topic)' to NATS")
+        unconfirmed += 1
+    }
+
+    /// A new message for an export (the caller destroys it): the payload as JSON, written
+    /// through `text` (reused from event to event), and the headers: the event's own (those
+    /// NATS can carry), its id, time and origin.
+    static func message(for event: Event, instance: String, text: inout [UInt8]) throws(NATSError) -> OpaquePointer? {
         text.removeAll(keepingCapacity: true)
         event.tape.write(to: &text)
         var message: OpaquePointer?
@@ -65,21 +76,13 @@ final class NATSExporter: EventHandler {
                 try check(natsMsg_Create(&message, event.topic, nil, bytes.baseAddress, Int32(bytes.count)), "cannot export '\(event.topic)'")
             }
         }
-        defer { natsMsg_Destroy(message) }
-        Self.setHeaders(of: message, for: event, instance: link.instance)
-        if unconfirmed == 0 { unconfirmedEpoch = link.epoch(statistics) }  // before the write: a loss after it must show
-        try check(natsConnection_PublishMsg(link.connection, message), "cannot export '\(event.topic)' to NATS")
-        unconfirmed += 1
-    }
-
-    /// Sets an export's headers: the event's own (those NATS can carry), its id, time and origin.
-    static func setHeaders(of message: OpaquePointer?, for event: Event, instance: String) {
         for (key, value) in event.headers where isValidHeader(key, value) {
             natsMsgHeader_Set(message, key, value)
         }
         natsMsgHeader_Set(message, NATSBridge.idHeader, event.id.description)
         natsMsgHeader_Set(message, NATSBridge.timeHeader, String(event.time))
         natsMsgHeader_Set(message, NATSBridge.originHeader, instance)
+        return message
     }
 
     /// NATS headers are text lines: a key holds no `:`, space or control character, a value no line break.
