@@ -284,4 +284,20 @@ import Testing
         #expect(await eventually { (try? Self.consumer(server))?["num_ack_pending"] == 0 && (try? Self.consumer(server))?["num_pending"] == 0 })
         #expect(await worker.finish(within: 30) == 0, "\(worker.errors)")
     }
+
+    @Test func aMessageTakenByASpillingSubscriberIsAcknowledgedOnceTheJournalHoldsIt() async throws {
+        let server = try await NATSServer(jetStream: true)
+        let folder = try PluginFolder(files: [
+            "p.lua": Self.printer,
+            "c.yaml": "journal: { path: journal }\n" + Self.importing(
+                server, "", subscriber: "{ name: p, plugin: p.lua, topics: [\"order.>\"], queue: { overflow: spill } }"),
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
+        try server.publish((0..<50).map { ("order.created", #"{"n": \#($0)}"#, []) })
+        #expect(await eventually { (try? Self.consumer(server))?["delivered"]?["stream_seq"] == 50 && (try? Self.consumer(server))?["num_ack_pending"] == 0 })
+        #expect(await eventually { run.output.split(separator: "\n").count == 50 })
+        #expect(await run.finish(within: 30) == 0, "\(run.errors)")
+        let nats = try #require(try NATSBridgeTests.report(folder, "r.json")["nats"])
+        #expect(nats["js_acked"] == 50 && nats["js_nacked"] == 0, "\(nats)")
+    }
 }
