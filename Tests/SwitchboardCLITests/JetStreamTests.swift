@@ -41,10 +41,13 @@ import Testing
         let server = try await NATSServer(jetStream: true)
         let folder = try PluginFolder(files: ["c.yaml": Self.configuration(server)])
         let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json")], in: folder)
-        // A subject per event: the stream's count of subjects tells duplicates apart.
-        let feed = run.feed(count: 6000, chunk: 200, pauseMicroseconds: 2000) { #"{"topic": "order.\#($0)", "data": {"n": \#($0)}}"# }
+        // A subject per event: the stream's count of subjects tells duplicates apart. Some are
+        // stored before the kill, some published while the server is away, some after.
+        let line: @Sendable (Int) -> String = { n in #"{"topic": "order.\#(n)", "data": {"n": \#(n)}}"# }
+        await run.feed(count: 2000, chunk: 200, pauseMicroseconds: 2000, line: line).value
         #expect(await eventually { ((try? server.messages(inStream: "ORDERS")) ?? 0) >= 1000 })
         server.kill()
+        let feed = run.feed(count: 4000, chunk: 200, pauseMicroseconds: 2000) { line($0 + 2000) }
         try await Task.sleep(for: .milliseconds(300))  // exports go on while the server is away
         try await server.start()
         await feed.value

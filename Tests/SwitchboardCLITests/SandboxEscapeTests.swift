@@ -1618,8 +1618,10 @@ private func expectAllBlocked(_ run: EscapeRun, _ attempts: [Attempt], _ label: 
     /// still open (setmetatable, __gc placeholders, host metatables) and weak tables, code that runs
     /// during the encoder's allocations adds keys to the table being encoded.
     @Test func theEncoderSurvivesTablesChangingUnderIt() async throws {
+        // Its 300 rounds take seconds on a loaded machine: the drain waits as long as its budget.
         let sandbox = try Sandbox(
-            subscribers: [#"{ name: hostile, plugin: plugins/hostile.lua, topics: ["t.>"], timeout: 20s, memory: 256MiB }"#], files: [:])
+            subscribers: [#"{ name: hostile, plugin: plugins/hostile.lua, topics: ["t.>"], timeout: 20s, memory: 256MiB }"#], files: [:],
+            drainTimeout: "25s")
         let attempt = Attempt(name: "keys added while json.encode walks the table", lua: """
             local target
             local function grow()
