@@ -306,7 +306,7 @@ public final class Router: Sendable {
     ) throws(RouterError) -> DeliveryReport {
         let context = PublisherContext.current(contextKey)
         if context.pointee.isSubscriberThread {
-            return try routeCounted(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+            return try routeCounted(topic, payload: payload, headers: headers, excluding: excluded, limit, context, tracker: tracker)
         }
         return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context, tracker: tracker)
     }
@@ -315,14 +315,14 @@ public final class Router: Sendable {
     @inline(never)
     private func routeCounted(
         _ topic: String, payload: Event.Payload, headers: [String: String], excluding excluded: Subscriber?,
-        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>
+        _ limit: Duration?, _ context: UnsafeMutablePointer<PublisherContext>, tracker: DeliveryTracker?
     ) throws(RouterError) -> DeliveryReport {
         guard let publisher = context.pointee.publisher else {
-            return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+            return try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context, tracker: tracker)
         }
         let report: DeliveryReport
         do {
-            report = try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context)
+            report = try deliver(topic, payload: payload, headers: headers, excluding: excluded, limit, context, tracker: tracker)
         } catch {
             publisher.recordPublishFailure("to '\(topic)': \(error)")
             throw error

@@ -184,7 +184,7 @@ public final class Subscriber: Sendable {
                         let start = timing?.start(self)
                         let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
                         if let start { timing?.end(self, event: event, started: start) }
-                        if tracking { finishTracked(event, handled: handled) }
+                        if tracking, handled { event.tracker?.finish(.done) }  // a failure's outcome is recover's
                         if !mailbox.settle(failed: !handled) { break }
                     }
                 }
@@ -255,17 +255,9 @@ public final class Subscriber: Sendable {
                 observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
             }
         }
-        if DeliveryTracker.inUse.load(ordering: .relaxed) { for event in events { finishTracked(event, handled: handled) } }
+        if handled, DeliveryTracker.inUse.load(ordering: .relaxed) { for event in events { event.tracker?.finish(.done) } }
         for _ in events where !mailbox.settle(failed: !handled) { return false }
         return true
-    }
-
-    /// Tells a tracked event's tracker that this subscriber is done with it: handled, or
-    /// failed (done as well once dead-lettered).
-    @inline(__always)
-    private func finishTracked(_ event: borrowing Event, handled: Bool) {
-        guard let tracker = event.tracker else { return }
-        tracker.finish(handled || failurePolicy.deadLetters(event.topic) ? .done : .failed)
     }
 
     /// Empties what a seal left in hand; tracked events are lost to their trackers.
@@ -490,8 +482,12 @@ public final class Subscriber: Sendable {
             }
         }
         consecutiveFailures += 1
-        for event in events where policy.deadLetters(event.topic) {
-            sendDeadLetter(event, error: lastError, attempts: attempts)
+        let sealed = mailbox.isSealed  // the drain deadline cut it short: for its tracker, lost
+        for event in events {
+            let lettered = policy.deadLetters(event.topic) && sendDeadLetter(event, error: lastError, attempts: attempts)
+            if DeliveryTracker.inUse.load(ordering: .relaxed), let tracker = event.tracker {
+                tracker.finish(lettered ? .done : sealed ? .lost : .failed)
+            }
         }
         if consecutiveFailures >= policy.restartAfter {
             restart(handler)
@@ -505,15 +501,16 @@ public final class Subscriber: Sendable {
         nanoseconds >= longest / 2 ? longest : nanoseconds * 2
     }
 
-    private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) {
+    /// Publishes the dead letter of `event`; true when a subscriber took it.
+    private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) -> Bool {
         let letter: JSON = [
             "event": event.json,
             "error": .string("\(error)"),
             "attempts": .int(Int64(attempts)),
         ]
-        if (try? context.router?.publish(deadLetterTopic, data: letter, excluding: self)) != nil {
-            deadLettered.wrappingAdd(1, ordering: .relaxed)
-        }
+        guard let report = try? context.router?.publish(deadLetterTopic, data: letter, excluding: self) else { return false }
+        deadLettered.wrappingAdd(1, ordering: .relaxed)
+        return report.accepted > 0
     }
 
     /// Rebuilds the handler, retrying with a doubling backoff until it works or the subscriber stops.

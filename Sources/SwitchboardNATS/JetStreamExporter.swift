@@ -37,8 +37,8 @@ final class JetStreamExporter: EventHandler {
         let pending = Atomic<Int>(0)
         /// When each export awaiting acknowledgement was first published, by event id.
         fileprivate let firstSent = Mutex<[String: UInt64]>([:])
-        /// Exports to publish again, owned here until the exporter's thread takes them.
-        fileprivate let again = Mutex<[MessageHandle]>([])
+        /// Exports to publish again, owned here until the exporter's thread takes them; closed at stop.
+        fileprivate let again = Mutex<(messages: [MessageHandle], closed: Bool)>(([], false))
         fileprivate let budget: UInt64  // nanoseconds from the first publish
         fileprivate let ackWait: Int64  // milliseconds
         fileprivate let logger: Logger
@@ -81,7 +81,8 @@ final class JetStreamExporter: EventHandler {
         do {
             try export(event)
         } catch {
-            acks.failed.add(1, ordering: .relaxed)
+            // Interrupted at the drain deadline, the event counts as abandoned by its queue.
+            if !interrupted.load(ordering: .relaxed) { acks.failed.add(1, ordering: .relaxed) }
             errors.log("nats jetstream: \(error)", level: .error, metadata: ["event": "\(event.id)"], to: link.logger)
             throw error
         }
@@ -131,8 +132,11 @@ final class JetStreamExporter: EventHandler {
         let why = failure?.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
         let transient = status == NATS_TIMEOUT || status == NATS_NO_RESPONDERS || status == NATS_CONNECTION_DISCONNECTED
         let first = acks.firstSent.withLock { $0[key] } ?? 0
-        if transient, SystemClock.monotonicNanos() &- first < acks.budget, let message {
-            acks.again.withLock { $0.append(MessageHandle(value: message)) }  // ours now: the client destroys nothing
+        if transient, SystemClock.monotonicNanos() &- first < acks.budget, let message,
+           acks.again.withLock({ again in
+               if !again.closed { again.messages.append(MessageHandle(value: message)) }  // ours now: the client destroys nothing
+               return !again.closed
+           }) {
             return
         }
         natsMsg_Destroy(message)
@@ -155,7 +159,7 @@ final class JetStreamExporter: EventHandler {
 
     /// Publishes again what got no acknowledgement; what the client refuses counts as failed.
     private func publishAgain() {
-        for handle in acks.again.withLock({ again in defer { again = [] }; return again }) {
+        for handle in acks.again.withLock({ again in defer { again.messages = [] }; return again.messages }) {
             var message: OpaquePointer? = handle.value
             var id: UnsafePointer<CChar>?
             natsMsgHeader_Get(message, "Nats-Msg-Id", &id)
@@ -167,7 +171,10 @@ final class JetStreamExporter: EventHandler {
                 options.MsgId = id
                 return js_PublishMsgAsync(context, &message, &options)
             }
-            if status != NATS_OK {
+            let first = acks.firstSent.withLock { $0[key] } ?? 0
+            if status == NATS_TIMEOUT, SystemClock.monotonicNanos() &- first < acks.budget, let message {
+                acks.again.withLock { $0.messages.append(MessageHandle(value: message)) }  // the window is full: next time
+            } else if status != NATS_OK {
                 natsMsg_Destroy(message)
                 acks.fail(key, String(cString: natsStatus_GetText(status)))
             }
@@ -185,7 +192,10 @@ final class JetStreamExporter: EventHandler {
             publishAgain()
             if js_PublishAsyncComplete(context, &options) == NATS_OK { usleep(10_000) }  // none in flight: a retry is due
         }
-        let unsent = acks.again.withLock { again in defer { again = [] }; return again }
+        let unsent = acks.again.withLock { again in
+            defer { (again.messages, again.closed) = ([], true) }  // a late failure now counts at once
+            return again.messages
+        }
         for handle in unsent { natsMsg_Destroy(handle.value) }
         var left = unsent.count
         var list = natsMsgList()

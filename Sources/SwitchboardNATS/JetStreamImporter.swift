@@ -33,7 +33,7 @@ final class JetStreamImporter: Sendable {
     private let context: ContextHandle
     private let subscription: ContextHandle
     let counts = Counts()
-    /// Messages taken and not yet answered, by a local number; the outcomes waiting for the acknowledging thread.
+    /// Messages taken and not yet answered, by a local number; the answers waiting for the acknowledging thread.
     private let work = Mutex<Work>(Work())
     private let wake = ConditionLock()
     private let pulling = Atomic<Bool>(true)
@@ -51,10 +51,16 @@ final class JetStreamImporter: Sendable {
         let pending = Atomic<Int>(0)
     }
 
+    /// How the acknowledging thread answers a message.
+    private enum Answer {
+        case outcome(DeliveryTracker.Outcome)
+        case terminate
+    }
+
     private struct Work {
         var next = 0
         var taken: [Int: (message: MessageHandle, delivered: Int, since: UInt64)] = [:]
-        var outcomes: [(Int, DeliveryTracker.Outcome)] = []
+        var answers: [(Int, Answer)] = []
         var stopping = false
     }
 
@@ -141,7 +147,7 @@ final class JetStreamImporter: Sendable {
             pulled.signal()
         }
         OSThread.spawn { [self] in
-            answer()
+            acknowledge()
             answered.signal()
         }
     }
@@ -158,11 +164,15 @@ final class JetStreamImporter: Sendable {
             var list = natsMsgList()
             var code = jsErrCode(rawValue: 0)
             let status = natsSubscription_Fetch(&list, subscription.value, Int32(min(room, 256)), 250, &code)
+            // Every message of the batch is in hand, and kept alive, before the first is routed:
+            // routing one may wait on a full `block` queue.
+            var batch: [(Int, OpaquePointer)] = []
             for index in 0..<Int(list.Count) {
                 guard let message = list.Msgs[index] else { continue }
                 list.Msgs[index] = nil  // ours now: the list's destruction leaves it
-                receive(message)
+                batch.append((take(message), message))
             }
+            for (number, message) in batch { route(number, message) }
             natsMsgList_Destroy(&list)
             if status != NATS_OK, status != NATS_TIMEOUT {
                 if natsConnection_IsClosed(link.connection) { return }
@@ -172,16 +182,25 @@ final class JetStreamImporter: Sendable {
         }
     }
 
-    /// Publishes one message locally with a tracker, or answers it at once.
-    private func receive(_ message: OpaquePointer) {
+    /// Takes a message in hand, with its delivery count; only the acknowledging thread answers
+    /// and frees it.
+    private func take(_ message: OpaquePointer) -> Int {
         var metadata: UnsafeMutablePointer<jsMsgMetaData>?
         let delivered = natsMsg_GetMetaData(&metadata, message) == NATS_OK ? Int(metadata!.pointee.NumDelivered) : 1
         jsMsgMetaData_Destroy(metadata)
-        var headers = NATSImporter.headers(of: message)
-        if headers[NATSBridge.originHeader] == link.instance {  // its own export, stored by the stream
-            answer(message, .done)
-            return
+        counts.pending.add(1, ordering: .relaxed)
+        return work.withLock { work in
+            defer { work.next += 1 }
+            work.taken[work.next] = (MessageHandle(value: message), delivered, SystemClock.monotonicNanos())
+            return work.next
         }
+    }
+
+    /// Publishes a message in hand locally with a tracker, or answers it at once.
+    private func route(_ number: Int, _ message: OpaquePointer) {
+        var headers = NATSImporter.headers(of: message)
+        if headers[NATSBridge.originHeader] == link.instance { return queue(number, .outcome(.done)) }  // its own export
+        let delivered = work.withLock { $0.taken[number]?.delivered } ?? 1
         if delivered > 1 { counts.redelivered.add(1, ordering: .relaxed) }
         headers[Self.deliveryHeader] = String(delivered)
         let subject = String(cString: natsMsg_GetSubject(message))
@@ -192,57 +211,55 @@ final class JetStreamImporter: Sendable {
                 ? JSONTape(.null) : try JSONTape(parsing: UnsafeRawBufferPointer(start: natsMsg_GetData(message), count: length))
         } catch {
             log.withLock { $0.log("nats jetstream: message on '\(subject)' is not JSON, terminated: \(error)", level: .warning, to: link.logger) }
-            terminate(message)
-            return
+            return queue(number, .terminate)
         }
-        let number = work.withLock { work in
-            defer { work.next += 1 }
-            work.taken[work.next] = (MessageHandle(value: message), delivered, SystemClock.monotonicNanos())
-            return work.next
-        }
-        counts.pending.add(1, ordering: .relaxed)
-        let tracker = DeliveryTracker { [self] outcome in
-            work.withLock { $0.outcomes.append((number, outcome)) }
-            wake.withLock { wake.signal() }
-        }
+        let tracker = DeliveryTracker { [self] outcome in queue(number, .outcome(outcome)) }
         do {
             try router.publish(subject, tape: tape, headers: headers, excluding: exporter, tracker: tracker)
             counts.imported.add(1, ordering: .relaxed)
+        } catch .invalidTopic(let error) {  // it never becomes valid; not routed, so the tracker never completes
+            log.withLock { $0.log("nats jetstream: message on '\(subject)' not imported, terminated: \(error)", level: .warning, to: link.logger) }
+            queue(number, .terminate)
         } catch {
-            // Not routed, so the tracker never completes: answered here.
-            guard let taken = work.withLock({ $0.taken.removeValue(forKey: number) }) else { return }
-            counts.pending.subtract(1, ordering: .relaxed)
-            if case .invalidTopic = error {  // it never becomes valid
-                log.withLock { $0.log("nats jetstream: message on '\(subject)' not imported, terminated: \(error)", level: .warning, to: link.logger) }
-                terminate(taken.message.value)
-            } else {
-                answer(taken.message.value, .lost)  // shutting down: another member takes it
-            }
+            queue(number, .outcome(.lost))  // shutting down: another member takes it
         }
+    }
+
+    /// Hands an answer to the acknowledging thread. Called under whatever lock a subscriber holds: it only queues.
+    private func queue(_ number: Int, _ answer: Answer) {
+        work.withLock { $0.answers.append((number, answer)) }
+        wake.withLock { wake.signal() }
     }
 
     // MARK: Acknowledging
 
     /// Answers the outcomes as they come, and tells the server about messages still in hand
     /// every third of the acknowledgement wait; until ``close(timeout:)``.
-    private func answer() {
+    private func acknowledge() {
         let keepAlive = SystemClock.nanoseconds(settings.ackWait) / 3
         var nextKeepAlive = SystemClock.monotonicNanos() + keepAlive
         while true {
-            let (outcomes, stopping) = work.withLock { work in
-                defer { work.outcomes = [] }
-                return (work.outcomes, work.stopping)
+            let (answers, stopping) = work.withLock { work in
+                defer { work.answers = [] }
+                return (work.answers, work.stopping)
             }
-            for (number, outcome) in outcomes {
+            for (number, answer) in answers {
                 guard let taken = work.withLock({ $0.taken.removeValue(forKey: number) }) else { continue }
                 counts.pending.subtract(1, ordering: .relaxed)
-                if outcome == .failed, taken.delivered >= settings.maxDeliver {
+                let last = taken.delivered >= settings.maxDeliver
+                switch answer {
+                case .terminate: terminate(taken.message.value)
+                case .outcome(.failed) where last: terminate(taken.message.value)
+                case .outcome(.lost) where last:
+                    // The server would deliver it no more; said and counted rather than left to lapse.
+                    log.withLock {
+                        $0.log("nats jetstream: a message was dropped or abandoned here at its last delivery (max_deliver \(settings.maxDeliver)): terminated", level: .warning, to: link.logger)
+                    }
                     terminate(taken.message.value)
-                } else {
-                    answer(taken.message.value, outcome, delivered: taken.delivered)
+                case .outcome(let outcome): send(taken.message.value, outcome, delivered: taken.delivered)
                 }
             }
-            if stopping, outcomes.isEmpty { return }
+            if stopping, answers.isEmpty { return }
             let now = SystemClock.monotonicNanos()
             if now >= nextKeepAlive {
                 for (_, taken) in work.withLock({ $0.taken }) where now &- taken.since >= keepAlive {
@@ -251,13 +268,13 @@ final class JetStreamImporter: Sendable {
                 nextKeepAlive = now + keepAlive
             }
             wake.withLock {
-                if work.withLock({ $0.outcomes.isEmpty && !$0.stopping }) { _ = wake.wait(untilMonotonic: min(nextKeepAlive, now + 100_000_000)) }
+                if work.withLock({ $0.answers.isEmpty && !$0.stopping }) { _ = wake.wait(untilMonotonic: min(nextKeepAlive, now + 100_000_000)) }
             }
         }
     }
 
     /// Acknowledges, or negatively acknowledges (with the backoff's delay for a failure), and frees the message.
-    private func answer(_ message: OpaquePointer, _ outcome: DeliveryTracker.Outcome, delivered: Int = 1) {
+    private func send(_ message: OpaquePointer, _ outcome: DeliveryTracker.Outcome, delivered: Int) {
         switch outcome {
         case .done:
             natsMsg_Ack(message, nil)

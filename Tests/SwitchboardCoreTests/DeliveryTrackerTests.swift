@@ -41,16 +41,28 @@ import Testing
         #expect(outcomes.all == [.done])
     }
 
-    @Test func aFailureWithoutADeadLetterFailsAndWithOneIsDone() async throws {
+    @Test func aFailureIsDoneOnlyOnceADeadLetterWasTaken() async throws {
         let router = Router()
         _ = try router.subscribe(["f"], name: "plain", handler: Failing())
         _ = try router.subscribe(["g"], name: "lettered", failurePolicy: FailurePolicy(deadLetter: true), handler: Failing())
-        let failed = Outcomes()
-        let lettered = Outcomes()
+        _ = try router.subscribe(["h"], name: "unread", failurePolicy: FailurePolicy(deadLetter: true), handler: Failing())
+        _ = try router.subscribe("deadletter.lettered", name: "letters") { _ in }
+        let (failed, lettered, unread) = (Outcomes(), Outcomes(), Outcomes())
         try Self.publish(router, "f", failed)
         try Self.publish(router, "g", lettered)
-        #expect(await eventually { failed.all == [.failed] && lettered.all == [.done] })
+        try Self.publish(router, "h", unread)  // its dead letter reaches no subscriber: nothing holds the event
+        #expect(await eventually { failed.all == [.failed] && lettered.all == [.done] && unread.all == [.failed] })
         await router.shutdown(drainTimeout: .seconds(5))
+    }
+
+    @Test func aFailureCutShortByTheDrainDeadlineIsLost() async throws {
+        let router = Router()
+        _ = try router.subscribe(["r"], name: "retrying", failurePolicy: FailurePolicy(retries: 5, backoff: .seconds(30)), handler: Failing())
+        let outcomes = Outcomes()
+        try Self.publish(router, "r", outcomes)
+        #expect(await eventually { router.stats()["retrying"]!.received == 1 })
+        await router.shutdown(drainTimeout: .milliseconds(100))  // it waits in its backoff
+        #expect(await eventually { outcomes.all == [.lost] }, "\(outcomes.all)")
     }
 
     @Test func aDropOrAnEvictionOrAnAbandonmentIsLost() async throws {
