@@ -46,16 +46,17 @@ public final class PluginFolder {
     public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 }
 
-/// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target.
-/// It sleeps between polls without holding a thread of the cooperative pool, which other
-/// tests' tasks need.
-public func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` until it holds or `seconds` pass; a generous bound, not a speed target
+/// (30 s by default: the whole suite on two busy cores, with nats-server and several
+/// instances running beside a test, once took a start-up past 10 s). It sleeps between polls
+/// without holding a thread of the cooperative pool, which other tests' tasks need.
+public func eventually(within seconds: Double = 30, _ condition: () -> Bool) async -> Bool {
     await eventually(within: seconds, pollingEvery: .milliseconds(1)) { () async in condition() }
 }
 
 /// ``eventually(within:_:)`` for a condition that awaits (an HTTP request, say), polled every `interval`.
 public func eventually(
-    within seconds: Double = 10, pollingEvery interval: Duration = .milliseconds(20), _ condition: () async -> Bool
+    within seconds: Double = 30, pollingEvery interval: Duration = .milliseconds(20), _ condition: () async -> Bool
 ) async -> Bool {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end {
