@@ -49,7 +49,8 @@ public struct JetStreamSettings: Sendable, Equatable {
     public var ackWindow = 1024
     /// How long an export waits for its acknowledgement before it is published again.
     public var ackTimeout: Duration = .seconds(5)
-    /// Publishes of one export before it counts as failed.
+    /// How many acknowledgement timeouts may pass from an export's first publish, while it is
+    /// published again, before it counts as failed.
     public var attempts = 3
 
     /// Settings for a stream with every other field at its default.
