@@ -174,7 +174,7 @@ public final class NATSBridge: Sendable {
                     exported: jetStream.acks.exported.load(ordering: .relaxed),
                     exportFailed: jetStream.acks.failed.load(ordering: .relaxed) + queue.dropped + queue.abandoned,
                     exportPending: jetStream.acks.pending.load(ordering: .relaxed))
-            } ?? (link.settings.jetStream != nil ? NATSBridgeStats.JetStream() : nil),
+            },
             jetStreamImport: link.settings.jetStream?.import.map { _ in
                 let counts = jetStreamImporter.withLock { $0 }?.counts
                 return NATSBridgeStats.JetStreamImport(

@@ -18,7 +18,7 @@ public struct NATSBridgeStats: Sendable, Hashable {
     public var importDropped: Int
     /// Times the connection was re-established.
     public var reconnects: Int
-    /// The JetStream exporter's counts, when there is a JetStream section.
+    /// The JetStream exporter's counts, when there is a JetStream export.
     public var jetStream: JetStream?
     /// The JetStream importer's counts, when there is a JetStream import.
     public var jetStreamImport: JetStreamImport?

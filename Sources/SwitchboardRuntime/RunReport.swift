@@ -67,15 +67,15 @@ public struct RunReport: Sendable {
                 "nats: \(bridge.state), exported \(bridge.exported), possibly lost \(bridge.possiblyLost), "
                     + "dropped \(bridge.dropped), imported \(bridge.imported), import dropped \(bridge.importDropped), "
                     + "reconnects \(bridge.reconnects)")
-            if let jetStream = bridge.jetStream {
-                let imports = bridge.jetStreamImport.map { counts in
-                    "; js_imported \(counts.imported), js_acked \(counts.acked), js_nacked \(counts.nacked), "
-                        + "js_terminated \(counts.terminated), js_redelivered \(counts.redelivered), awaiting an answer \(counts.pending)"
-                } ?? ""
-                lines.append(
-                    "nats jetstream: js_exported \(jetStream.exported), js_export_failed \(jetStream.exportFailed), "
-                        + "awaiting acknowledgement \(jetStream.exportPending)" + imports)
+            let exports = bridge.jetStream.map { counts in
+                "js_exported \(counts.exported), js_export_failed \(counts.exportFailed), awaiting acknowledgement \(counts.exportPending)"
             }
+            let imports = bridge.jetStreamImport.map { counts in
+                "js_imported \(counts.imported), js_acked \(counts.acked), js_nacked \(counts.nacked), "
+                    + "js_terminated \(counts.terminated), js_redelivered \(counts.redelivered), awaiting an answer \(counts.pending)"
+            }
+            let parts = [exports, imports].compactMap { $0 }
+            if !parts.isEmpty { lines.append("nats jetstream: " + parts.joined(separator: "; ")) }
         }
         return lines.joined(separator: "\n")
     }
