@@ -51,3 +51,13 @@ package final class DeliveryTracker: Sendable {
         completion(seen & (1 << Outcome.lost.rawValue) != 0 ? .lost : seen != 0 ? .failed : .done)
     }
 }
+
+extension Event {
+    /// Tells the event's tracker, if it has one, that a subscriber is done with it. The event
+    /// is read only once the process has made a tracker (see ``DeliveryTracker/inUse``).
+    @inline(__always)
+    func finishTracking(_ outcome: DeliveryTracker.Outcome) {
+        guard DeliveryTracker.inUse.load(ordering: .relaxed) else { return }
+        tracker?.finish(outcome)
+    }
+}

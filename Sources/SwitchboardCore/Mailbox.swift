@@ -125,7 +125,7 @@ final class Mailbox: @unchecked Sendable {
     /// Empties the queue; a tracked event's tracker learns it was lost.
     private func removeAllQueued() -> Int {
         let count = guarded.pointee.events.count
-        while let event = dequeue() { event.tracker?.finish(.lost) }
+        while let event = dequeue() { event.finishTracking(.lost) }
         return count
     }
 
@@ -188,7 +188,7 @@ final class Mailbox: @unchecked Sendable {
         if !writing { guarded.pointee.dropped += 1 }
         let capacity = guarded.pointee.capacity
         lock.unlock()
-        event.tracker?.finish(writing ? .done : .lost)  // the journal holds it: the subscriber reads it from there
+        event.finishTracking(writing ? .done : .lost)  // the journal holds it: the subscriber reads it from there
         if !writing { lossLog.dropped(capacity: capacity, policy: .spill) }
         return writing ? .accepted : .evicted
     }
@@ -203,7 +203,7 @@ final class Mailbox: @unchecked Sendable {
             return refuseFullQueue()
         case .dropOldest:
             if let evicted = dequeue() {
-                evicted.tracker?.finish(.lost)
+                evicted.finishTracking(.lost)
                 guarded.pointee.dropped += 1
                 return .evicted
             }
@@ -243,7 +243,7 @@ final class Mailbox: @unchecked Sendable {
         guarded.pointee.taken += 1
         lock.unlock()
         _ = settle(failed: false)
-        event.tracker?.finish(.done)  // a stream consumer's work is its own
+        event.finishTracking(.done)  // a stream consumer's work is its own
         waiter?.resume(returning: event)
         return .accepted
     }
@@ -366,7 +366,7 @@ final class Mailbox: @unchecked Sendable {
         lock.unlock()
         if let event = ready.event {
             settle(failed: false)
-            event.tracker?.finish(.done)
+            event.finishTracking(.done)
         }
         if ready.ended { onStreamEnd?() }
         return ready.event

@@ -188,7 +188,7 @@ public final class Subscriber: Sendable {
                         if !mailbox.settle(failed: !handled) { break }
                     }
                 }
-                if tracking { Self.abandon(&batch) } else { batch.removeAll() }  // what a seal left: counted as abandoned
+                Self.abandon(&batch)  // what a seal left: counted as abandoned
                 fireDueTimers(handler)
             case .timedOut:
                 if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
@@ -255,18 +255,18 @@ public final class Subscriber: Sendable {
                 observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
             }
         }
-        if handled, DeliveryTracker.inUse.load(ordering: .relaxed) { for event in events { event.tracker?.finish(.done) } }
+        if handled { for event in events { event.finishTracking(.done) } }
         for _ in events where !mailbox.settle(failed: !handled) { return false }
         return true
     }
 
     /// Empties what a seal left in hand; tracked events are lost to their trackers.
     private static func abandon(_ events: inout EventRing) {
-        while let event = events.popFirst() { event.tracker?.finish(.lost) }
+        while let event = events.popFirst() { event.finishTracking(.lost) }
     }
 
     private static func abandon(_ events: inout [Event]) {
-        for event in events { event.tracker?.finish(.lost) }
+        for event in events { event.finishTracking(.lost) }
         events.removeAll()
     }
 
@@ -485,9 +485,7 @@ public final class Subscriber: Sendable {
         let sealed = mailbox.isSealed  // the drain deadline cut it short: for its tracker, lost
         for event in events {
             let lettered = policy.deadLetters(event.topic) && sendDeadLetter(event, error: lastError, attempts: attempts)
-            if DeliveryTracker.inUse.load(ordering: .relaxed), let tracker = event.tracker {
-                tracker.finish(lettered ? .done : sealed ? .lost : .failed)
-            }
+            event.finishTracking(lettered ? .done : sealed ? .lost : .failed)
         }
         if consecutiveFailures >= policy.restartAfter {
             restart(handler)
