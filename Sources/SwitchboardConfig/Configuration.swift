@@ -122,6 +122,11 @@ struct Reader {
         members(node, allowed: section.keys, what: section.what)
     }
 
+    /// True for a non-empty name of ASCII letters, digits and the characters of `also`.
+    static func isName(_ name: String, also: String = "-_") -> Bool {
+        !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || also.unicodeScalars.contains($0)) }
+    }
+
     /// The edit distance between two keys: the least insertions, deletions and substitutions.
     static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
@@ -182,8 +187,7 @@ struct Reader {
             log.format = value(fields["format"], "log format", "text or json", Configuration.LogFormat.init(rawValue:))
         }
         instance = value(top["instance"], "instance", "a name of letters, digits, ., - and _") { name in
-            !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
-                ? name : nil
+            Self.isName(name, also: "._-") ? name : nil
         }
         drainTimeout = value(top["drain_timeout"], "drain_timeout", "a duration such as 5s", ConfigValue.duration)
         if let metrics = top["metrics"] {
@@ -317,7 +321,7 @@ struct Reader {
             problem(entry, "a subscriber needs a 'name'")
             return nil
         }
-        if name.isEmpty || !name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }) {
+        if !Self.isName(name) {
             problem(nameNode, "name '\(name)' may hold only letters, digits, - and _")
         }
         if let line = names[name] {

@@ -14,8 +14,7 @@ extension Reader {
         let before = problems.count
         let streamFields = members(streamNode, .natsStream)
         let name = value(streamFields["name"], "nats jetstream stream name", "a stream name of letters, digits, - and _") { name in
-            !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_".unicodeScalars.contains($0)) }
-                ? name : nil
+            Self.isName(name) ? name : nil
         }
         if streamFields["name"] == nil { problem(streamNode, "nats jetstream stream needs a 'name', such as ORDERS") }
         var stream = Configuration.NATSSettings.JetStream.Stream(name: name ?? "")
@@ -59,8 +58,7 @@ extension Reader {
         let fields = members(node, .natsImport)
         let before = problems.count
         let durable = value(fields["durable"], "nats jetstream import durable", "a consumer name of letters, digits, - and _") { name in
-            !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_".unicodeScalars.contains($0)) }
-                ? name : nil
+            Self.isName(name) ? name : nil
         }
         if fields["durable"] == nil { problem(node, "nats jetstream import needs a 'durable' name, which every instance sharing the work gives") }
         var settings = Configuration.NATSSettings.JetStream.Import(durable: durable ?? "")
