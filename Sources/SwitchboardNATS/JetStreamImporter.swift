@@ -166,13 +166,14 @@ final class JetStreamImporter: Sendable {
             let status = natsSubscription_Fetch(&list, subscription.value, Int32(min(room, 256)), 250, &code)
             // Every message of the batch is in hand, and kept alive, before the first is routed:
             // routing one may wait on a full `block` queue.
-            var batch: [(Int, OpaquePointer)] = []
+            var batch: [(number: Int, delivered: Int, message: OpaquePointer)] = []
             for index in 0..<Int(list.Count) {
                 guard let message = list.Msgs[index] else { continue }
                 list.Msgs[index] = nil  // ours now: the list's destruction leaves it
-                batch.append((take(message), message))
+                let (number, delivered) = take(message)
+                batch.append((number, delivered, message))
             }
-            for (number, message) in batch { route(number, message) }
+            for taken in batch { route(taken.number, delivered: taken.delivered, taken.message) }
             natsMsgList_Destroy(&list)
             if status != NATS_OK, status != NATS_TIMEOUT {
                 if natsConnection_IsClosed(link.connection) { return }
@@ -184,7 +185,7 @@ final class JetStreamImporter: Sendable {
 
     /// Takes a message in hand, with its delivery count; only the acknowledging thread answers
     /// and frees it.
-    private func take(_ message: OpaquePointer) -> Int {
+    private func take(_ message: OpaquePointer) -> (number: Int, delivered: Int) {
         var metadata: UnsafeMutablePointer<jsMsgMetaData>?
         let delivered = natsMsg_GetMetaData(&metadata, message) == NATS_OK ? Int(metadata!.pointee.NumDelivered) : 1
         jsMsgMetaData_Destroy(metadata)
@@ -192,15 +193,14 @@ final class JetStreamImporter: Sendable {
         return work.withLock { work in
             defer { work.next += 1 }
             work.taken[work.next] = (MessageHandle(value: message), delivered, SystemClock.monotonicNanos())
-            return work.next
+            return (work.next, delivered)
         }
     }
 
     /// Publishes a message in hand locally with a tracker, or answers it at once.
-    private func route(_ number: Int, _ message: OpaquePointer) {
+    private func route(_ number: Int, delivered: Int, _ message: OpaquePointer) {
         var headers = NATSImporter.headers(of: message)
         if headers[NATSBridge.originHeader] == link.instance { return queue(number, .outcome(.done)) }  // its own export
-        let delivered = work.withLock { $0.taken[number]?.delivered } ?? 1
         if delivered > 1 { counts.redelivered.add(1, ordering: .relaxed) }
         headers[Self.deliveryHeader] = String(delivered)
         let subject = String(cString: natsMsg_GetSubject(message))
