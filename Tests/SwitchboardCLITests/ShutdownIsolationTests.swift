@@ -77,9 +77,9 @@ import Testing
         #expect(run.errors.contains("init begins"))
         let start = Date()
         run.signal(SIGTERM)
-        let status = await run.exitStatus(within: 10)
+        let status = await run.exitStatus(within: 30)
         #expect(status == 128 + SIGTERM, "\(run.errors)")
-        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(Date().timeIntervalSince(start) < 30)  // well before the 60 s budget: interrupted, not waited for
         #expect(run.errors.contains("signal 15 during start-up"), "\(run.errors)")
         #expect(!run.errors.contains("draining"))
     }
