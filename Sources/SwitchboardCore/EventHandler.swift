@@ -54,6 +54,10 @@ extension EventHandler {
 public final class SubscriberContext: Sendable {
     /// The subscriber's name.
     public let name: String
+    /// The number of the worker the handler runs in, from 1 to ``workers``.
+    public let worker: Int
+    /// How many workers the subscriber has, each with its own handler.
+    public let workers: Int
     /// The router it belongs to. From a handler, a publish into a full `block` queue counts a
     /// drop at once, unless it says how long it may wait (``Router/publish(_:data:headers:waitingForRoom:)``).
     public weak let router: Router?
@@ -69,13 +73,17 @@ public final class SubscriberContext: Sendable {
     /// The subscribers its publishes were routed to: the publish graph that orders shutdown.
     private let downstream = Mutex<Set<ObjectIdentifier>>([])
 
-    init(name: String, router: Router?) {
+    init(name: String, router: Router?, worker: Int = 1, workers: Int = 1) {
         self.name = name
         self.router = router
+        self.worker = worker
+        self.workers = workers
     }
 
     /// A context with no router behind it: what a handler publishes goes nowhere (for checks).
-    package static func detached(name: String) -> SubscriberContext { SubscriberContext(name: name, router: nil) }
+    package static func detached(name: String, worker: Int = 1, workers: Int = 1) -> SubscriberContext {
+        SubscriberContext(name: name, router: nil, worker: worker, workers: workers)
+    }
 
     /// Counts a rebuild of the handler, whoever decided it (the failure policy, or the handler
     /// itself after a memory failure).

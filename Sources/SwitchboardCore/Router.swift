@@ -17,7 +17,7 @@ public final class Router: Sendable {
         /// Set by ``Router/interruptStarts()``: no handler starts any more.
         var startsInterrupted = false
         var hooks: [@Sendable (Event) -> Void] = []
-        var makeObserver: (@Sendable (String) -> (any HandlerObserver)?)?
+        var makeObserver: (@Sendable (_ subscriber: String, _ worker: Int?) -> (any HandlerObserver)?)?
         var spillSource: (any SpillSource)?
         var table: RoutingTable?
         var generation = 0
@@ -40,22 +40,28 @@ public final class Router: Sendable {
 
     /// Subscribes a Swift closure to one pattern. The closure runs on the subscriber's own
     /// thread, one event at a time, in publish order; a thrown error counts the event as failed.
+    ///
+    /// With `workers` above 1 it runs on that many threads at once, each with its own share
+    /// of `capacity`: events with equal `key`s go to the same worker, in publish order; without
+    /// a key, each event goes to the worker with the fewest waiting, in no order between them.
     @discardableResult
     public func subscribe(
         _ pattern: String, name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
-        handler: @escaping @Sendable (Event) throws -> Void
+        workers: Int = 1, key: EventKey? = nil, handler: @escaping @Sendable (Event) throws -> Void
     ) throws(RouterError) -> Subscriber {
-        try subscribe([pattern], name: name, capacity: capacity, overflow: overflow, handler: handler)
+        try subscribe(
+            [pattern], name: name, capacity: capacity, overflow: overflow, workers: workers, key: key, handler: handler)
     }
 
     /// Subscribes a Swift closure to several patterns; an event that matches more than one arrives once.
     @discardableResult
     public func subscribe(
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
-        handler: @escaping @Sendable (Event) throws -> Void
+        workers: Int = 1, key: EventKey? = nil, handler: @escaping @Sendable (Event) throws -> Void
     ) throws(RouterError) -> Subscriber {
         try subscribe(
-            patterns, name: name, capacity: capacity, overflow: overflow, handler: ClosureHandler(handler))
+            patterns, name: name, capacity: capacity, overflow: overflow, workers: workers, key: key,
+            handlers: { _ in ClosureHandler(handler) })
     }
 
     /// Subscribes any ``EventHandler``. Its `start` runs on the new subscriber's thread before
@@ -65,13 +71,26 @@ public final class Router: Sendable {
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
         failurePolicy: FailurePolicy = FailurePolicy(), handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
+        try subscribe(
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy,
+            handlers: { _ in handler })
+    }
+
+    /// Subscribes with `workers` handlers, one per worker, each made by `makeHandler` from the
+    /// worker's number (from 1); `key` orders events across them, as for a closure.
+    @discardableResult
+    public func subscribe(
+        _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        failurePolicy: FailurePolicy = FailurePolicy(), workers: Int = 1, key: EventKey? = nil,
+        handlers makeHandler: (_ worker: Int) -> any EventHandler
+    ) throws(RouterError) -> Subscriber {
         let subscriber = try prepare(
             patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy,
-            handler: handler)
+            workers: workers, key: key, handlers: makeHandler)
         do {
             try commit(adding: [subscriber])
         } catch {
-            subscriber.mailbox.seal()
+            subscriber.seal()
             throw error
         }
         return subscriber
@@ -86,15 +105,29 @@ public final class Router: Sendable {
         _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
         failurePolicy: FailurePolicy = FailurePolicy(), handler: some EventHandler
     ) throws(RouterError) -> Subscriber {
+        try prepare(
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy,
+            handlers: { _ in handler })
+    }
+
+    /// Starts a subscriber with `workers` handlers, one per worker, made by `makeHandler` from
+    /// the worker's number (from 1), each started on its own thread; not routed to until the
+    /// next commit, as ``prepare(_:name:capacity:overflow:failurePolicy:handler:)``.
+    public func prepare(
+        _ patterns: [String], name: String? = nil, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest,
+        failurePolicy: FailurePolicy = FailurePolicy(), workers: Int = 1, key: EventKey? = nil,
+        handlers makeHandler: (_ worker: Int) -> any EventHandler
+    ) throws(RouterError) -> Subscriber {
         let subscriber = try makeSubscriber(
-            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy)
+            patterns, name: name, capacity: capacity, overflow: overflow, failurePolicy: failurePolicy,
+            workers: workers, key: key)
         let admitted = state.withLock { state in
             if !state.startsInterrupted { state.starting.append(subscriber) }
             return !state.startsInterrupted
         }
         guard admitted else { throw .startFailed(subscriber: subscriber.name, reason: "start-up was interrupted") }
         defer { state.withLock { $0.starting.removeAll { $0 === subscriber } } }
-        if let error = subscriber.startWorker(handler: handler) {
+        if let error = subscriber.start(handlers: makeHandler) {
             throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
         return subscriber
@@ -124,16 +157,28 @@ public final class Router: Sendable {
             throw .invalidArgument("a subscriber cannot start or stop spilling while it runs")
         }
         subscriber.update(patterns: patterns, failurePolicy: failurePolicy)
-        subscriber.mailbox.reconfigure(capacity: capacity, policy: overflow)
+        subscriber.reconfigure(capacity: capacity, policy: overflow)
     }
 
     /// Replaces a running subscriber's handler between two events: `handler` starts on the
     /// subscriber's thread, then the old handler stops (a plugin's `shutdown` runs) and the
     /// queue carries on, in order, with the new one. If `handler` fails to start, the old one
-    /// stays and this throws.
+    /// stays and this throws. For a subscriber with one worker.
     public func replaceHandler(of subscriber: Subscriber, with handler: some EventHandler) throws(RouterError) {
+        guard subscriber.workerCount == 1 else {
+            throw .invalidArgument("'\(subscriber.name)' has \(subscriber.workerCount) workers: give one handler each")
+        }
+        try replaceHandlers(of: subscriber) { _ in handler }
+    }
+
+    /// Replaces each worker's handler with one made by `makeHandler` from the worker's number,
+    /// between two of that worker's events, as ``replaceHandler(of:with:)`` does. If one fails
+    /// to start, it and the workers after it keep their old handlers, and this throws.
+    public func replaceHandlers(
+        of subscriber: Subscriber, with makeHandler: (_ worker: Int) -> any EventHandler
+    ) throws(RouterError) {
         do {
-            try subscriber.replaceHandler(with: handler)
+            try subscriber.replaceHandlers(makeHandler)
         } catch {
             throw .startFailed(subscriber: subscriber.name, reason: "\(error)")
         }
@@ -143,7 +188,11 @@ public final class Router: Sendable {
     /// (prepared ones start taking events), every pattern change made by ``reconfigure``,
     /// and none of the `removing` ones, which stop taking events and drain what they hold
     /// (see ``retire(_:drainTimeout:)``). A publish sees either the old set or the new one.
-    public func commit(adding: [Subscriber] = [], removing: [Subscriber] = []) throws(RouterError) {
+    ///
+    /// Those of `adding` also in `holding` are routed to, their queues filling, but take no
+    /// event and fire no timer until ``release(_:)``: a replacement waits for the subscriber
+    /// it replaces to drain, so that no event overtakes an older one of the same key.
+    public func commit(adding: [Subscriber] = [], removing: [Subscriber] = [], holding: [Subscriber] = []) throws(RouterError) {
         let committed = state.withLock { state in
             guard !state.closed else { return false }
             state.subscribers.removeAll { subscriber in removing.contains { $0 === subscriber } }
@@ -153,15 +202,20 @@ public final class Router: Sendable {
             return true
         }
         guard committed else { throw .shutDown }
-        for subscriber in adding { subscriber.routed.signal() }
-        for subscriber in removing { subscriber.mailbox.beginDrain() }
+        for subscriber in adding where !holding.contains(where: { $0 === subscriber }) { subscriber.routed.signal() }
+        for subscriber in removing { subscriber.beginDrain() }
+    }
+
+    /// Lets subscribers committed as `holding` start taking events.
+    public func release(_ held: [Subscriber]) {
+        for subscriber in held { subscriber.routed.signal() }
     }
 
     /// Stops prepared subscribers that will not be committed after all: their handlers stop
     /// (a plugin's `shutdown` runs) without having taken an event.
     public func discard(_ prepared: [Subscriber]) {
         for subscriber in prepared {
-            subscriber.mailbox.seal()
+            subscriber.seal()
             subscriber.routed.signal()
         }
     }
@@ -179,8 +233,8 @@ public final class Router: Sendable {
         matching pattern: String, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest
     ) throws(RouterError) -> EventStream {
         let subscriber = try makeSubscriber(
-            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy())
-        subscriber.mailbox.onStreamEnd = { [finished = subscriber.finished] in finished.signal() }
+            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy(), workers: 1, key: nil)
+        subscriber.mailbox.onStreamEnd = { [finished = subscriber.workers[0].finished] in finished.signal() }
         try commit(adding: [subscriber])
         return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
     }
@@ -194,8 +248,8 @@ public final class Router: Sendable {
             state.subscribers.remove(at: index)
             changed(&state)
         }
-        subscriber.mailbox.seal()
-        if !subscriber.isOnOwnThread { subscriber.finished.waitBlocking() }
+        subscriber.seal()
+        if !subscriber.isOnOwnThread { subscriber.waitFinishedBlocking() }
     }
 
     /// Lets subscribers with the ``OverflowPolicy/spill`` policy read from `source` (the
@@ -205,8 +259,11 @@ public final class Router: Sendable {
     }
 
     /// Times the handler calls of every subscriber started from now on: `makeObserver` is
-    /// asked once per subscriber, by name. Without it no clock is read per event.
-    public func observeHandlers(_ makeObserver: @escaping @Sendable (String) -> (any HandlerObserver)?) {
+    /// asked once per worker, by subscriber name and, for a subscriber with several workers,
+    /// the worker's number (nil with one). Without it no clock is read per event.
+    public func observeHandlers(
+        _ makeObserver: @escaping @Sendable (_ subscriber: String, _ worker: Int?) -> (any HandlerObserver)?
+    ) {
         state.withLock { $0.makeObserver = makeObserver }
     }
 
@@ -220,7 +277,8 @@ public final class Router: Sendable {
     }
 
     private func makeSubscriber(
-        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy
+        _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy,
+        workers: Int, key: EventKey?
     ) throws(RouterError) -> Subscriber {
         guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
         guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
@@ -234,11 +292,17 @@ public final class Router: Sendable {
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }
+        guard workers >= 1 else { throw .invalidArgument("a subscriber needs at least 1 worker, not \(workers)") }
+        guard overflow != .spill || workers == 1 else {
+            throw .invalidArgument("overflow spill takes a single worker, not \(workers)")
+        }
         let name = name ?? patterns.joined(separator: ",")
-        let mailbox = Mailbox(capacity: capacity, policy: overflow, spillSource: spillSource, name: name)
+        let lane = Subscriber.laneCapacity(capacity, workers: workers)
+        let mailboxes = (0..<workers).map { _ in Mailbox(capacity: lane, policy: overflow, spillSource: spillSource, name: name) }
+        let makeObserver = state.withLock { $0.makeObserver }
         return Subscriber(
-            name: name, patterns: patterns, failurePolicy: failurePolicy, mailbox: mailbox, router: self,
-            observer: state.withLock { $0.makeObserver }?(name))
+            name: name, patterns: patterns, failurePolicy: failurePolicy, key: key, mailboxes: mailboxes, router: self,
+            makeObserver: { worker in makeObserver?(name, worker) })
     }
 
 
@@ -373,7 +437,7 @@ public final class Router: Sendable {
                     let copy = event.adoptReference()
                     guard subscriber.toOpaque() != skipped else { continue }
                     let outcome = subscriber._withUnsafeGuaranteedRef {
-                        $0.mailbox.offer(copy, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
+                        $0.offer(copy, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
                     }
                     switch outcome {  // the mailbox has logged a loss
                     case .accepted, .evicted: report.accepted += 1
@@ -406,7 +470,7 @@ public final class Router: Sendable {
             for subscriber in context.pointee.lastTargets
             where tried.insert(ObjectIdentifier(subscriber)).inserted && Unmanaged.passUnretained(subscriber).toOpaque() != skipped {
                 report.matched += 1
-                switch subscriber.mailbox.offer(event, fromSubscriber: context.pointee.isSubscriberThread, waitUntil: waitUntil) {
+                switch subscriber.offer(event, fromSubscriber: context.pointee.isSubscriberThread, waitUntil: waitUntil) {
                 case .accepted, .evicted: report.accepted += 1
                 case .dropped: report.dropped += 1
                 case .closed: closed = true
@@ -444,7 +508,7 @@ public final class Router: Sendable {
         _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber
     ) -> Bool {
         let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
-        let outcome = subscriber.mailbox.offer(event, fromSubscriber: false)
+        let outcome = subscriber.offer(event, fromSubscriber: false)
         return outcome == .accepted || outcome == .evicted
     }
 
@@ -504,7 +568,10 @@ public final class Router: Sendable {
             changed(&state)
             return state.subscribers
         }
-        for subscriber in subscribers { subscriber.mailbox.beginDrain() }
+        for subscriber in subscribers {
+            subscriber.routed.signal()  // one held by a commit drains too
+            subscriber.beginDrain()
+        }
         await Self.drain(subscribers, waiting: drainTimeout)
     }
 
@@ -526,19 +593,19 @@ public final class Router: Sendable {
                 while !running.isEmpty, !Task.isCancelled {  // the graph grows as `shutdown`s publish
                     let step = nextToStop(running)
                     let stuckNow = await Self.waitUntilQuiet(step, deadline: deadline)
-                    for subscriber in step { subscriber.mailbox.finish() }
+                    for subscriber in step { subscriber.finish() }
                     for subscriber in step {
-                        if stuckNow.contains(ObjectIdentifier(subscriber)) { stuck.append(subscriber) } else { await subscriber.finished.wait() }
+                        if stuckNow.contains(ObjectIdentifier(subscriber)) { stuck.append(subscriber) } else { await subscriber.waitFinished() }
                     }
                     running.removeAll { member in step.contains { $0 === member } }
                 }
-                for subscriber in stuck { await subscriber.finished.wait() }  // they still have until the deadline
+                for subscriber in stuck { await subscriber.waitFinished() }  // they still have until the deadline
             }
             group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
             await group.next()
             group.cancelAll()
         }
-        let late = subscribers.filter { !$0.finished.isDone }
+        let late = subscribers.filter { !$0.isFinished }
         guard !late.isEmpty else { return }
         await withTaskGroup(of: Void.self) { group in
             for subscriber in late { group.addTask { await subscriber.end(grace: stopGrace) } }
@@ -561,7 +628,7 @@ public final class Router: Sendable {
         func scan() -> (pending: Int, received: Int) {
             var total = (pending: 0, received: 0)
             for (index, subscriber) in subscribers.enumerated() where !stuck.contains(ObjectIdentifier(subscriber)) {
-                let activity = subscriber.mailbox.activity()
+                let activity = subscriber.activity()
                 let now = ContinuousClock.now
                 if activity.settled != progress[index].settled || !activity.inHand {
                     progress[index] = (activity.settled, now)
@@ -593,7 +660,7 @@ public final class Router: Sendable {
     static func nextToStop(_ running: [Subscriber]) -> [Subscriber] {
         let ids = running.map(ObjectIdentifier.init)
         let index = Dictionary(uniqueKeysWithValues: zip(ids, ids.indices))
-        let edges = running.map { $0.context.publishedTo.compactMap { index[$0] } }
+        let edges = running.map { $0.publishedTo.compactMap { index[$0] } }
         // Strongly connected components (Tarjan's algorithm).
         var order = Array(repeating: -1, count: running.count), low = order, component = order
         var stack: [Int] = [], onStack = Array(repeating: false, count: running.count)
@@ -626,7 +693,7 @@ public final class Router: Sendable {
             for next in targets where component[next] != component[node] { fed[component[next]] = true }
         }
         let free = running.indices.filter { !fed[component[$0]] }
-        let received = Set(free.filter { running[$0].mailbox.activity().received > 0 }.map { component[$0] })
+        let received = Set(free.filter { running[$0].activity().received > 0 }.map { component[$0] })
         let chosen = received.isEmpty ? Set(free.map { component[$0] }) : received
         return running.indices.filter { chosen.contains(component[$0]) }.map { running[$0] }
     }

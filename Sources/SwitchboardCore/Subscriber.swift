@@ -1,15 +1,12 @@
-import Logging
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// A subscription: a name, its patterns, and a bounded queue with its own consumer.
+/// A subscription: a name, its patterns, and one or more workers, each a bounded queue (a
+/// lane) with its own thread and its own handler.
 ///
-/// Returned by ``Router/subscribe(_:name:capacity:overflow:handler:)``; pass it to
-/// ``Router/unsubscribe(_:)`` to end it.
+/// Returned by ``Router/subscribe(_:name:capacity:overflow:workers:key:handler:)``; pass it to
+/// ``Router/unsubscribe(_:)`` to end it. With several workers, an event goes to one of them:
+/// by its ``key`` when the subscriber has one (equal keys to the same worker, in publish
+/// order), otherwise to the worker with the fewest events waiting.
 public final class Subscriber: Sendable {
     /// The subscriber's name, used in stats and logs.
     public let name: String
@@ -17,521 +14,164 @@ public final class Subscriber: Sendable {
     public var patterns: [String] { settings.withLock { $0.patterns } }
     /// What it does when its handler fails.
     public var failurePolicy: FailurePolicy { settings.withLock { $0.failurePolicy } }
-    /// What ``Router/reconfigure(_:patterns:capacity:overflow:failurePolicy:handler:)`` may change.
+    /// What orders its events across its workers; nil when they have no order between them.
+    public let key: EventKey?
+    /// How many workers it has.
+    public var workerCount: Int { lanes }
+    /// What ``Router/reconfigure(_:patterns:capacity:overflow:failurePolicy:)`` may change.
     private let settings: Mutex<(patterns: [String], failurePolicy: FailurePolicy)>
-    /// Work for the subscriber's own thread, run between two batches.
-    private let controlRequests = Mutex<(pending: [ControlRequest], closed: Bool)>(([], false))
+    /// Its workers, numbered from 1. Written once, in `init`, and only read after.
+    nonisolated(unsafe) private(set) var workers: [Worker] = []
+    /// The first worker's queue: the only one, unless it has several workers.
     let mailbox: Mailbox
-    let context: SubscriberContext
-    /// Signalled when its consumer has finished for good.
-    let finished = Completion()
-    /// Signalled when the router first routes to it; until then it takes no event and fires no timer.
+    private let lanes: Int
+    /// Several workers and no key: each event goes to the worker with the fewest waiting.
+    let balancesLanes: Bool
+    /// Signalled when the router first routes to it; until then no worker takes an event or fires a timer.
     let routed = Completion()
-    private let thread = Mutex<pthread_t?>(nil)
-    private let handler = Mutex<UncheckedTransfer<any EventHandler>?>(nil)
-    private let deadLettered = Atomic<Int>(0)
-    private let retried = Atomic<Int>(0)
-    /// Times its handler calls, when the router observes them.
-    private let observer: (any HandlerObserver)?
-    /// When the handler call in progress began (monotonic nanoseconds); 0 when idle. Kept only with an observer.
-    private let busySince = Atomic<UInt64>(0)
-    private let rebuilding = Atomic<Bool>(false)
-    /// Set by ``interrupt()``, with `handler` locked: a handler set later is interrupted at once.
-    private let interrupted = Atomic<Bool>(false)
-    /// Taken once: by its thread, to stop the handler, or by ``end(grace:)``, giving up on that.
-    private let stopClaimed = Atomic<Bool>(false)
-    /// Set while its handler runs timer callbacks: a call that ``end(grace:)`` interrupts
-    /// although the mailbox holds no event in hand.
-    private let firingTimers = Atomic<Bool>(false)
 
     init(
-        name: String, patterns: [String], failurePolicy: FailurePolicy, mailbox: Mailbox, router: Router,
-        observer: (any HandlerObserver)?
+        name: String, patterns: [String], failurePolicy: FailurePolicy, key: EventKey?, mailboxes: [Mailbox],
+        router: Router, makeObserver: (_ worker: Int?) -> (any HandlerObserver)?
     ) {
-        self.observer = observer
         self.name = name
         settings = Mutex((patterns, failurePolicy))
-        self.mailbox = mailbox
-        context = SubscriberContext(name: name, router: router)
+        self.key = key
+        mailbox = mailboxes[0]
+        lanes = mailboxes.count
+        balancesLanes = key == nil && mailboxes.count > 1
+        workers = mailboxes.enumerated().map { index, mailbox in
+            Worker(
+                number: index + 1, of: self, mailbox: mailbox,
+                context: SubscriberContext(name: name, router: router, worker: index + 1, workers: mailboxes.count),
+                observer: makeObserver(mailboxes.count > 1 ? index + 1 : nil))
+        }
     }
-
-    /// A snapshot of its counters.
-    public func stats() -> SubscriberStats {
-        var stats = mailbox.stats(name: name)
-        stats.deadLettered = deadLettered.load(ordering: .relaxed)
-        stats.restarts = context.restarts.load(ordering: .relaxed)
-        stats.retries = retried.load(ordering: .relaxed)
-        stats.published = context.published.load(ordering: .relaxed)
-        stats.publishFailed = context.publishFailed.load(ordering: .relaxed)
-        let since = busySince.load(ordering: .relaxed)
-        if since != 0 { stats.busyFor = .nanoseconds(Int64(SystemClock.monotonicNanos() &- since)) }
-        stats.isRebuilding = rebuilding.load(ordering: .relaxed)
-        stats.memoryInUse = handler.withLock { $0?.value.memoryInUse }
-        return stats
-    }
-
-    /// How long one call of its handler may take, if the handler says.
-    var callBudget: Duration? { handler.withLock { $0?.value.callBudget } }
 
     /// The dead-letter topic of this subscriber.
     var deadLetterTopic: String { "deadletter.\(name)" }
 
-    /// True when called from this subscriber's own thread.
-    var isOnOwnThread: Bool { OSThread.isCurrent(thread.withLock { $0 }) }
+    // MARK: Routing
 
-    /// Stops the handler's call in progress (the drain deadline has passed, or start-up is
-    /// stopping), and that of a handler set after this.
-    func interrupt() {
-        handler.withLock { handler in
-            interrupted.store(true, ordering: .relaxed)
-            handler?.value.interrupt()
-        }
-    }
-
-    /// Ends the subscriber at its drain deadline: seals its mailbox (what it holds counts as
-    /// abandoned), interrupts a call in progress, and waits for its handler's `stop`, at most
-    /// `grace`. What still runs then is left behind, with a log line: a call that has not
-    /// ended (a long call in C) has the handler's `stop` skipped; a `stop` goes on, unwaited.
-    func end(grace: Duration) async {
-        // A call in progress: an event in hand, or timer callbacks (read after the seal, which
-        // stops the run loop from firing more).
-        if mailbox.seal() || firingTimers.load(ordering: .acquiring) { interrupt() }
-        if await finished.wait(timeout: grace) { return }
-        var logger = Logger(label: "switchboard")
-        logger[metadataKey: "subscriber"] = .string(name)
-        if claimStop() {
-            logger.error("shutdown skipped: still in a call that cannot be interrupted, \(Quantities.duration(grace)) after the drain deadline")
-        } else {
-            logger.error("shutdown still running \(Quantities.duration(grace)) after the drain deadline: not waited for")
-        }
-    }
-
-    /// True for the first caller only: the subscriber's thread before it stops the handler, or ``end(grace:)``.
-    private func claimStop() -> Bool {
-        stopClaimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-    }
-
-    /// Starts the consumer thread, runs the handler's `start` there and waits for it; the
-    /// thread then waits until it is ``routed`` before it takes events or fires timers.
-    /// Returns the start error, if any; the thread has then already ended.
-    func startWorker(handler: any EventHandler) -> (any Error)? {
-        let started = Completion()
-        let startError = Mutex<(any Error)?>(nil)
-        self.handler.withLock { current in
-            current = UncheckedTransfer(handler)
-            if interrupted.load(ordering: .relaxed) { handler.interrupt() }
-        }
-        let transfer = UncheckedTransfer(handler)
-        // A spilling subscriber reads from here on: nothing after this can have been routed to it yet.
-        let spillHead = mailbox.spillSource?.nextSequence
-        OSThread.spawn { [self] in
-            thread.withLock { $0 = pthread_self() }
-            PublisherContext.current().pointee.isSubscriberThread = true
-            PublisherContext.current().pointee.publisher = context
-            var handler = transfer.value  // a reload may replace it
-            do {
-                try handler.start(context)
-            } catch {
-                startError.withLock { $0 = error }
-                started.signal()
-                finished.signal()
-                return
-            }
-            started.signal()
-            routed.waitBlocking()
-            if let source = mailbox.spillSource, let spillHead {
-                spillLoop(&handler, source: source, head: spillHead)
-            } else {
-                runLoop(&handler)
-            }
-            let unrun = controlRequests.withLock { control in
-                control.closed = true
-                return control.pending
-            }
-            for request in unrun { request.done.signal() }  // never run: the subscriber has stopped
-            if claimStop() { handler.stop() }
-            self.handler.withLock { $0 = nil }
-            mailbox.lossLog.flush()
-            context.flushPublishFailures()
-            finished.signal()
-        }
-        started.waitBlocking()
-        return startError.withLock { $0 }
-    }
-
-    /// Takes events in batches and hands them to the handler, firing timers in between, until the mailbox finishes.
-    private func runLoop(_ handler: inout any EventHandler) {
-        let mailbox = self.mailbox  // one retain for the loop, not one per call: publishers retain it too
-        var batch = EventRing()
-        var consecutiveFailures = 0
-        var gathered = Gathered()
-        while true {
-            var deadline = mailbox.isDraining ? nil : handler.nextTimerDeadline
-            if !gathered.events.isEmpty { deadline = min(deadline ?? .max, gathered.due) }
-            switch mailbox.take(into: &batch, until: deadline) {
-            case .events:
-                mailbox.recordStart(of: batch.first!)
-                let tracking = DeliveryTracker.inUse.load(ordering: .relaxed)
-                if let batching = handler.batching {
-                    if !gather(&batch, into: &gathered, batching, for: handler, consecutiveFailures: &consecutiveFailures) {
-                        Self.abandon(&gathered.events)  // sealed: counted as abandoned
-                    }
-                } else {
-                    var timing = observer.map { _ in BatchClock() }
-                    // Each event moves out of the batch: reading it in place would cost a retain and
-                    // a release per event, on a count that the publisher's thread writes too.
-                    while let event = batch.popFirst() {
-                        let start = timing?.start(self)
-                        let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
-                        if let start { timing?.end(self, event: event, started: start) }
-                        if tracking, handled { event.tracker?.finish(.done) }  // a failure's outcome is recover's
-                        if !mailbox.settle(failed: !handled) { break }
-                    }
-                }
-                Self.abandon(&batch)  // what a seal left: counted as abandoned
-                fireDueTimers(handler)
-            case .timedOut:
-                if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
-                    _ = deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures)
-                }
-                fireDueTimers(handler)
-            case .control:
-                runControlRequests(&handler)
-            case .finished:
-                Self.abandon(&gathered.events)  // anything gathered was sealed in hand: counted as abandoned
-                return
-            }
-        }
-    }
-
-    /// Events taken for a batching handler but not yet handed to it, and when they are due.
-    private struct Gathered {
-        var events: [Event] = []
-        /// When the first of them has waited its ``Batching/maxWait`` (monotonic nanoseconds).
-        var due: UInt64 = 0
-    }
-
-    /// Moves the taken events into `gathered`, handing over every full batch, and the partial
-    /// one as well once it is due or the subscriber drains. False once the mailbox was sealed.
-    private func gather(
-        _ batch: inout EventRing, into gathered: inout Gathered, _ batching: Batching, for handler: any EventHandler,
-        consecutiveFailures: inout Int
-    ) -> Bool {
-        while let event = batch.popFirst() {
-            if gathered.events.isEmpty { gathered.due = SystemClock.monotonicNanos() &+ SystemClock.nanoseconds(batching.maxWait) }
-            gathered.events.append(event)
-            if gathered.events.count >= batching.maxEvents {
-                guard deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures) else { return false }
-            }
-        }
-        if !gathered.events.isEmpty, mailbox.isDraining || SystemClock.monotonicNanos() >= gathered.due {
-            return deliver(gathered: &gathered, to: handler, consecutiveFailures: &consecutiveFailures)
-        }
-        return true
-    }
-
-    /// Hands the gathered events to the handler as one batch, applying the failure policy to
-    /// the batch if it throws, and settles each; false once the mailbox was sealed.
-    private func deliver(gathered: inout Gathered, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
-        let events = gathered.events
-        gathered.events.removeAll(keepingCapacity: true)
-        let started = SystemClock.monotonicNanos()
-        if observer != nil { busySince.store(started, ordering: .relaxed) }
-        let handled: Bool
-        do {
-            try handler.handle(batch: events)
-            consecutiveFailures = 0
-            handled = true
-        } catch {
-            handled = recover(events, from: error, handler: handler, consecutiveFailures: &consecutiveFailures) {
-                try handler.handle(batch: events)
-            }
-        }
-        if let observer {
-            busySince.store(0, ordering: .relaxed)
-            let duration = Int64(SystemClock.monotonicNanos() &- started)
-            let startedAt = SystemClock.unixSeconds() - Double(duration) / 1e9
-            for event in events {
-                observer.observe(lagNanoseconds: max(0, Int64((startedAt - event.time) * 1e9)), durationNanoseconds: duration)
-            }
-        }
-        if handled { for event in events { event.finishTracking(.done) } }
-        for _ in events where !mailbox.settle(failed: !handled) { return false }
-        return true
-    }
-
-    /// Empties what a seal left in hand; tracked events are lost to their trackers.
-    private static func abandon(_ events: inout EventRing) {
-        while let event = events.popFirst() { event.finishTracking(.lost) }
-    }
-
-    private static func abandon(_ events: inout [Event]) {
-        for event in events { event.finishTracking(.lost) }
-        events.removeAll()
-    }
-
-    /// The consumer of a spilling subscriber: reads every accepted event from the journal,
-    /// from its saved position (or from `head`, the journal's next number when it started, the
-    /// first time), hands those its patterns match to the handler, and saves its position every
-    /// 100 ms and at the end. Events before `head` are the backlog of an earlier run.
-    private func spillLoop(_ handler: inout any EventHandler, source: any SpillSource, head: UInt64) {
-        var next = source.position(of: name).map { $0 + 1 } ?? head
-        var saved = next
-        var cursor = source.cursor(from: next)
-        var consecutiveFailures = 0
-        var lastSave = SystemClock.monotonicNanos()
-        var patterns = self.patterns
-        var matching = PatternSet(patterns)
-
-        func save() {
-            guard next != saved else { return }
-            source.savePosition(next - 1, of: name)
-            saved = next
-            lastSave = SystemClock.monotonicNanos()
-        }
-        /// Reads and handles what is written; false once the mailbox was sealed.
-        func readAll() -> Bool {
-            while !mailbox.isSealed, let (sequence, event) = cursor.next() {
-                next = sequence + 1
-                guard matching.matches(event.topic), event.topic != deadLetterTopic else { continue }
-                mailbox.takeSpilled(backlog: sequence < head)
-                let handled = deliver(event, to: handler, consecutiveFailures: &consecutiveFailures)
-                guard mailbox.settle(failed: !handled) else {
-                    next = sequence  // sealed in hand: it counts as not handled, and comes again
-                    return false
-                }
-                if SystemClock.monotonicNanos() &- lastSave >= 100_000_000 { save() }
-                fireDueTimers(handler)
-            }
-            return !mailbox.isSealed
-        }
-
-        while true {
-            guard readAll() else { return save() }
-            save()
-            if self.patterns != patterns {  // a reload changed them
-                patterns = self.patterns
-                matching = PatternSet(patterns)
-            }
-            let poll = SystemClock.monotonicNanos() + 5_000_000  // the journal writes every 5 ms
-            let deadline = mailbox.isDraining ? poll : min(poll, handler.nextTimerDeadline ?? .max)
-            switch mailbox.waitToSpill(until: deadline) {
-            case .finished:
-                // Everything accepted before now is the journal's, or soon will be: catch up to it.
-                let target = source.nextSequence
-                while next < target, !mailbox.isSealed {
-                    guard readAll() else { return save() }
-                    if next < target { usleep(1000) }
-                }
-                return save()
-            case .control:
-                runControlRequests(&handler)
-            case .timedOut, .events:
-                fireDueTimers(handler)
-            }
-        }
-    }
-
-    /// Hands one event to the handler, applying the failure policy if it throws; true when handled.
-    /// The event is borrowed: passing it on with a retain would write to a cache line the
-    /// publisher is writing.
+    /// Offers an event to the lane of the worker that takes it.
     @inline(__always)
-    private func deliver(_ event: borrowing Event, to handler: any EventHandler, consecutiveFailures: inout Int) -> Bool {
-        do {
-            try handler.handle(event)
-            consecutiveFailures = 0
-            return true
-        } catch {
-            let event = copy event
-            return recover([event], from: error, handler: handler, consecutiveFailures: &consecutiveFailures) {
-                try handler.handle(event)
-            }
+    func offer(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64? = nil) -> Mailbox.Offer {
+        guard lanes > 1 else { return mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil) }
+        return offerToLane(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
+    }
+
+    @inline(never)
+    private func offerToLane(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64?) -> Mailbox.Offer {
+        if let key {
+            let lane = key.lane(of: event, among: lanes)
+            return workers[lane].mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
+        }
+        var chosen = workers[0]
+        var fewest = chosen.waiting.load(ordering: .relaxed)
+        for worker in workers.dropFirst() {
+            let waiting = worker.waiting.load(ordering: .relaxed)
+            if waiting < fewest { (chosen, fewest) = (worker, waiting) }
+        }
+        let outcome = chosen.mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
+        if outcome == .accepted { chosen.waiting.add(1, ordering: .relaxed) }
+        return outcome
+    }
+
+    // MARK: Stats
+
+    /// A snapshot of its counters: with several workers, their sums, and each worker's own in
+    /// ``SubscriberStats/perWorker``.
+    public func stats() -> SubscriberStats {
+        guard lanes > 1 else { return workers[0].stats() }
+        let each = workers.map { $0.stats() }
+        var total = each[0]
+        for worker in each.dropFirst() { total.addWorker(worker) }
+        total.perWorker = each
+        return total
+    }
+
+    /// How long one call of its handler may take, if the handler says.
+    var callBudget: Duration? { workers[0].callBudget }
+
+    /// The subscribers its workers have published to: the publish graph that orders shutdown.
+    var publishedTo: Set<ObjectIdentifier> { workers.reduce(into: []) { $0.formUnion($1.context.publishedTo) } }
+
+    /// True when called from one of its workers' threads.
+    var isOnOwnThread: Bool { workers.contains { $0.isOnOwnThread } }
+
+    // MARK: Life cycle
+
+    /// Starts every worker with its own handler (see ``Worker/start(handler:)``), one after
+    /// the other; returns the first start error, after stopping the workers already started.
+    func start(handlers makeHandler: (_ worker: Int) -> any EventHandler) -> (any Error)? {
+        for worker in workers {
+            guard let error = worker.start(handler: makeHandler(worker.number)) else { continue }
+            for later in workers[worker.number...] { later.finished.signal() }  // never started
+            seal()
+            routed.signal()  // the started ones run down their sealed queues and stop
+            return error
+        }
+        return nil
+    }
+
+    /// Queues the events of a drain: see ``Router/shutdown(drainTimeout:)``.
+    func beginDrain() { for worker in workers { worker.mailbox.beginDrain() } }
+
+    /// Lets every worker end once its queue is empty.
+    func finish() { for worker in workers { worker.mailbox.finish() } }
+
+    /// Seals every lane (see ``Mailbox/seal()``); true when a worker had events in hand.
+    @discardableResult
+    func seal() -> Bool { workers.reduce(false) { $1.mailbox.seal() || $0 } }
+
+    /// What its lanes hold, together (see ``Mailbox/activity()``).
+    func activity() -> (pending: Int, received: Int, settled: Int, inHand: Bool) {
+        workers.reduce(into: (0, 0, 0, false)) { total, worker in
+            let activity = worker.mailbox.activity()
+            total = (
+                total.0 + activity.pending, total.1 + activity.received, total.2 + activity.settled,
+                total.3 || activity.inHand)
         }
     }
 
-    /// Runs the handler's timers that are due, unless the subscriber is draining.
-    private func fireDueTimers(_ handler: any EventHandler) {
-        if let deadline = handler.nextTimerDeadline, !mailbox.isDraining, SystemClock.monotonicNanos() >= deadline {
-            fireTimers(handler)
+    /// Stops the calls in progress; see ``Worker/interrupt()``.
+    func interrupt() { for worker in workers { worker.interrupt() } }
+
+    /// Ends every worker at the drain deadline; see ``Worker/end(grace:)``.
+    func end(grace: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { await worker.end(grace: grace) } }
         }
     }
 
-    /// Runs the handler's due timers, marked as a call that the drain deadline interrupts.
-    private func fireTimers(_ handler: any EventHandler) {
-        firingTimers.store(true, ordering: .releasing)
-        handler.fireTimers()
-        firingTimers.store(false, ordering: .releasing)
-    }
+    /// True once every worker has finished for good.
+    var isFinished: Bool { workers.allSatisfy { $0.finished.isDone } }
 
-    /// Runs the pending control requests with the handler (which they may replace).
-    private func runControlRequests(_ handler: inout any EventHandler) {
-        let requests = controlRequests.withLock { control in
-            defer { control.pending = [] }
-            return control.pending
-        }
-        for request in requests { request.run(&handler) }
-        self.handler.withLock { [handler] in $0 = UncheckedTransfer(handler) }
-    }
+    /// Waits until every worker has finished for good.
+    func waitFinished() async { for worker in workers { await worker.finished.wait() } }
 
-    /// Times the calls of one batch for the observer: one monotonic clock read per call (a
-    /// call starts when the one before it ended), and one wall clock read per batch to turn
-    /// them into lags.
-    private struct BatchClock {
-        let wallNanos = Int64(SystemClock.unixSeconds() * 1e9)
-        let monotonicAtWall = SystemClock.monotonicNanos()
-        private var last: UInt64
+    /// Blocks the calling thread until every worker has finished for good.
+    func waitFinishedBlocking() { for worker in workers { worker.finished.waitBlocking() } }
 
-        init() { last = monotonicAtWall }
-
-        func start(_ subscriber: Subscriber) -> UInt64 {
-            subscriber.busySince.store(last, ordering: .relaxed)
-            return last
-        }
-
-        mutating func end(_ subscriber: Subscriber, event: borrowing Event, started: UInt64) {
-            last = SystemClock.monotonicNanos()
-            subscriber.busySince.store(0, ordering: .relaxed)
-            let startWall = wallNanos + Int64(bitPattern: started &- monotonicAtWall)
-            subscriber.observer?.observe(
-                lagNanoseconds: max(0, startWall - Int64(event.time * 1e9)), durationNanoseconds: Int64(last &- started))
-        }
-    }
-
-    /// A piece of work for the subscriber's own thread, with its handler.
-    private final class ControlRequest: @unchecked Sendable {  // `body` runs once, on the subscriber's thread
-        let body: (inout any EventHandler) -> Void
-        let done = Completion()
-        let ran = Atomic<Bool>(false)
-        init(_ body: @escaping (inout any EventHandler) -> Void) { self.body = body }
-        func run(_ handler: inout any EventHandler) {
-            body(&handler)
-            ran.store(true, ordering: .releasing)
-            done.signal()
-        }
-    }
-
-    /// Runs `body` on the subscriber's own thread, between two batches, with its handler
-    /// (which `body` may replace), and waits for it. False when the subscriber has stopped.
-    private func onOwnThread(_ body: @escaping (inout any EventHandler) -> Void) -> Bool {
-        let request = ControlRequest(body)
-        let queued = controlRequests.withLock { control in
-            if !control.closed { control.pending.append(request) }
-            return !control.closed
-        }
-        guard queued else { return false }  // the thread has ended: nobody would run it
-        mailbox.requestControl()
-        request.done.waitBlocking()
-        return request.ran.load(ordering: .acquiring)
-    }
-
-    /// Replaces the handler: `handler` starts on the subscriber's thread; if that works, the
-    /// old handler is stopped and the new one takes the next event (the queue is untouched),
-    /// otherwise the old one stays and this throws the start error.
-    func replaceHandler(with handler: any EventHandler) throws {
-        let failure = Mutex<(any Error)?>(nil)
-        let transfer = UncheckedTransfer(handler)
-        let context = self.context
-        rebuilding.store(true, ordering: .relaxed)
-        defer { rebuilding.store(false, ordering: .relaxed) }
-        let ran = onOwnThread { current in
-            do {
-                try transfer.value.start(context)
-            } catch {
-                failure.withLock { $0 = error }
-                return
-            }
-            current.stop()
-            current = transfer.value
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
-        guard ran else { throw RouterError.shutDown }
-    }
+    // MARK: Changes
 
     /// Changes the patterns and failure policy; the router rebuilds its table after this.
     func update(patterns: [String], failurePolicy: FailurePolicy) {
         settings.withLock { $0 = (patterns, failurePolicy) }
     }
 
-    /// Applies the failure policy to events whose first attempt threw `error` (one event, or a
-    /// batch): retries them with `attempt` after a doubling backoff, or after the wait the
-    /// error asks for (``RetryAdvice``), then dead letters and perhaps a restart. True when a
-    /// retry worked.
-    private func recover(
-        _ events: [Event], from error: any Error, handler: any EventHandler, consecutiveFailures: inout Int,
-        attempt: () throws -> Void
-    ) -> Bool {
-        let policy = failurePolicy
-        let longest = SystemClock.nanoseconds(policy.maxBackoff)
-        var lastError = error
-        var attempts = 1
-        var backoff = min(SystemClock.nanoseconds(policy.backoff), longest)
-        while attempts <= policy.retries {
-            let advice = lastError as? any RetryAdvice
-            if advice?.isPermanent == true { break }
-            let asked = advice?.retryAfter.map { min(SystemClock.nanoseconds(max($0, .zero)), longest) }
-            guard mailbox.pause(nanoseconds: asked ?? backoff) else { break }
-            attempts += 1
-            retried.wrappingAdd(1, ordering: .relaxed)
-            do {
-                try attempt()
-                consecutiveFailures = 0
-                return true
-            } catch {
-                lastError = error
-                backoff = Self.doubled(backoff, atMost: longest)
-            }
-        }
-        consecutiveFailures += 1
-        let sealed = mailbox.isSealed  // the drain deadline cut it short: for its tracker, lost
-        for event in events {
-            let lettered = policy.deadLetters(event.topic) && sendDeadLetter(event, error: lastError, attempts: attempts)
-            event.finishTracking(lettered ? .done : sealed ? .lost : .failed)
-        }
-        if consecutiveFailures >= policy.restartAfter {
-            restart(handler)
-            consecutiveFailures = 0
-        }
-        return false
+    /// Changes every lane's capacity (its share of `capacity`) and the overflow policy.
+    func reconfigure(capacity: Int, policy: OverflowPolicy) {
+        for worker in workers { worker.mailbox.reconfigure(capacity: Self.laneCapacity(capacity, workers: lanes), policy: policy) }
     }
 
-    /// The next backoff: twice the last, at most `longest`.
-    private static func doubled(_ nanoseconds: UInt64, atMost longest: UInt64) -> UInt64 {
-        nanoseconds >= longest / 2 ? longest : nanoseconds * 2
-    }
+    /// A lane's share of a subscriber's queue capacity.
+    static func laneCapacity(_ capacity: Int, workers: Int) -> Int { max(1, capacity / workers) }
 
-    /// Publishes the dead letter of `event`; true when a subscriber took it.
-    private func sendDeadLetter(_ event: Event, error: any Error, attempts: Int) -> Bool {
-        let letter: JSON = [
-            "event": event.json,
-            "error": .string("\(error)"),
-            "attempts": .int(Int64(attempts)),
-        ]
-        guard let report = try? context.router?.publish(deadLetterTopic, data: letter, excluding: self) else { return false }
-        deadLettered.wrappingAdd(1, ordering: .relaxed)
-        return report.accepted > 0
+    /// Replaces each worker's handler in turn, between two of its events (see
+    /// ``Worker/replaceHandler(with:)``). If one fails to start, it and the workers after it
+    /// keep their old handlers and this throws.
+    func replaceHandlers(_ makeHandler: (_ worker: Int) -> any EventHandler) throws {
+        for worker in workers { try worker.replaceHandler(with: makeHandler(worker.number)) }
     }
-
-    /// Rebuilds the handler, retrying with a doubling backoff until it works or the subscriber stops.
-    private func restart(_ handler: any EventHandler) {
-        rebuilding.store(true, ordering: .relaxed)
-        defer { rebuilding.store(false, ordering: .relaxed) }
-        let longest = SystemClock.nanoseconds(failurePolicy.maxBackoff)
-        var pause = min(SystemClock.nanoseconds(failurePolicy.backoff), longest)
-        while !mailbox.isSealed {
-            do {
-                try handler.restart()
-                context.recordRestart()
-                return
-            } catch {
-                guard mailbox.pause(nanoseconds: pause) else { return }
-                pause = Self.doubled(pause, atMost: longest)
-            }
-        }
-    }
-}
-
-/// Moves a non-Sendable value to the one thread that will own it from then on.
-struct UncheckedTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

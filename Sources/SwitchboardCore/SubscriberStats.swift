@@ -40,6 +40,35 @@ public struct SubscriberStats: Sendable, Hashable {
     public var isRebuilding = false
     /// Bytes its handler holds, when the handler knows (a Lua state's allocation).
     public var memoryInUse: Int? = nil
+    /// With several workers, each one's own counts, by worker number from 1 (the fields above
+    /// are their sums); empty for a subscriber with one worker.
+    public var perWorker: [SubscriberStats] = []
+
+    /// Adds the counters of `other`, an earlier run of the same subscriber, or another worker.
+    mutating func addCounts(of other: SubscriberStats) {
+        received += other.received
+        handled += other.handled
+        failed += other.failed
+        dropped += other.dropped
+        abandoned += other.abandoned
+        pending += other.pending
+        deadLettered += other.deadLettered
+        restarts += other.restarts
+        retries += other.retries
+        published += other.published
+        publishFailed += other.publishFailed
+    }
+
+    /// Adds another worker of the same subscriber: its counters, and what its queue and handler hold now.
+    mutating func addWorker(_ worker: SubscriberStats) {
+        addCounts(of: worker)
+        queueDepth += worker.queueDepth
+        capacity += worker.capacity
+        lag = max(lag, worker.lag)
+        if let busy = worker.busyFor { busyFor = max(busyFor ?? busy, busy) }
+        isRebuilding = isRebuilding || worker.isRebuilding
+        if let memory = worker.memoryInUse { memoryInUse = (memoryInUse ?? 0) + memory }
+    }
 }
 
 /// A snapshot of the router's counters.
@@ -60,17 +89,10 @@ public struct RouterStats: Sendable, Hashable {
                 merged.append(subscriber)
                 continue
             }
-            merged[at].received += subscriber.received
-            merged[at].handled += subscriber.handled
-            merged[at].failed += subscriber.failed
-            merged[at].dropped += subscriber.dropped
-            merged[at].abandoned += subscriber.abandoned
-            merged[at].pending += subscriber.pending
-            merged[at].deadLettered += subscriber.deadLettered
-            merged[at].restarts += subscriber.restarts
-            merged[at].retries += subscriber.retries
-            merged[at].published += subscriber.published
-            merged[at].publishFailed += subscriber.publishFailed
+            merged[at].addCounts(of: subscriber)
+            for (index, worker) in subscriber.perWorker.enumerated() {  // a run with other worker counts
+                if index < merged[at].perWorker.count { merged[at].perWorker[index].addCounts(of: worker) }
+            }
         }
         return merged
     }

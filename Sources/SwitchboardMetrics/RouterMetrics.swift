@@ -26,7 +26,7 @@ public final class RouterMetrics: Sendable {
         self.registry = registry
         factory = PrometheusMetricsFactory(registry: registry)
         self.router = router
-        router.observeHandlers { [timers] name in timers.timers(for: name) }
+        router.observeHandlers { [timers] name, worker in timers.timers(for: name, worker: worker) }
     }
 
     /// Adds series that `read` tells at each scrape: the counts of a component outside the
@@ -61,19 +61,27 @@ public final class RouterMetrics: Sendable {
                     "events \(name) \(outcome)", "switchboard_subscriber_events_total",
                     [("subscriber", name), ("outcome", outcome)], value))
             }
-            totals.append(("restarts \(name)", "switchboard_subscriber_restarts_total", [("subscriber", name)], subscriber.restarts))
+            // With several workers, the series of each worker's own queue and state carry its number.
+            let workers: [(labels: [(String, String)], stats: SubscriberStats)] = subscriber.perWorker.isEmpty
+                ? [([("subscriber", name)], subscriber)]
+                : subscriber.perWorker.enumerated().map { ([("subscriber", name), ("worker", String($0 + 1))], $1) }
+            for worker in workers {
+                let key = worker.labels.map(\.1).joined(separator: " ")
+                totals.append(("restarts \(key)", "switchboard_subscriber_restarts_total", worker.labels, worker.stats.restarts))
+                Gauge(label: "switchboard_subscriber_queue_depth", dimensions: worker.labels, factory: factory)
+                    .record(worker.stats.queueDepth)
+                if let memory = worker.stats.memoryInUse {
+                    Gauge(label: "switchboard_lua_memory_bytes", dimensions: worker.labels, factory: factory).record(memory)
+                }
+            }
             totals.append(("retries \(name)", "switchboard_subscriber_retries_total", [("subscriber", name)], subscriber.retries))
             totals.append(("published \(name)", "switchboard_subscriber_published_total", [("subscriber", name)], subscriber.published))
             totals.append((
                 "publish failed \(name)", "switchboard_subscriber_publish_failed_total", [("subscriber", name)],
                 subscriber.publishFailed))
             let labels = [("subscriber", name)]
-            Gauge(label: "switchboard_subscriber_queue_depth", dimensions: labels, factory: factory).record(subscriber.queueDepth)
             Gauge(label: "switchboard_subscriber_queue_capacity", dimensions: labels, factory: factory).record(subscriber.capacity)
             Gauge(label: "switchboard_subscriber_pending", dimensions: labels, factory: factory).record(subscriber.pending)
-            if let memory = subscriber.memoryInUse {
-                Gauge(label: "switchboard_lua_memory_bytes", dimensions: labels, factory: factory).record(memory)
-            }
         }
         reported.withLock { reported in
             for total in totals {
@@ -88,28 +96,29 @@ public final class RouterMetrics: Sendable {
         for (metric, histogram) in [("switchboard_subscriber_lag_seconds", \SubscriberTimers.lag),
                                     ("switchboard_handler_duration_seconds", \SubscriberTimers.duration)] {
             text += "# TYPE \(metric) histogram\n"
-            for (name, subscriber) in timers {
-                subscriber[keyPath: histogram].render(name: metric, labels: "subscriber=\"\(name)\"", into: &text)
+            for entry in timers {
+                let worker = entry.worker.map { ",worker=\"\($0)\"" } ?? ""
+                entry.timers[keyPath: histogram].render(name: metric, labels: "subscriber=\"\(entry.name)\"\(worker)", into: &text)
             }
         }
         return text
     }
 }
 
-/// The histograms of every subscriber, in the order they started.
+/// The histograms of every subscriber (of each worker, for one with several), in the order they started.
 private final class TimerTable: Sendable {
-    private let entries = Mutex<[(name: String, timers: SubscriberTimers)]>([])
+    private let entries = Mutex<[(name: String, worker: Int?, timers: SubscriberTimers)]>([])
 
     /// Every subscriber's histograms.
-    var all: [(name: String, timers: SubscriberTimers)] { entries.withLock { $0 } }
+    var all: [(name: String, worker: Int?, timers: SubscriberTimers)] { entries.withLock { $0 } }
 
-    /// The histograms of the subscriber `name`: one rebuilt under the same name (a reload)
-    /// keeps adding to its series.
-    func timers(for name: String) -> SubscriberTimers {
+    /// The histograms of the subscriber `name`, or of its worker `worker`: one rebuilt under
+    /// the same name (a reload) keeps adding to its series.
+    func timers(for name: String, worker: Int?) -> SubscriberTimers {
         entries.withLock { entries in
-            if let known = entries.first(where: { $0.name == name }) { return known.timers }
+            if let known = entries.first(where: { $0.name == name && $0.worker == worker }) { return known.timers }
             let made = SubscriberTimers()
-            entries.append((name, made))
+            entries.append((name, worker, made))
             return made
         }
     }
