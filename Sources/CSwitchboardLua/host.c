@@ -231,7 +231,7 @@ int sb_new_metatable(lua_State *L, const char *name) {
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
+void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape, sb_worker worker) {
     sb_context *context = sb_context_of(L);
     context->array_mt = sb_new_metatable(L, SB_ARRAY_MT);
     context->object_mt = sb_new_metatable(L, SB_OBJECT_MT);
@@ -243,7 +243,7 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
-    lua_createtable(L, 0, 12);  // switchboard
+    lua_createtable(L, 0, 14);  // switchboard
     set_function(L, "publish", l_publish);
     set_function(L, "now", l_now);
     lua_pushboolean(L, 1);
@@ -256,6 +256,10 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape) {
     lua_setfield(L, -2, "null");
     lua_pushlstring(L, (const char *)name.bytes, name.length);
     lua_setfield(L, -2, "name");
+    lua_pushinteger(L, worker.number);
+    lua_setfield(L, -2, "worker");
+    lua_pushinteger(L, worker.count);
+    lua_setfield(L, -2, "workers");
     const unsigned char *cursor = settings_tape.bytes;
     sb_push_tape(L, &cursor, cursor + settings_tape.length, 0);
     lua_pushvalue(L, -1);

@@ -146,7 +146,7 @@ void sb_sandbox(lua_State *L, int allow, const char *directory);
 
 // host.c
 /// Pushes nothing; sets the global `switchboard` table and `print`.
-void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape);
+void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape, sb_worker worker);
 /// Pushes a new metatable named `name`, protected by `__metatable` (see SB_ARRAY_MT), and
 /// leaves it on the stack; returns its registry reference.
 int sb_new_metatable(lua_State *L, const char *name);

@@ -173,6 +173,7 @@ struct load_arguments {
     const char *directory;
     sb_bytes name;
     sb_bytes settings;
+    sb_worker worker;
     int allow;
     sb_plugin_refs *refs;
 };
@@ -191,7 +192,7 @@ static int load_body(lua_State *L) {
         lua_call(L, 1, 0);
         lua_pop(L, 1);  // math
     }
-    sb_install_host_api(L, arguments->name, arguments->settings);
+    sb_install_host_api(L, arguments->name, arguments->settings, arguments->worker);
     if (luaL_loadfilex(L, arguments->path, "t") != LUA_OK) return lua_error(L);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1))
@@ -204,9 +205,9 @@ static int load_body(lua_State *L) {
 }
 
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
-                   int allow, sb_plugin_refs *refs) {
+                   sb_worker worker, int allow, sb_plugin_refs *refs) {
     refs->init = refs->handle = refs->shutdown = LUA_NOREF;
-    struct load_arguments arguments = {path, directory, name, settings_tape, allow, refs};
+    struct load_arguments arguments = {path, directory, name, settings_tape, worker, allow, refs};
     return protected_call(L, load_body, &arguments);
 }
 

@@ -43,7 +43,8 @@ extension Configuration {
         static let ingest = Section("ingest", "ingest", ["http"])
         static let ingestHTTP = Section("ingest.http", "ingest http", ["listen", "token", "max_body"])
         static let subscriber = Section("subscribers[]", "a subscriber", [
-            "name", "plugin", "http", "file", "topics", "queue", "timeout", "memory", "settings", "on_failure", "allow",
+            "name", "plugin", "http", "file", "topics", "queue", "workers", "key", "timeout", "memory", "settings",
+            "on_failure", "allow",
         ])
         static let queue = Section("subscribers[].queue", "queue", ["capacity", "overflow"])
         static let onFailure = Section(

@@ -20,6 +20,10 @@ extension Configuration {
         public var capacity: Int?
         /// `queue.overflow`.
         public var overflow: OverflowPolicy?
+        /// `workers`: how many threads, each with its own handler, share its events; nil for 1.
+        public var workers: Int?
+        /// `key`: what keeps events in order across its workers.
+        public var key: EventKey?
         /// `timeout`: the budget of each call into the plugin.
         public var timeout: Duration?
         /// `memory`: the bytes its Lua state may hold.
@@ -33,6 +37,9 @@ extension Configuration {
 
         /// The names `allow` accepts: the sandbox's optional libraries (docs/sandbox.md).
         public static let libraries = ["io", "os", "debug"]
+
+        /// The most `workers` an entry may ask for: each is a thread.
+        public static let maxWorkers = 256
 
         /// An entry with only a name and a plugin.
         public init(name: String, plugin: String) {

@@ -362,6 +362,18 @@ struct Reader {
                 queueFields["overflow"], "queue overflow", "drop_newest, drop_oldest, block or spill", ConfigValue.overflow)
             if configuration.overflow == .spill { spillers.append(queueFields["overflow"]!) }
         }
+        configuration.workers = value(
+            fields["workers"], "workers", "a whole number from 1 to \(Configuration.Subscriber.maxWorkers)",
+            { Int($0).flatMap { (1...Configuration.Subscriber.maxWorkers).contains($0) ? $0 : nil } })
+        if let workers = configuration.workers, workers > 1 {
+            if configuration.overflow == .spill {
+                problem(fields["workers"], "queue overflow 'spill' takes a single worker for now: remove workers, or pick another overflow")
+            }
+            if case .file? = configuration.sink {
+                problem(fields["workers"], "a file sink writes one file in order: workers is for plugins and http sinks")
+            }
+        }
+        configuration.key = value(fields["key"], "key", "topic, data.<path> or headers.<name>", EventKey.init)
         if configuration.overflow == .spill, case .http(let http)? = configuration.sink, http.maxEvents > 1 {
             problem(fields["http"], "an http sink with overflow 'spill' sends one event per request: leave batch.max_events at 1")
         }

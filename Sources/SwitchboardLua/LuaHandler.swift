@@ -8,7 +8,7 @@ import SwitchboardCore
 /// `start` on, only the subscriber's own thread touches it or its state (`interrupt` aside).
 final class LuaHandler: EventHandler {
     let configuration: LuaSubscriberConfiguration
-    let logger: Logger
+    private(set) var logger: Logger
     /// The file descriptor `print` writes to.
     let output: Int32
     private(set) var context: SubscriberContext?
@@ -68,6 +68,7 @@ final class LuaHandler: EventHandler {
 
     func start(_ context: SubscriberContext) throws {
         self.context = context
+        if context.workers > 1 { logger[metadataKey: "worker"] = .stringConvertible(context.worker) }
         try build()
     }
 
@@ -181,7 +182,8 @@ final class LuaHandler: EventHandler {
             JSONTape(configuration.settings).withUnsafeBytes { settings in
                 sb_load_plugin(
                     state, configuration.script, Self.directory(of: configuration.script),
-                    sb_bytes(UnsafeRawBufferPointer(nameBytes)), sb_bytes(settings), allow, &newRefs)
+                    sb_bytes(UnsafeRawBufferPointer(nameBytes)), sb_bytes(settings),
+                    sb_worker(number: Int32(context?.worker ?? 1), count: Int32(context?.workers ?? 1)), allow, &newRefs)
             }
         }
         if status != LUA_OK {

@@ -25,6 +25,10 @@ public struct LuaSubscriberConfiguration: Sendable, Equatable {
     public var onFailure: FailurePolicy
     /// Handed to the plugin's `init(settings)` and kept as `switchboard.settings`.
     public var settings: JSON
+    /// How many workers run the plugin, each with its own thread and Lua state and its share of `capacity`.
+    public var workers = 1
+    /// What keeps events in order across the workers; nil for no order between them.
+    public var key: EventKey?
 
     /// Creates a configuration; the defaults match the config file's.
     public init(

@@ -3,7 +3,7 @@ import SwitchboardCore
 
 extension Router {
     /// Starts a Lua subscriber: loads its plugin in a new Lua state on the subscriber's own
-    /// thread and runs `init(settings)` there before this returns. Throws
+    /// thread (one per worker) and runs `init(settings)` there before this returns. Throws
     /// ``RouterError/startFailed(subscriber:reason:)`` with the plugin's `file:line` when the
     /// plugin does not load, lacks `handle` while it has topics, or fails in `init`.
     @discardableResult
@@ -13,8 +13,8 @@ extension Router {
     ) throws(RouterError) -> Subscriber {
         try subscribe(
             configuration.topics, name: configuration.name, capacity: configuration.capacity,
-            overflow: configuration.overflow, failurePolicy: configuration.onFailure,
-            handler: LuaHandler(configuration: configuration, logger: logger))
+            overflow: configuration.overflow, failurePolicy: configuration.onFailure, workers: configuration.workers,
+            key: configuration.key, handlers: { _ in LuaHandler(configuration: configuration, logger: logger) })
     }
 }
 
@@ -27,19 +27,21 @@ extension Router {
     ) throws(RouterError) -> Subscriber {
         try prepare(
             configuration.topics, name: configuration.name, capacity: configuration.capacity,
-            overflow: configuration.overflow, failurePolicy: configuration.onFailure,
-            handler: LuaHandler(configuration: configuration, logger: logger, sources: sources))
+            overflow: configuration.overflow, failurePolicy: configuration.onFailure, workers: configuration.workers,
+            key: configuration.key, handlers: { _ in LuaHandler(configuration: configuration, logger: logger, sources: sources) })
     }
 
     /// Rebuilds a running subscriber from a new Lua configuration: its queue, patterns and
-    /// failure policy change, and a fresh Lua state (`init` run) replaces the old one (its
-    /// `shutdown` run) between two events; what is queued stays, in order. If the new state
-    /// fails to load or `init`, the old one keeps running and this throws.
+    /// failure policy change, and in each worker a fresh Lua state (`init` run) replaces the
+    /// old one (its `shutdown` run) between two events; what is queued stays, in order. If a
+    /// new state fails to load or `init`, that worker and those after it keep their old ones,
+    /// and this throws. The number of workers and the key stay as they are: a change to them
+    /// takes a new subscriber (see `Deployment`).
     public func rebuild(
         _ subscriber: Subscriber, lua configuration: LuaSubscriberConfiguration,
         logger: Logger = Logger(label: "switchboard"), sources: LuaSources = LuaSources()
     ) throws(RouterError) {
-        try replaceHandler(of: subscriber, with: LuaHandler(configuration: configuration, logger: logger, sources: sources))
+        try replaceHandlers(of: subscriber) { _ in LuaHandler(configuration: configuration, logger: logger, sources: sources) }
         try reconfigure(
             subscriber, patterns: configuration.topics, capacity: configuration.capacity,
             overflow: configuration.overflow, failurePolicy: configuration.onFailure)

@@ -17,6 +17,8 @@ extension Configuration.Subscriber {
         if let timeout { lua.timeout = timeout }
         if let memory { lua.memory = memory }
         lua.allow = Set(allow.compactMap(LuaLibrary.init(rawValue:)))  // the reader admits only these names
+        if let workers { lua.workers = workers }
+        lua.key = key
         return lua
     }
 }

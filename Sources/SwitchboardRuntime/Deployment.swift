@@ -27,6 +27,12 @@ public final class Deployment: Sendable {
 
         /// True when `entry` would build what runs now.
         func builds(_ entry: Configuration.Subscriber) -> Bool { self.entry == entry && sources?.areCurrent != false }
+
+        /// True when `entry` asks for other workers or another key: a rebuild in place cannot
+        /// give it those, a new subscriber takes over once this one has drained.
+        func needsReplacing(by entry: Configuration.Subscriber) -> Bool {
+            (self.entry.workers ?? 1) != (entry.workers ?? 1) || self.entry.key != entry.key
+        }
     }
 
     private struct State: Sendable {
@@ -73,19 +79,26 @@ public final class Deployment: Sendable {
             let subscriber = try router.prepare(lua: entry.lua, logger: logger, sources: sources)
             return Running(subscriber: subscriber, entry: entry, sources: sources, reopening: nil)
         }
-        let (handler, reopening) = try makeHandler(sink, of: entry)
+        let (handlers, reopening) = try makeHandlers(sink, of: entry)
         let subscriber = try router.prepare(
             entry.topics, name: entry.name, capacity: entry.queue.capacity, overflow: entry.queue.overflow,
-            failurePolicy: entry.onFailure, handler: handler)
+            failurePolicy: entry.onFailure, workers: handlers.count, key: entry.key, handlers: { handlers[$0 - 1] })
         return Running(subscriber: subscriber, entry: entry, sources: nil, reopening: reopening)
     }
 
-    /// A sink's handler; a failure (a file that cannot be opened) as a start failure.
-    private static func makeHandler(
+    /// A sink's handlers, one per worker; a failure (a file that cannot be opened) as a start failure.
+    private static func makeHandlers(
         _ sink: Configuration.Sink, of entry: Configuration.Subscriber
-    ) throws(RouterError) -> (any EventHandler, FileSink.Reopening?) {
+    ) throws(RouterError) -> ([any EventHandler], FileSink.Reopening?) {
         do {
-            return try sink.makeHandler(name: entry.name)
+            var handlers: [any EventHandler] = []
+            var reopening: FileSink.Reopening?
+            for _ in 0..<(entry.workers ?? 1) {  // the reader allows only one for a file sink
+                let made = try sink.makeHandler(name: entry.name)
+                handlers.append(made.0)
+                reopening = made.1
+            }
+            return (handlers, reopening)
         } catch {
             throw .startFailed(subscriber: entry.name, reason: "\(error)")
         }
@@ -100,8 +113,8 @@ public final class Deployment: Sendable {
             try router.rebuild(current.subscriber, lua: entry.lua, logger: logger, sources: sources)
             return Running(subscriber: current.subscriber, entry: entry, sources: sources, reopening: nil)
         }
-        let (handler, reopening) = try makeHandler(sink, of: entry)
-        try router.replaceHandler(of: current.subscriber, with: handler)
+        let (handlers, reopening) = try makeHandlers(sink, of: entry)
+        try router.replaceHandlers(of: current.subscriber) { handlers[$0 - 1] }
         try router.reconfigure(
             current.subscriber, patterns: entry.topics, capacity: entry.queue.capacity, overflow: entry.queue.overflow,
             failurePolicy: entry.onFailure)
@@ -141,8 +154,10 @@ public final class Deployment: Sendable {
     /// Re-reads the configuration file and every plugin and applies the difference: new
     /// subscribers start, changed ones are rebuilt with their queues kept, removed ones drain
     /// (until `drainTimeout`) and stop, the rest are untouched; routing switches to the new set
-    /// in one step. All or nothing: an invalid file, or a new or changed plugin that fails to
-    /// load or to `init`, leaves everything as it was and throws.
+    /// in one step. A changed entry with other `workers` or another `key` is replaced: the new
+    /// subscriber is routed to at once but takes events only once the old one has drained, so
+    /// that no event of a key overtakes an older one. All or nothing: an invalid file, or a
+    /// new or changed plugin that fails to load or to `init`, leaves everything as it was and throws.
     @discardableResult
     public func reload(drainTimeout: Duration? = nil) async throws -> ReloadSummary {
         guard reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
@@ -200,17 +215,21 @@ public final class Deployment: Sendable {
 
         var next = running
         var prepared: [Subscriber] = []
+        var replacements: [Subscriber] = []
+        let replaced = new.subscribers.filter { summary.changed.contains($0.name) && running[$0.name]!.needsReplacing(by: $0) }
+            .map(\.name)
         do {
-            for subscriber in new.subscribers where summary.added.contains(subscriber.name) {
+            for subscriber in new.subscribers where summary.added.contains(subscriber.name) || replaced.contains(subscriber.name) {
                 let started = try Self.prepare(subscriber, on: router, logger: logger)
                 prepared.append(started.subscriber)
+                if replaced.contains(subscriber.name) { replacements.append(started.subscriber) }
                 next[subscriber.name] = started
             }
         } catch {
             router.discard(prepared)
             throw ReloadError(problems: ["\(path): \(error)"])
         }
-        for subscriber in new.subscribers where summary.changed.contains(subscriber.name) {
+        for subscriber in new.subscribers where summary.changed.contains(subscriber.name) && !replaced.contains(subscriber.name) {
             do {
                 next[subscriber.name] = try Self.rebuild(running[subscriber.name]!, as: subscriber, on: router, logger: logger)
             } catch {
@@ -220,14 +239,15 @@ public final class Deployment: Sendable {
         }
         // The logrotate convention: a reload reopens the files that sinks write.
         for name in summary.kept { running[name]?.reopening?.request() }
-        let removed = summary.removed.map { running[$0]!.subscriber }
+        let removed = (summary.removed + replaced).map { running[$0]!.subscriber }
         for name in summary.removed { next[name] = nil }
-        try router.commit(adding: prepared, removing: removed)
+        try router.commit(adding: prepared, removing: removed, holding: replacements)
         state.withLock { state in
             state.configuration = new
             state.running = next
         }
         await router.retire(removed, drainTimeout: drainTimeout ?? new.drainTimeout ?? .seconds(5))
+        router.release(replacements)
         return summary
     }
 }

@@ -427,6 +427,49 @@ import Testing
         }
     }
 
+    @Test func workersAndKeys() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "good.yaml": """
+                journal: { path: j }
+                subscribers:
+                  - { name: pricing, plugin: p.lua, topics: [a], workers: 4, key: data.customer.id }
+                  - { name: by_topic, plugin: p.lua, topics: [a], workers: 2, key: topic }
+                  - { name: by_header, plugin: p.lua, topics: [a], workers: 3, key: headers.tenant }
+                  - { name: unordered, http: { url: "http://127.0.0.1:1/x" }, topics: [a], workers: 8 }
+                  - { name: single, plugin: p.lua, topics: [a], queue: { overflow: spill } }
+                """,
+            "bad.yaml": """
+                journal: { path: j }
+                subscribers:
+                  - { name: none, plugin: p.lua, topics: [a], workers: 0 }
+                  - { name: many, plugin: p.lua, topics: [a], workers: 1000 }
+                  - { name: words, plugin: p.lua, topics: [a], workers: four }
+                  - { name: keyless, plugin: p.lua, topics: [a], workers: 2, key: customer_id }
+                  - { name: empty_path, plugin: p.lua, topics: [a], workers: 2, key: data..id }
+                  - { name: spilling, plugin: p.lua, topics: [a], workers: 2, queue: { overflow: spill } }
+                  - { name: file, file: { path: out.jsonl }, topics: [a], workers: 2 }
+                """,
+        ])
+        let configuration = try Configuration.load(path: folder.path("good.yaml"))
+        let entries = Dictionary(uniqueKeysWithValues: configuration.subscribers.map { ($0.name, $0) })
+        #expect(entries["pricing"]?.workers == 4)
+        #expect(entries["pricing"]?.key == .data(["customer", "id"]))
+        #expect(entries["by_topic"]?.key == .topic)
+        #expect(entries["by_header"]?.key == .header("tenant"))
+        #expect(entries["unordered"]?.workers == 8 && entries["unordered"]?.key == nil)
+        #expect(entries["single"]?.workers == nil)
+        expectProblems(loading: folder.path("bad.yaml"), [
+            "bad.yaml:3:", "subscriber 'none': workers '0' is not a whole number from 1 to 256",
+            "subscriber 'many': workers '1000' is not a whole number from 1 to 256",
+            "subscriber 'words': workers 'four' is not a whole number from 1 to 256",
+            "subscriber 'keyless': key 'customer_id' is not topic, data.<path> or headers.<name>",
+            "subscriber 'empty_path': key 'data..id' is not topic, data.<path> or headers.<name>",
+            "subscriber 'spilling': queue overflow 'spill' takes a single worker for now",
+            "subscriber 'file': a file sink writes one file in order: workers is for plugins and http sinks",
+        ])
+    }
+
     /// Expects loading `path` to fail, naming every one of `expected` (each a whole line or part of one).
     private func expectProblems(
         loading path: String, environment: [String: String] = ProcessInfo.processInfo.environment, _ expected: [String],

@@ -120,13 +120,20 @@ typedef struct sb_plugin_refs {
     int shutdown;
 } sb_plugin_refs;
 
+/// Which of its subscriber's workers a state runs in: `number` from 1 to `count`.
+typedef struct sb_worker {
+    int number;
+    int count;
+} sb_worker;
+
 /// Builds the sandbox's globals from the allow-list (plus the SB_ALLOW_* libraries in
 /// `allow`; see docs/sandbox.md), with `require` limited to Lua modules in `directory`,
-/// installs the `switchboard` table (with `name` and `settings`, a tape), then loads and runs
-/// the plugin file, which must return a table. LUA_OK, or an error status with the message
-/// (and traceback) left for sb_error_message. Text chunks only, whatever is allowed.
+/// installs the `switchboard` table (with `name`, `settings`, a tape, and `worker` and
+/// `workers`), then loads and runs the plugin file, which must return a table. LUA_OK, or an
+/// error status with the message (and traceback) left for sb_error_message. Text chunks
+/// only, whatever is allowed.
 int sb_load_plugin(lua_State *L, const char *path, const char *directory, sb_bytes name, sb_bytes settings_tape,
-                   int allow, sb_plugin_refs *refs);
+                   sb_worker worker, int allow, sb_plugin_refs *refs);
 
 /// Calls init(switchboard.settings) for the function at `ref`.
 int sb_call_init(lua_State *L, int ref);
