@@ -120,3 +120,38 @@ func peakResidentBytes() -> Int {
     else { return 0 }
     return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
 }
+
+extension LuaBenchmarks {
+    /// A CPU-bound plugin (`plugins/bench/cpu.lua`) over 200,000 events keyed over 1,000
+    /// customers, with 1, 2 and 4 workers, each fastest of `runs`: the events per second, and
+    /// the speed-up over 1 worker (target: 2 workers at least 1.7x on two cores).
+    static func workers(iterations: Int, runs: Int) async throws {
+        let events = 200_000
+        var rates: [Int: Double] = [:]
+        for workers in [1, 2, 4] {
+            var best = 0.0
+            for _ in 0..<runs {
+                let router = Router()
+                var configuration = LuaSubscriberConfiguration(
+                    name: "cpu", script: "\(pluginsFolder())/bench/cpu.lua", topics: ["order.>"], capacity: 8192,
+                    overflow: .block, settings: ["iterations": .int(Int64(iterations))])
+                configuration.workers = workers
+                configuration.key = .data(["customer"])
+                try router.subscribe(lua: configuration)
+                let start = SystemClock.monotonicNanos()
+                for index in 0..<events {
+                    try router.publish("order.created", data: ["customer": .int(Int64(index % 1000)), "n": .int(Int64(index))])
+                }
+                await router.shutdown(drainTimeout: .seconds(600))
+                let seconds = Double(SystemClock.monotonicNanos() - start) / 1e9
+                guard router.stats()["cpu"]?.handled == events else { throw BenchmarkError("\(workers) workers lost events") }
+                best = max(best, Double(events) / seconds)
+            }
+            rates[workers] = best
+            let perEvent = workers == 1 ? ", \(format(1e6 / best)) µs of Lua per event" : ""
+            let speedUp = workers == 1 ? "" : ", \(format(best / rates[1]!))x of 1 worker"
+            print("\(workers) worker\(workers == 1 ? "" : "s"): \(Int(best)) events/s\(perEvent)\(speedUp)")
+        }
+        print("target: 2 workers at least 1.7x of 1 on two cores: \(rates[2]! / rates[1]! >= 1.7 ? "met" : "missed")")
+    }
+}

@@ -14,6 +14,7 @@ let usage = """
       ingest EVENTS.jsonl [RUNS]                 HTTP ingest (batches of 1,000 lines) against the stdin feeder
       http-sink                                  200,000 events through an http sink in batches of 100
       nats EVENTS.jsonl [RUNS]                   export and import into Lua, core NATS vs JetStream (needs nats-server)
+      workers [ITERATIONS [RUNS]]                a CPU-bound plugin over 200,000 events with 1, 2 and 4 workers
     """
 func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]) ?? 3 : 3 }
 
@@ -29,6 +30,7 @@ case "journal-cost" where arguments.count > 1: try LuaBenchmarks.journalCost(eve
 case "ingest" where arguments.count > 1: try await HTTPBenchmarks.ingest(events: arguments[1], runs: runs(at: 2))
 case "http-sink": try await HTTPBenchmarks.sink()
 case "nats" where arguments.count > 1: try await NATSBenchmarks.bridge(events: arguments[1], runs: runs(at: 2))
+case "workers": try await LuaBenchmarks.workers(iterations: arguments.count > 1 ? Int(arguments[1]) ?? 1000 : 1000, runs: runs(at: 2))
 default:
     print(usage)
     exit(2)
