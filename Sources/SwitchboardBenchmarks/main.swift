@@ -30,7 +30,7 @@ case "journal-cost" where arguments.count > 1: try LuaBenchmarks.journalCost(eve
 case "ingest" where arguments.count > 1: try await HTTPBenchmarks.ingest(events: arguments[1], runs: runs(at: 2))
 case "http-sink": try await HTTPBenchmarks.sink()
 case "nats" where arguments.count > 1: try await NATSBenchmarks.bridge(events: arguments[1], runs: runs(at: 2))
-case "workers": try await LuaBenchmarks.workers(iterations: arguments.count > 1 ? Int(arguments[1]) ?? 1000 : 1000, runs: runs(at: 2))
+case "workers": try await LuaBenchmarks.workers(iterations: arguments.count > 1 ? Int(arguments[1]) ?? 2200 : 2200, runs: runs(at: 2))
 default:
     print(usage)
     exit(2)

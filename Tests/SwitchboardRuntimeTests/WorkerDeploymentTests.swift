@@ -77,7 +77,7 @@ import Testing
         await router.shutdown()
     }
 
-    @Test func aReloadFromTwoToFourWorkersAndBackKeepsEveryKeyInOrder() async throws {
+    @Test(.exclusive) func aReloadFromTwoToFourWorkersAndBackKeepsEveryKeyInOrder() async throws {
         let folder = try PluginFolder(files: [
             "p.lua": "return { handle = function(event) switchboard.publish(\"seen\", event.data) end }",
             "c.yaml": Self.config(workers: 2),

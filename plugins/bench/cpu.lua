@@ -1,6 +1,6 @@
 -- The workers benchmark's plugin (switchboard-bench workers): a fixed amount of arithmetic per
 -- event, about 20 microseconds with the default iterations, and nothing else.
-local iterations = 1000
+local iterations = 2200
 
 return {
   init = function(settings) iterations = settings.iterations or iterations end,
