@@ -46,24 +46,27 @@ public enum EventKey: Sendable, Hashable, CustomStringConvertible {
         case let .header(name):
             hasher.combine(event.headers[name])
         case let .data(path):
-            var text: [UInt8] = []
-            Self.write(path, of: event, to: &text)
-            text.withUnsafeBytes { hasher.combine(bytes: $0) }
+            // A scalar's tape bytes (its tag and value) are equal exactly when its JSON text is.
+            if let found = Self.scalar(at: path, in: event.tape) {
+                found.withUnsafeBytes { hasher.combine(bytes: $0) }
+            } else {  // the null key: the same bytes as a null at the path
+                withUnsafeBytes(of: JSONTape.Tag.null.rawValue) { hasher.combine(bytes: $0) }
+            }
         }
         return Int(UInt(bitPattern: hasher.finalize()) % UInt(count))
     }
 
-    /// Appends the JSON text of the scalar at `path` in the payload, or `null`.
-    private static func write(_ path: [String], of event: borrowing Event, to text: inout [UInt8]) {
-        var found: JSONTape? = event.tape
+    /// The scalar at `path` in `tape`; nil when a key is missing or the value is an array or object.
+    private static func scalar(at path: [String], in tape: JSONTape) -> JSONTape? {
+        var found = tape
         for key in path {
-            found = found?[member: key]
-            if found == nil { break }
+            var member: JSONTape?
+            found.forEachMember(rawKeys: { name, value in
+                if member == nil, name.elementsEqual(key.utf8) { member = value }
+            })
+            guard let member else { return nil }
+            found = member
         }
-        guard let found, found.withUnsafeBytes({ $0.first.map { $0 < JSONTape.Tag.array.rawValue } ?? false }) else {
-            text += "null".utf8
-            return
-        }
-        found.write(to: &text)
+        return found.withUnsafeBytes { $0.first.map { $0 < JSONTape.Tag.array.rawValue } ?? false } ? found : nil
     }
 }
