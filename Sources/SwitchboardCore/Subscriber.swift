@@ -17,16 +17,14 @@ public final class Subscriber: Sendable {
     /// What orders its events across its workers; nil when they have no order between them.
     public let key: EventKey?
     /// How many workers it has.
-    public var workerCount: Int { lanes }
+    public let workerCount: Int
     /// What ``Router/reconfigure(_:patterns:capacity:overflow:failurePolicy:)`` may change.
     private let settings: Mutex<(patterns: [String], failurePolicy: FailurePolicy)>
     /// Its workers, numbered from 1. Written once, in `init`, and only read after.
     nonisolated(unsafe) private(set) var workers: [Worker] = []
-    /// The first worker's queue: the only one, unless it has several workers.
+    /// The first worker's queue: the only one, unless it has several workers. Kept here, with
+    /// ``workerCount``, so that a publish to a one-worker subscriber reads no array.
     let mailbox: Mailbox
-    private let lanes: Int
-    /// Several workers and no key: each event goes to the worker with the fewest waiting.
-    let balancesLanes: Bool
     /// Signalled when the router first routes to it; until then no worker takes an event or fires a timer.
     let routed = Completion()
 
@@ -38,8 +36,7 @@ public final class Subscriber: Sendable {
         settings = Mutex((patterns, failurePolicy))
         self.key = key
         mailbox = mailboxes[0]
-        lanes = mailboxes.count
-        balancesLanes = key == nil && mailboxes.count > 1
+        workerCount = mailboxes.count
         workers = mailboxes.enumerated().map { index, mailbox in
             Worker(
                 number: index + 1, of: self, mailbox: mailbox,
@@ -47,6 +44,9 @@ public final class Subscriber: Sendable {
                 observer: makeObserver(mailboxes.count > 1 ? index + 1 : nil))
         }
     }
+
+    /// Several workers and no key: each event goes to the worker with the fewest waiting.
+    var balancesLanes: Bool { key == nil && workerCount > 1 }
 
     /// The dead-letter topic of this subscriber.
     var deadLetterTopic: String { "deadletter.\(name)" }
@@ -56,14 +56,14 @@ public final class Subscriber: Sendable {
     /// Offers an event to the lane of the worker that takes it.
     @inline(__always)
     func offer(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64? = nil) -> Mailbox.Offer {
-        guard lanes > 1 else { return mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil) }
+        guard workerCount > 1 else { return mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil) }
         return offerToLane(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
     }
 
     @inline(never)
     private func offerToLane(_ event: consuming Event, fromSubscriber: Bool, waitUntil: UInt64?) -> Mailbox.Offer {
         if let key {
-            let lane = key.lane(of: event, among: lanes)
+            let lane = key.lane(of: event, among: workerCount)
             return workers[lane].mailbox.offer(event, fromSubscriber: fromSubscriber, waitUntil: waitUntil)
         }
         var chosen = workers[0]
@@ -82,7 +82,7 @@ public final class Subscriber: Sendable {
     /// A snapshot of its counters: with several workers, their sums, and each worker's own in
     /// ``SubscriberStats/perWorker``.
     public func stats() -> SubscriberStats {
-        guard lanes > 1 else { return workers[0].stats() }
+        guard workerCount > 1 else { return workers[0].stats() }
         let each = workers.map { $0.stats() }
         var total = each[0]
         for worker in each.dropFirst() { total.addWorker(worker) }
@@ -162,7 +162,7 @@ public final class Subscriber: Sendable {
 
     /// Changes every lane's capacity (its share of `capacity`) and the overflow policy.
     func reconfigure(capacity: Int, policy: OverflowPolicy) {
-        for worker in workers { worker.mailbox.reconfigure(capacity: Self.laneCapacity(capacity, workers: lanes), policy: policy) }
+        for worker in workers { worker.mailbox.reconfigure(capacity: Self.laneCapacity(capacity, workers: workerCount), policy: policy) }
     }
 
     /// A lane's share of a subscriber's queue capacity.
