@@ -366,6 +366,9 @@ struct Reader {
             fields["workers"], "workers", "a whole number from 1 to \(Configuration.Subscriber.maxWorkers)",
             { Int($0).flatMap { (1...Configuration.Subscriber.maxWorkers).contains($0) ? $0 : nil } })
         if let workers = configuration.workers, workers > 1 {
+            if let capacity = configuration.capacity, capacity < workers {
+                problem(fields["workers"], "queue capacity \(capacity) is less than workers \(workers): each worker's queue holds capacity / workers events, so give at least \(workers)")
+            }
             if configuration.overflow == .spill {
                 problem(fields["workers"], "queue overflow 'spill' takes a single worker for now: remove workers, or pick another overflow")
             }

@@ -149,7 +149,7 @@ public final class Router: Sendable {
     public func reconfigure(
         _ subscriber: Subscriber, patterns: [String], capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy
     ) throws(RouterError) {
-        guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
+        try Self.checkCapacity(capacity, workers: subscriber.workerCount)
         for pattern in patterns {
             do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
         }
@@ -281,7 +281,8 @@ public final class Router: Sendable {
         workers: Int, key: EventKey?
     ) throws(RouterError) -> Subscriber {
         guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
-        guard capacity >= 1 else { throw .invalidArgument("queue capacity must be at least 1, not \(capacity)") }
+        guard workers >= 1 else { throw .invalidArgument("a subscriber needs at least 1 worker, not \(workers)") }
+        try Self.checkCapacity(capacity, workers: workers)
         for pattern in patterns {
             do { try Topic.validatePattern(pattern) } catch { throw .invalidTopic(error) }
         }
@@ -292,7 +293,6 @@ public final class Router: Sendable {
         guard failurePolicy.retries >= 0, failurePolicy.restartAfter >= 1 else {
             throw .invalidArgument("on_failure needs retries >= 0 and restart_after >= 1")
         }
-        guard workers >= 1 else { throw .invalidArgument("a subscriber needs at least 1 worker, not \(workers)") }
         guard overflow != .spill || workers == 1 else {
             throw .invalidArgument("overflow spill takes a single worker, not \(workers)")
         }
@@ -305,6 +305,15 @@ public final class Router: Sendable {
             makeObserver: { worker in makeObserver?(name, worker) })
     }
 
+
+    /// A queue capacity must give each worker's queue room for one event at least.
+    private static func checkCapacity(_ capacity: Int, workers: Int) throws(RouterError) {
+        guard capacity >= workers else {
+            throw .invalidArgument(workers == 1
+                ? "queue capacity must be at least 1, not \(capacity)"
+                : "queue capacity must be at least the \(workers) workers (each worker's queue holds capacity / workers), not \(capacity)")
+        }
+    }
 
     /// Marks the routing table stale; publishers rebuild it on their next publish.
     private func changed(_ state: inout State) {

@@ -166,7 +166,7 @@ public final class Subscriber: Sendable {
     }
 
     /// A lane's share of a subscriber's queue capacity.
-    static func laneCapacity(_ capacity: Int, workers: Int) -> Int { max(1, capacity / workers) }
+    static func laneCapacity(_ capacity: Int, workers: Int) -> Int { capacity / workers }
 
     /// Replaces each worker's handler in turn, between two of its events (see
     /// ``Worker/replaceHandler(with:)``). If one fails to start, it and the workers after it

@@ -449,6 +449,7 @@ import Testing
                   - { name: empty_path, plugin: p.lua, topics: [a], workers: 2, key: data..id }
                   - { name: spilling, plugin: p.lua, topics: [a], workers: 2, queue: { overflow: spill } }
                   - { name: file, file: { path: out.jsonl }, topics: [a], workers: 2 }
+                  - { name: crowded, plugin: p.lua, topics: [a], workers: 4, queue: { capacity: 3 } }
                 """,
         ])
         let configuration = try Configuration.load(path: folder.path("good.yaml"))
@@ -467,6 +468,7 @@ import Testing
             "subscriber 'empty_path': key 'data..id' is not topic, data.<path> or headers.<name>",
             "subscriber 'spilling': queue overflow 'spill' takes a single worker for now",
             "subscriber 'file': a file sink writes one file in order: workers is for plugins and http sinks",
+            "subscriber 'crowded': queue capacity 3 is less than workers 4",
         ])
     }
 

@@ -68,7 +68,8 @@ import Testing
         try router.subscribe("t", capacity: 64, overflow: .block, workers: 3, key: .data(["id"])) { _ in
             threads.append(UInt(pthread_self()))
         }
-        // A missing path, a null, an array and an object are all the null key.
+        // A missing path, a null, an array and an object are all the null key; so is a path
+        // through something that is not an object.
         for data: JSON in [["other": 1], ["id": .null], ["id": [1, 2]], ["id": ["a": 1]], 5, "text"] {
             for _ in 0..<20 { try router.publish("t", data: data) }
         }
@@ -155,11 +156,20 @@ import Testing
         #expect(router.stats()["lanes"]!.addsUp)
     }
 
-    @Test func aSubscriberNeedsAWorker() throws {
+    @Test func aSubscriberNeedsAWorkerAndRoomForAnEventInEach() async throws {
         let router = Router()
         #expect(throws: RouterError.invalidArgument("a subscriber needs at least 1 worker, not 0")) {
             try router.subscribe("t", workers: 0) { _ in }
         }
+        let full = RouterError.invalidArgument(
+            "queue capacity must be at least the 4 workers (each worker's queue holds capacity / workers), not 3")
+        #expect(throws: full) { try router.subscribe("t", capacity: 3, workers: 4) { _ in } }
+        let four = try router.subscribe("t", capacity: 8, workers: 4) { _ in }
+        #expect(throws: full) {
+            try router.reconfigure(four, patterns: ["t"], capacity: 3, overflow: .dropNewest, failurePolicy: FailurePolicy())
+        }
+        #expect(router.stats()["t"]?.capacity == 8)
+        await router.shutdown()
     }
 
     @Test func eachWorkerStartsAndStopsItsOwnHandler() async throws {
