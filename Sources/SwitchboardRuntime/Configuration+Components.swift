@@ -17,13 +17,16 @@ extension Configuration.Subscriber {
         if let timeout { lua.timeout = timeout }
         if let memory { lua.memory = memory }
         lua.allow = Set(allow.compactMap(LuaLibrary.init(rawValue:)))  // the reader admits only these names
-        if let workers { lua.workers = workers }
+        lua.workers = workerCount
         lua.key = key
         return lua
     }
 }
 
 extension Configuration.Subscriber {
+    /// How many workers the entry asks for: `workers`, or 1.
+    var workerCount: Int { workers ?? 1 }
+
     /// The queue the entry asks for, over the defaults every subscriber shares (a plugin's and a sink's alike).
     var queue: (capacity: Int, overflow: OverflowPolicy) {
         let lua = self.lua

@@ -31,7 +31,7 @@ public final class Deployment: Sendable {
         /// True when `entry` asks for other workers or another key: a rebuild in place cannot
         /// give it those, a new subscriber takes over once this one has drained.
         func needsReplacing(by entry: Configuration.Subscriber) -> Bool {
-            (self.entry.workers ?? 1) != (entry.workers ?? 1) || self.entry.key != entry.key
+            self.entry.workerCount != entry.workerCount || self.entry.key != entry.key
         }
     }
 
@@ -93,7 +93,7 @@ public final class Deployment: Sendable {
         do {
             var handlers: [any EventHandler] = []
             var reopening: FileSink.Reopening?
-            for _ in 0..<(entry.workers ?? 1) {  // the reader allows only one for a file sink
+            for _ in 0..<entry.workerCount {  // the reader allows only one for a file sink
                 let made = try sink.makeHandler(name: entry.name)
                 handlers.append(made.0)
                 reopening = made.1
