@@ -241,7 +241,12 @@ public final class Deployment: Sendable {
         for name in summary.kept { running[name]?.reopening?.request() }
         let removed = (summary.removed + replaced).map { running[$0]!.subscriber }
         for name in summary.removed { next[name] = nil }
-        try router.commit(adding: prepared, removing: removed, holding: replacements)
+        do {
+            try router.commit(adding: prepared, removing: removed, holding: replacements)
+        } catch {
+            router.discard(prepared)  // shutdown began: their threads, never routed to, stop too
+            throw error
+        }
         state.withLock { state in
             state.configuration = new
             state.running = next
