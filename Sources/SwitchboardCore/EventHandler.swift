@@ -80,9 +80,10 @@ public final class SubscriberContext: Sendable {
         self.workers = workers
     }
 
-    /// A context with no router behind it: what a handler publishes goes nowhere (for checks).
-    package static func detached(name: String, worker: Int = 1, workers: Int = 1) -> SubscriberContext {
-        SubscriberContext(name: name, router: nil, worker: worker, workers: workers)
+    /// A context with no router behind it, for worker 1 of `workers`: what a handler
+    /// publishes goes nowhere (for checks and plugin tests).
+    package static func detached(name: String, workers: Int) -> SubscriberContext {
+        SubscriberContext(name: name, router: nil, worker: 1, workers: workers)
     }
 
     /// Counts a rebuild of the handler, whoever decided it (the failure policy, or the handler

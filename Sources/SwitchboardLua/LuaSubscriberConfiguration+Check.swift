@@ -8,7 +8,7 @@ extension LuaSubscriberConfiguration {
     /// missing `handle`, errors or timeouts in `init`) with `file:line`.
     public func check(logger: Logger = Logger(label: "switchboard")) throws {
         let handler = LuaHandler(configuration: self, logger: logger, output: -1)
-        try handler.start(.detached(name: name))
+        try handler.start(.detached(name: name, workers: workers))
         handler.close()
     }
 }

@@ -77,7 +77,7 @@ public final class LuaTestRun {
         policy = configuration.onFailure
         handler = LuaHandler(
             configuration: configuration, logger: bench.logger(label: "switchboard"), output: -1, bench: bench)
-        try handler.start(.detached(name: configuration.name))
+        try handler.start(.detached(name: configuration.name, workers: configuration.workers))
         fireDueTimers()
     }
 

@@ -31,7 +31,7 @@ import Testing
         let path = try folder.write("ids.lua", "return { handle = function(event) error(event.id, 0) end }")
         let handler = LuaHandler(
             configuration: LuaSubscriberConfiguration(name: "ids", script: path, topics: ["a"]), logger: .init(label: "test"))
-        try handler.start(.detached(name: "ids"))
+        try handler.start(.detached(name: "ids", workers: 1))
         defer { handler.stop() }
         let message = #expect(throws: LuaError.self) {
             try handler.handle(Event(topic: "a", data: .null, id: id, time: 0))

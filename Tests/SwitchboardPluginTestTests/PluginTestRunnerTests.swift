@@ -13,6 +13,26 @@ private func runTests(_ files: [String: String]) throws -> (PluginTestReport, Pl
 private func lines(_ report: PluginTestReport) -> [String] { report.results.flatMap(\.lines) }
 
 @Suite struct PluginTestRunnerTests {
+    @Test func aPluginOfAnEntryWithWorkersIsTestedAsItsFirstWorker() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": """
+                return { handle = function() switchboard.publish("where", { worker = switchboard.worker, workers = switchboard.workers }) end }
+                """,
+            "c.yaml": "subscribers:\n  - { name: pricing, plugin: p.lua, topics: [a], workers: 4, key: data.k }\n",
+            "t.test.yaml": """
+                subscriber: pricing
+                config: c.yaml
+                tests:
+                  - name: worker 1 of 4
+                    events: [{ topic: a, data: { k: 1 } }]
+                    expect:
+                      publishes: [{ topic: where, data: { worker: 1, workers: 4 } }]
+                """,
+        ])
+        let report = PluginTestRunner.run(try PluginTestFile.load(path: folder.path("t.test.yaml"), configuration: folder.path("none.yaml")))
+        #expect(report.results.count == 1 && report.results.allSatisfy(\.passed), "\(lines(report))")
+    }
+
     @Test func timersFollowTheVirtualClockEachAtItsOwnDueTime() throws {
         let (report, _) = try runTests([
             "p.lua": """
