@@ -38,6 +38,35 @@ import Testing
         #expect(requests.allSatisfy { numbers(in: $0.body).count <= 100 })
     }
 
+    @Test func workersSendConcurrentRequestsInOrderPerKey() async throws {
+        // Each answer takes 20 ms: one worker's requests arrive at least that far apart.
+        let server = try await TestHTTPServer { _, _ in .init(delay: .milliseconds(20)) }
+        let folder = try PluginFolder()
+        let input = (0..<200).map { #"{"topic": "mail.send", "data": {"n": \#($0), "k": \#($0 % 8)}}"# }.joined(separator: "\n") + "\n"
+        let report = try await run("""
+            drain_timeout: 60s
+            subscribers:
+              - name: mail
+                topics: ["mail.send"]
+                http: { url: "http://127.0.0.1:\(server.port)/v1/send" }
+                workers: 4
+                key: data.k
+                queue: { capacity: 400, overflow: block }
+            """, input: input, in: folder)
+        await server.stop()
+        let requests = server.requests.sorted { $0.at < $1.at }
+        let delivered = requests.flatMap { numbers(in: $0.body) }
+        #expect(delivered.sorted() == Array(0..<200))
+        for key in 0..<8 {
+            let sent = delivered.filter { $0 % 8 == key }
+            #expect(sent == sent.sorted(), "key \(key) out of order: \(sent)")
+        }
+        let close = zip(requests, requests.dropFirst()).filter { $1.at - $0.at < .milliseconds(10) }.count
+        #expect(close > 0, "no two requests were in flight at once")
+        let stats = try #require(report.stats["mail"])
+        #expect(stats.handled == 200 && stats.perWorker.count == 4 && stats.addsUp, "\(stats)")
+    }
+
     @Test func aRefusalIsNotRetriedAndDeadLettersWithItsStatusAndBody() async throws {
         let server = try await TestHTTPServer { _, _ in .init(status: 400, body: "bad address") }
         let folder = try PluginFolder()
