@@ -126,12 +126,15 @@ public final class Subscriber: Sendable {
 
     /// What its lanes hold, together (see ``Mailbox/activity()``).
     func activity() -> (pending: Int, received: Int, settled: Int, inHand: Bool) {
-        workers.reduce(into: (0, 0, 0, false)) { total, worker in
+        var total = (pending: 0, received: 0, settled: 0, inHand: false)
+        for worker in workers {
             let activity = worker.mailbox.activity()
-            total = (
-                total.0 + activity.pending, total.1 + activity.received, total.2 + activity.settled,
-                total.3 || activity.inHand)
+            total.pending += activity.pending
+            total.received += activity.received
+            total.settled += activity.settled
+            total.inHand = total.inHand || activity.inHand
         }
+        return total
     }
 
     /// Stops the calls in progress; see ``Worker/interrupt()``.
