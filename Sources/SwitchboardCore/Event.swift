@@ -10,12 +10,30 @@ public struct Event: Sendable {
     enum Payload: Sendable {
         case value(JSON)
         case tape(JSONTape)
+
+        /// The bytes of the tape, 0 for a value.
+        var tapeCount: Int {
+            if case let .tape(tape) = self { tape.count } else { 0 }
+        }
+
+        /// Small enough for a publisher's pool: a tape or a string of at most
+        /// ``Event/largestPooled`` bytes, or another scalar. Arrays and objects are not
+        /// measured, so never kept.
+        var isPoolable: Bool {
+            switch self {
+            case let .tape(tape): tape.count <= Event.largestPooled
+            case .value(.null), .value(.bool), .value(.int), .value(.double): true
+            case let .value(.string(string)): string.utf8.count <= Event.largestPooled
+            case .value(.array), .value(.object): false
+            }
+        }
     }
 
-    private struct Header {
+    struct Header {
         let topic: String
         let value: JSON?  // nil when the payload is the tape in the storage's tail
-        let tapeCount: Int  // the tape's length (the tail may be longer: malloc rounds up)
+        let tapeCount: Int  // the tape's length
+        let tailCapacity: Int  // the tape bytes the tail has room for, kept when the pool reuses the storage
         let id: EventID
         let time: Double
         let headers: [String: String]
@@ -24,24 +42,73 @@ public struct Event: Sendable {
 
     /// One allocation per event: the header, and a tape payload's bytes in its tail, so that
     /// the subscriber that releases the event last frees one block, not three.
-    private final class Storage: ManagedBuffer<Header, UInt8> {}
+    final class Storage: ManagedBuffer<Header, UInt8> {
+        /// The bytes of tape the tail has room for.
+        var tailCapacity: Int { withUnsafeMutablePointerToHeader { $0.pointee.tailCapacity } }
+    }
 
     /// Written once in `init` and never again, so sharing it between threads is safe.
     nonisolated(unsafe) private let storage: Storage
 
+    /// The most tape bytes, or string bytes, of an event that its publisher's pool recycles.
+    static let largestPooled = 1024
+
     init(
         topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String], tracker: DeliveryTracker? = nil
     ) {
-        switch payload {
-        case let .value(value):
-            storage = unsafeDowncast(Storage.create(minimumCapacity: 0) { _ in
-                Header(topic: topic, value: value, tapeCount: 0, id: id, time: time, headers: headers, tracker: tracker)
-            }, to: Storage.self)
-        case let .tape(tape):
-            storage = unsafeDowncast(Storage.create(minimumCapacity: tape.count) { _ in
-                Header(topic: topic, value: nil, tapeCount: tape.count, id: id, time: time, headers: headers, tracker: tracker)
-            }, to: Storage.self)
-            storage.withUnsafeMutablePointerToElements { elements in
+        storage = Self.makeStorage(tail: payload.tapeCount)
+        Self.fill(storage, topic: topic, payload: payload, id: id, time: time, headers: headers, tracker: tracker)
+    }
+
+    /// An event whose storage comes from the publishing thread's `pool` and goes back to it,
+    /// when the event is small and carries no headers or tracker: the fields a storage keeps
+    /// until it is reused must not hold on to large memory, or to a tracker's source.
+    init(
+        topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String], tracker: DeliveryTracker?,
+        pool: inout EventPool
+    ) {
+        guard tracker == nil, headers.isEmpty, payload.isPoolable else {
+            self = Event(topic: topic, payload: payload, id: id, time: time, headers: headers, tracker: tracker)
+            return
+        }
+        if let reused = pool.reusable(tail: payload.tapeCount) {
+            storage = reused
+        } else {
+            // Rounded up, and room for a small tape even in a scalar's, so that later events
+            // a little larger fit too.
+            storage = Self.makeStorage(tail: max((payload.tapeCount + 63) & ~63, 64))
+            pool.keep(storage)
+        }
+        Self.fill(storage, topic: topic, payload: payload, id: id, time: time, headers: headers, tracker: nil)
+    }
+
+    /// A storage with room for `tail` bytes of tape, holding no event yet.
+    private static func makeStorage(tail: Int) -> Storage {
+        unsafeDowncast(Storage.create(minimumCapacity: tail) { _ in
+            Header(
+                topic: "", value: nil, tapeCount: 0, tailCapacity: tail, id: EventID(prefix: 0, sequence: 0), time: 0,
+                headers: [:], tracker: nil)
+        }, to: Storage.self)
+    }
+
+    /// Writes an event into `storage`, which no other thread can see: releases the fields of
+    /// the event it held before (on this, the publishing thread) and copies a tape payload
+    /// into the tail.
+    private static func fill(
+        _ storage: Storage, topic: String, payload: Payload, id: EventID, time: Double, headers: [String: String],
+        tracker: DeliveryTracker?
+    ) {
+        storage.withUnsafeMutablePointers { header, elements in
+            let capacity = header.pointee.tailCapacity
+            switch payload {
+            case let .value(value):
+                header.pointee = Header(
+                    topic: topic, value: value, tapeCount: 0, tailCapacity: capacity, id: id, time: time, headers: headers,
+                    tracker: tracker)
+            case let .tape(tape):
+                header.pointee = Header(
+                    topic: topic, value: nil, tapeCount: tape.count, tailCapacity: capacity, id: id, time: time,
+                    headers: headers, tracker: tracker)
                 tape.withUnsafeBytes { UnsafeMutableRawPointer(elements).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             }
         }

@@ -6,7 +6,7 @@ import Darwin
 #endif
 
 /// Per-thread publishing state: the routing table this thread last saw, its cache of
-/// topic → subscribers, and a block of event ids. Kept in thread-local storage so that
+/// topic → subscribers, a block of event ids, and the pool its events' memory returns to. Kept in thread-local storage so that
 /// concurrent publishers share no lock and no written cache line in the common path.
 /// Reached through a pointer (``current``), which also spares the hot path the dynamic
 /// exclusivity checks that a class's stored properties would cost.
@@ -26,6 +26,8 @@ struct PublisherContext {
     var isSubscriberThread = false
     /// On a subscriber's thread, its context: what it publishes is counted there.
     var publisher: SubscriberContext?
+    /// The storages of the events this thread published, reused once their subscribers are done.
+    var pool = EventPool()
     /// Timestamps for the events this thread publishes.
     var clock = WallClock()
     /// The process's id prefix, copied: reading the lazy global costs a call on every publish.

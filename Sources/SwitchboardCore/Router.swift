@@ -421,7 +421,7 @@ public final class Router: Sendable {
 
         let event = Event(
             topic: topic, payload: payload, id: context.pointee.nextID(), time: context.pointee.clock.now(),
-            headers: headers, tracker: tracker)
+            headers: headers, tracker: tracker, pool: &context.pointee.pool)
         let hooks = context.pointee.table!.hooks
         if !hooks.isEmpty {
             for hook in hooks { hook(event) }
