@@ -28,6 +28,8 @@ struct PublisherContext {
     var publisher: SubscriberContext?
     /// The storages of the events this thread published, reused once their subscribers are done.
     var pool = EventPool()
+    /// The memory event lines are parsed into (``Router/publish(eventLine:)``).
+    var scratch = JSONTapeScratch()
     /// Timestamps for the events this thread publishes.
     var clock = WallClock()
     /// The process's id prefix, copied: reading the lazy global costs a call on every publish.

@@ -31,7 +31,7 @@ public final class Router: Sendable {
     private let accepting = Atomic<Bool>(true)
     private let publishedCount = Atomic<Int>(0)
     private let serial = Router.serials.wrappingAdd(1, ordering: .relaxed).newValue
-    private let contextKey = PublisherContext.key
+    let contextKey = PublisherContext.key
 
     /// Creates a router with no subscribers.
     public init() {}

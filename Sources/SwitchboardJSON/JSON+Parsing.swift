@@ -39,8 +39,13 @@ struct JSONParser: ~Copyable {
     private var out: TapeWriter
 
     init(_ bytes: UnsafeRawBufferPointer) {
+        self.init(bytes, into: TapeWriter(capacity: bytes.count + 64))
+    }
+
+    /// A parser that writes into `out`.
+    init(_ bytes: UnsafeRawBufferPointer, into out: consuming TapeWriter) {
         self.bytes = bytes
-        out = TapeWriter(capacity: bytes.count + 64)
+        self.out = out
     }
 
     /// Parses the whole text and returns the tape.

@@ -170,7 +170,26 @@ struct TapeWriter: ~Copyable {
         base = malloc(self.capacity)!
     }
 
+    /// A writer that takes over `base`, `capacity` bytes from malloc (or nil), growing it to
+    /// `minimum` bytes at once if it is smaller.
+    init(reusing base: UnsafeMutableRawPointer?, capacity: Int, minimum: Int) {
+        if let base, capacity >= minimum {
+            self.base = base
+            self.capacity = capacity
+        } else {
+            self.capacity = max(minimum, 16)
+            self.base = realloc(base, self.capacity)!
+        }
+    }
+
     deinit { free(base) }
+
+    /// Hands back the memory, its capacity and the bytes written, for the caller to free or reuse.
+    consuming func release() -> (base: UnsafeMutableRawPointer, capacity: Int, count: Int) {
+        let result = (base, capacity, count)
+        discard self
+        return result
+    }
 
     /// Hands the bytes to a storage that frees them (unused capacity and all: shrinking costs a realloc).
     consuming func finish() -> TapeStorage {
