@@ -41,41 +41,49 @@ enum RecordFormat {
     /// Appends the record of `event`, numbered `sequence`, to `out`: composed in place, then
     /// checksummed.
     static func appendRecord(of event: Event, sequence: UInt64, to out: inout [UInt8]) {
-        var topic = event.topic
         let headers = event.headers
-        let headerTape = headers.isEmpty ? nil : JSONTape(strings: headers)
+        guard !headers.isEmpty else {
+            // Most events have no headers: no tape to build for them.
+            appendRecord(of: event, headers: UnsafeRawBufferPointer(start: nil, count: 0), sequence: sequence, to: &out)
+            return
+        }
+        JSONTape(strings: headers).withUnsafeBytes { appendRecord(of: event, headers: $0, sequence: sequence, to: &out) }
+    }
+
+    /// Appends the record of `event` with its headers already in tape form.
+    private static func appendRecord(
+        of event: Event, headers headerBytes: UnsafeRawBufferPointer, sequence: UInt64, to out: inout [UInt8]
+    ) {
+        var topic = event.topic
         topic.withUTF8 { topic in
             event.withUnsafeTapeBytes { data in
-                (headerTape ?? JSONTape(.null)).withUnsafeBytes { headerBytes in
-                    let headerBytes = headerTape == nil ? UnsafeRawBufferPointer(start: nil, count: 0) : headerBytes
-                    let size = headerSize + 8 + 16 + 12 + topic.count + headerBytes.count + data.count
-                    let start = out.count
-                    out.append(contentsOf: repeatElement(0, count: size))
-                    out.withUnsafeMutableBytes { buffer in
-                        var cursor = start + 8
-                        func put<T: FixedWidthInteger>(_ value: T) {
-                            buffer.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: T.self)
-                            cursor += MemoryLayout<T>.size
-                        }
-                        func put(_ bytes: UnsafeRawBufferPointer) {
-                            put(UInt32(bytes.count))
-                            if let base = bytes.baseAddress, bytes.count > 0 {
-                                (buffer.baseAddress! + cursor).copyMemory(from: base, byteCount: bytes.count)
-                            }
-                            cursor += bytes.count
-                        }
-                        put(sequence)
-                        put(event.time.bitPattern)
-                        put(event.id.prefix)
-                        put(event.id.sequence)
-                        put(UnsafeRawBufferPointer(topic))
-                        put(headerBytes)
-                        put(data)
-                        let body = UnsafeRawBufferPointer(rebasing: buffer[(start + headerSize)..<cursor])
-                        buffer.storeBytes(of: UInt32(size - 8).littleEndian, toByteOffset: start, as: UInt32.self)
-                        buffer.storeBytes(
-                            of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+                let size = headerSize + 8 + 16 + 12 + topic.count + headerBytes.count + data.count
+                let start = out.count
+                out.append(contentsOf: repeatElement(0, count: size))
+                out.withUnsafeMutableBytes { buffer in
+                    var cursor = start + 8
+                    func put<T: FixedWidthInteger>(_ value: T) {
+                        buffer.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: T.self)
+                        cursor += MemoryLayout<T>.size
                     }
+                    func put(_ bytes: UnsafeRawBufferPointer) {
+                        put(UInt32(bytes.count))
+                        if let base = bytes.baseAddress, bytes.count > 0 {
+                            (buffer.baseAddress! + cursor).copyMemory(from: base, byteCount: bytes.count)
+                        }
+                        cursor += bytes.count
+                    }
+                    put(sequence)
+                    put(event.time.bitPattern)
+                    put(event.id.prefix)
+                    put(event.id.sequence)
+                    put(UnsafeRawBufferPointer(topic))
+                    put(headerBytes)
+                    put(data)
+                    let body = UnsafeRawBufferPointer(rebasing: buffer[(start + headerSize)..<cursor])
+                    buffer.storeBytes(of: UInt32(size - 8).littleEndian, toByteOffset: start, as: UInt32.self)
+                    buffer.storeBytes(
+                        of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
                 }
             }
         }
