@@ -147,15 +147,14 @@ let package = Package(
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.
-        // Linked with jemalloc, as the server binary is: events are allocated on publishing
-        // threads and freed on subscriber threads, which glibc's arenas serialize.
+        // It links no allocator, as an embedder builds it: `fanout` times the server binary's
+        // jemalloc in a copy of itself that preloads it.
         .executableTarget(
             name: "SwitchboardBenchmarks",
             dependencies: [
                 "Switchboard", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ],
-            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
+            ]
         ),
         // An embedder's program on the SwitchboardCore product alone: what it links is tested.
         .executableTarget(name: "CoreOnlyExample", dependencies: ["SwitchboardCore"], path: "Examples/CoreOnly"),

@@ -4,7 +4,7 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 let usage = """
     usage: switchboard-bench COMMAND
-      fanout [GOSEED_BINARY [RUNS]]              2,000,000 publishes to 3 subscribers (vs the Go seed)
+      fanout [GOSEED_BINARY [RUNS]]              2,000,000 publishes to 3 subscribers, without and with jemalloc (vs the Go seed)
       latency                                    publish latency with one subscriber stuck forever
       match                                      publish cost with 10 vs 10,000 non-matching subscribers
       idle                                       what 10,000 idle subscribers cost
@@ -20,6 +20,7 @@ func runs(at index: Int) -> Int { arguments.count > index ? Int(arguments[index]
 
 switch arguments.first {
 case "fanout": try await CoreBenchmarks.fanout(goBaseline: arguments.count > 1 ? arguments[1] : nil, runs: runs(at: 2))
+case "fanout-once": try await CoreBenchmarks.fanoutOnce()  // one run, for fanout's copy under jemalloc
 case "latency": try await CoreBenchmarks.latency()
 case "match": try await CoreBenchmarks.nonMatching()
 case "idle": try await CoreBenchmarks.idleCost()
