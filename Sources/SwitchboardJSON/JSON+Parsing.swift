@@ -181,18 +181,17 @@ struct JSONParser: ~Copyable {
         let lengthPosition = out.placeholder()
         let textStart = out.count
         var ascii = true
-        var runStart = index
         while true {
-            index = nextSpecialByte(from: index)
+            copyPlainRun()
             guard index < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[index]
             if byte >= 0x80 {
                 ascii = false
+                out.byte(byte)
                 index += 1
                 continue
             }
             if byte < 0x20 { throw fail("control character in string") }
-            out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
             index += 1
             if byte == UInt8(ascii: "\"") {
                 if !ascii, !isValidUTF8(out.written(from: textStart)) {
@@ -202,16 +201,17 @@ struct JSONParser: ~Copyable {
                 return
             }
             try parseEscape()  // a backslash
-            runStart = index
         }
     }
 
-    /// The index of the first byte from `start` on that is a quote, a backslash, a control
-    /// character or not ASCII (or the end), eight bytes at a time: a SWAR mask flags such
-    /// bytes, and as borrows only run towards higher bytes, its lowest flag is a true one.
+    /// Copies the bytes from the cursor up to the first quote, backslash, control character
+    /// or byte that is not ASCII (or the end) into the tape, and leaves the cursor there:
+    /// eight bytes at a time, each word stored whole as it is scanned (the tape's count then
+    /// moves past only the plain bytes), so a short string costs no call to memcpy. A SWAR
+    /// mask flags the special bytes; as borrows only run towards higher bytes, its lowest
+    /// flag is a true one.
     @inline(__always)
-    private func nextSpecialByte(from start: Int) -> Int {
-        var index = start
+    private mutating func copyPlainRun() {
         let ones: UInt64 = 0x0101_0101_0101_0101
         while index + 8 <= bytes.count {
             let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
@@ -219,15 +219,17 @@ struct JSONParser: ~Copyable {
             let backslash = word ^ (ones &* 0x5C)
             let special = (((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | (word &- ones &* 0x20) | word)
                 & 0x8080_8080_8080_8080
-            if special != 0 { return index + special.trailingZeroBitCount / 8 }
-            index += 8
+            let plain = special == 0 ? 8 : special.trailingZeroBitCount / 8
+            out.word(word, keeping: plain)
+            index += plain
+            if special != 0 { return }
         }
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return index }
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { return }
+            out.byte(byte)
             index += 1
         }
-        return index
     }
 
     /// Reads the escape after a backslash and appends what it stands for.

@@ -213,6 +213,14 @@ struct TapeWriter: ~Copyable {
 
     @inline(__always) mutating func tag(_ tag: JSONTape.Tag) { byte(tag.rawValue) }
 
+    /// Stores all eight bytes of `word` and keeps the first `keeping` of them: the rest are
+    /// written over by what comes next.
+    @inline(__always) mutating func word(_ word: UInt64, keeping: Int) {
+        reserve(8)
+        base.storeBytes(of: word, toByteOffset: count, as: UInt64.self)
+        count += keeping
+    }
+
     /// Appends raw bytes with one copy.
     @inline(__always) mutating func append(_ raw: UnsafeRawBufferPointer) {
         guard raw.count > 0 else { return }
