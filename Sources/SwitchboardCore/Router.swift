@@ -490,22 +490,38 @@ public final class Router: Sendable {
     }
 
     /// Makes `topic` the context's last topic, with its subscribers as the last targets: from
-    /// the last publish, the per-thread cache, or (validating the topic) the trie.
+    /// the last publish, the few before it, the per-thread cache, or (validating the topic) the trie.
     @inline(__always)
     private func resolve(_ topic: String, in context: UnsafeMutablePointer<PublisherContext>) throws(RouterError) {
         if topic == context.pointee.lastTopic { return }
+        if let slot = context.pointee.recent.firstIndex(where: { $0.topic == topic }) {
+            // The last topic takes the found one's place: the recent ones stay the most recent.
+            swap(&context.pointee.recent[slot].topic, &context.pointee.lastTopic)
+            swap(&context.pointee.recent[slot].targets, &context.pointee.lastTargets)
+            return
+        }
+        let targets: [Subscriber]
         if let cached = context.pointee.cache[topic] {
-            context.pointee.lastTargets = cached
+            targets = cached
         } else {
             do { try Topic.validate(topic) } catch { throw .invalidTopic(error) }
-            let targets = context.pointee.table!.trie.match(topic)
+            targets = context.pointee.table!.trie.match(topic)
             context.pointee.publisher?.routed(to: targets)
             if context.pointee.cache.count >= PublisherContext.cacheLimit {
                 context.pointee.cache.removeAll(keepingCapacity: true)
             }
             context.pointee.cache[topic] = targets
-            context.pointee.lastTargets = targets
         }
+        if !context.pointee.lastTopic.isEmpty {
+            let leaving = (context.pointee.lastTopic, context.pointee.lastTargets)
+            if context.pointee.recent.count < PublisherContext.recentLimit {
+                context.pointee.recent.append(leaving)
+            } else {
+                context.pointee.recent[context.pointee.recentCursor] = leaving
+                context.pointee.recentCursor = (context.pointee.recentCursor + 1) % PublisherContext.recentLimit
+            }
+        }
+        context.pointee.lastTargets = targets
         context.pointee.lastTopic = topic
     }
 
@@ -542,6 +558,7 @@ public final class Router: Sendable {
         context.pointee.cache.removeAll(keepingCapacity: true)
         context.pointee.lastTopic = ""
         context.pointee.lastTargets = []
+        context.pointee.recent.removeAll(keepingCapacity: true)
     }
 
     // MARK: Stats and shutdown

@@ -156,4 +156,27 @@ import Testing
         await router.shutdown()
         #expect(got.all == [["email": "a@b.c", "plan": "pro"]])
     }
+
+    /// A publisher remembers the subscribers of its last few topics: cycling through more of
+    /// them than it remembers, and subscribing in the middle, must route each event as the trie would.
+    @Test func aFeedCyclingThroughManyTopicsReachesExactlyTheMatchingSubscribers() async throws {
+        let router = Router()
+        let topics = (0..<12).map { "feed.\($0 % 3).t\($0)" }
+        let all = Recorder<String>()
+        let zero = Recorder<String>()
+        let late = Recorder<String>()
+        try router.subscribe("feed.>", capacity: 8192) { all.append($0.topic) }
+        try router.subscribe("feed.0.*", capacity: 8192) { zero.append($0.topic) }
+        for round in 0..<200 {
+            if round == 100 { try router.subscribe("*.*.t7", capacity: 8192) { late.append($0.topic) } }
+            for topic in topics.shuffled() + topics.prefix(round % 12) { try router.publish(topic) }
+        }
+        await router.shutdown()
+        let published = 200 * 12 + (0..<200).reduce(0) { $0 + $1 % 12 }
+        #expect(all.count == published)
+        #expect(zero.all.allSatisfy { $0.hasPrefix("feed.0.") })
+        #expect(zero.count == all.all.filter { $0.hasPrefix("feed.0.") }.count)
+        #expect(late.count == 100 + (100..<200).filter { $0 % 12 > 7 }.count)
+        #expect(late.all.allSatisfy { $0 == "feed.1.t7" })
+    }
 }
