@@ -26,7 +26,7 @@ extension Configuration {
         static let top = Section(
             "", "the configuration", ["subscribers", "drain_timeout", "metrics", "journal", "instance", "nats", "log", "ingest"])
         static let log = Section("log", "log", ["level", "format"])
-        static let metrics = Section("metrics", "metrics", ["listen"])
+        static let metrics = Section("metrics", "metrics", ["listen", "token", "admin"])
         static let journal = Section("journal", "journal", ["path", "fsync", "retention"])
         static let journalRetention = Section("journal.retention", "journal retention", ["max_bytes", "max_age"])
         static let nats = Section("nats", "nats", [

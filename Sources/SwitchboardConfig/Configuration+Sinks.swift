@@ -81,14 +81,5 @@ extension Configuration {
 
         /// An ingest listener on `listen`, without a token.
         public init(listen: String) { self.listen = listen }
-
-        /// True when `host` is a loopback address: `localhost`, an IPv4 address in `127.0.0.0/8`,
-        /// or `::1`. A name that merely starts with `127.` (`127.0.0.1.example.com`) is not.
-        public static func isLoopback(_ host: String) -> Bool {
-            if host == "localhost" || host == "::1" { return true }
-            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-            return octets.count == 4 && octets[0] == "127"
-                && octets.allSatisfy { $0.count <= 3 && UInt8($0) != nil }
-        }
     }
 }

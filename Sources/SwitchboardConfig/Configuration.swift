@@ -21,6 +21,11 @@ public struct Configuration: Sendable {
     public var drainTimeout: Duration?
     /// Where to serve metrics and health (`metrics: { listen: "HOST:PORT" }`); nil when not set.
     public var metricsListen: String?
+    /// The bearer token that `/metrics` and `POST /-/reload` require (`metrics.token`, at
+    /// least 16 characters); nil for none. `/healthz` never requires it.
+    public var metricsToken: String?
+    /// Whether the metrics listener serves `POST /-/reload` (`metrics.admin`, default false).
+    public var metricsAdmin = false
     /// The event journal (`journal: { path, fsync, retention }`); nil when off.
     public var journal: JournalSettings?
     /// This instance's name (`instance`): the origin of what it exports to NATS, and its
@@ -56,8 +61,8 @@ public struct Configuration: Sendable {
         guard reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
         return Configuration(
             path: path, subscribers: subscribers, drainTimeout: reader.drainTimeout, metricsListen: reader.metricsListen,
-            journal: reader.journal, instance: reader.instance ?? defaultInstance, nats: reader.nats, ingest: reader.ingest,
-            log: reader.log)
+            metricsToken: reader.metricsToken, metricsAdmin: reader.metricsAdmin, journal: reader.journal,
+            instance: reader.instance ?? defaultInstance, nats: reader.nats, ingest: reader.ingest, log: reader.log)
     }
 
     /// The host name and the process id.
@@ -76,6 +81,8 @@ struct Reader {
     var problems: [ConfigurationError.Problem] = []
     private(set) var drainTimeout: Duration?
     private(set) var metricsListen: String?
+    private(set) var metricsToken: String?
+    private(set) var metricsAdmin = false
     private(set) var journal: Configuration.JournalSettings?
     private(set) var instance: String?
     private(set) var nats: Configuration.NATSSettings?
@@ -194,6 +201,18 @@ struct Reader {
             let fields = members(metrics, .metrics)
             metricsListen = value(fields["listen"], "metrics listen", "HOST:PORT, such as 127.0.0.1:9464") { text in
                 ConfigValue.hostAndPort(text).map { _ in text }
+            }
+            if let tokenNode = fields["token"], let token = string(tokenNode, "metrics token"), !token.isEmpty {
+                if token.count < 16 { problem(tokenNode, "metrics token must be at least 16 characters (it has \(token.count))") }
+                metricsToken = token
+            }
+            metricsAdmin = value(fields["admin"], "metrics admin", "true or false") { Bool($0) } ?? false
+            if metricsAdmin, metricsToken == nil, let listen = metricsListen, let (host, _) = ConfigValue.hostAndPort(listen),
+                !ConfigValue.isLoopback(host)
+            {
+                problem(
+                    fields["admin"]!,
+                    "metrics admin needs metrics.token (16 characters or more) on '\(listen)', which is not a loopback address: anyone who reaches it could reload the instance")
             }
         }
         guard let list = top["subscribers"] else {

@@ -108,7 +108,7 @@ extension Reader {
         if let size = value(fields["max_body"], "ingest http max_body", "a size of at least 1KiB, such as 10MiB", {
             ConfigValue.size($0).flatMap { $0 >= 1024 ? $0 : nil }
         }) { ingest.maxBody = size }
-        if ingest.token == nil, let (host, _) = ConfigValue.hostAndPort(listen), !Configuration.Ingest.isLoopback(host) {
+        if ingest.token == nil, let (host, _) = ConfigValue.hostAndPort(listen), !ConfigValue.isLoopback(host) {
             problem(listenNode, "ingest http listen '\(listen)' is not a loopback address: set ingest.http.token (16 characters or more) so that only your producers can publish")
         }
         return problems.count == before ? ingest : nil

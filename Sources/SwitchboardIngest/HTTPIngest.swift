@@ -83,7 +83,7 @@ public struct HTTPIngest: Sendable {
     /// Checks the token, the phase and the size, then publishes the body with `publish`.
     private func handle(_ request: Request, _ publish: (ByteBuffer) async throws -> Answer) async throws -> Response {
         var request = request
-        if let token, !Self.authorizes(request.headers[.authorization], token: token) {
+        if let token, !BearerToken.authorizes(request.headers[.authorization], token: token) {
             return Self.response(.unauthorized, ["error": "a bearer token is required: Authorization: Bearer <token>"])
         }
         guard isAccepting() else { return Self.unavailable }
@@ -161,15 +161,6 @@ public struct HTTPIngest: Sendable {
         }
         counts.accepted.add(1, ordering: .relaxed)
         return (.ok, ["accepted": 1, "rejected": []])
-    }
-
-    /// True when `header` is `Bearer <token>`, compared in constant time.
-    static func authorizes(_ header: String?, token: String) -> Bool {
-        let expected = Array("Bearer \(token)".utf8)
-        let given = Array((header ?? "").utf8)
-        var difference = UInt8(expected.count == given.count ? 0 : 1)
-        for index in expected.indices { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
-        return difference == 0
     }
 
     private static var unavailable: Response {

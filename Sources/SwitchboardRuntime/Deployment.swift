@@ -146,8 +146,27 @@ public final class Deployment: Sendable {
 
     /// Why a reload changed nothing: the problems, as `switchboard check` words them.
     public struct ReloadError: Error, CustomStringConvertible {
+        /// What kind of refusal it is.
+        public enum Reason: Sendable {
+            /// The file or a plugin is invalid, or a plugin failed to load or to `init`.
+            case problems
+            /// Another reload is under way.
+            case underWay
+            /// The subscribers are still starting, or the run has ended.
+            case notRunning
+        }
+
         /// One line per problem.
         public let problems: [String]
+        /// Why nothing changed.
+        public let reason: Reason
+
+        /// A refusal for `reason`, said in `problems`.
+        public init(problems: [String], reason: Reason = .problems) {
+            self.problems = problems
+            self.reason = reason
+        }
+
         public var description: String { problems.joined(separator: "\n") }
     }
 
@@ -161,7 +180,7 @@ public final class Deployment: Sendable {
     @discardableResult
     public func reload(drainTimeout: Duration? = nil) async throws -> ReloadSummary {
         guard reloading.withLock({ busy in defer { busy = true }; return !busy }) else {
-            throw ReloadError(problems: ["a reload is already under way"])
+            throw ReloadError(problems: ["a reload is already under way"], reason: .underWay)
         }
         defer { reloading.withLock { $0 = false } }
         var new: Configuration
@@ -179,6 +198,8 @@ public final class Deployment: Sendable {
             new[keyPath: setting] = current[keyPath: setting]
         }
         keep(\.metricsListen, "metrics.listen")
+        keep(\.metricsToken, "metrics.token")
+        keep(\.metricsAdmin, "metrics.admin")
         keep(\.journal, "journal")
         keep(\.instance, "instance")
         keep(\.nats, "nats")

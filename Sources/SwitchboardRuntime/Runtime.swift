@@ -186,12 +186,40 @@ public final class Runtime: Sendable {
     @discardableResult
     public func reload() async throws -> Deployment.ReloadSummary {
         let (deployment, ended) = parts.withLock { ($0.deployment, $0.ended) }
-        guard !ended else { throw Deployment.ReloadError(problems: ["the run has ended"]) }
-        guard let deployment else { throw Deployment.ReloadError(problems: ["the subscribers are still starting"]) }
+        guard !ended else { throw Deployment.ReloadError(problems: ["the run has ended"], reason: .notRunning) }
+        guard let deployment else {
+            throw Deployment.ReloadError(problems: ["the subscribers are still starting"], reason: .notRunning)
+        }
         let summary = try await deployment.reload(drainTimeout: options.drainTimeout)
         health.setBudgets(Self.budgets(deployment.configuration))
         options.logLevel?.level = options.logLevelOverride ?? deployment.configuration.log.level ?? .info
         return summary
+    }
+
+    /// `POST /-/reload`: what SIGHUP does, answered as JSON: 200 with what changed
+    /// (`{"added": [...], "changed": [...], "removed": [...], "kept": [...], "ignored": [...]}`),
+    /// 422 with the problems when nothing changed, 409 while another reload runs, 503 while the
+    /// subscribers start or after the run ended. Logged as a reload by signal is.
+    private func reloadOverHTTP() async -> (status: Int, body: String) {
+        func names(_ list: [String]) -> JSON { .array(list.map(JSON.string)) }
+        do {
+            let summary = try await reload()
+            say("switchboard: reloaded \(configuration.path) (POST /-/reload): \(summary)")
+            let body: JSON = [
+                "added": names(summary.added), "changed": names(summary.changed), "removed": names(summary.removed),
+                "kept": names(summary.kept), "ignored": names(summary.needRestart),
+            ]
+            return (200, body.serialized())
+        } catch {
+            let refusal = error as? Deployment.ReloadError ?? Deployment.ReloadError(problems: ["\(error)"])
+            say("switchboard: reload of \(configuration.path) (POST /-/reload) failed, nothing changed:\n\(refusal)")
+            let status = switch refusal.reason {
+            case .problems: 422
+            case .underWay: 409
+            case .notRunning: 503
+            }
+            return (status, (["problems": names(refusal.problems)] as JSON).serialized())
+        }
     }
 
     /// HTTP ingest as the file and the flag set it: the flag's address over the file's.
@@ -264,11 +292,21 @@ public final class Runtime: Sendable {
             let (host, port) = ConfigValue.hostAndPort(listen)
         {
             add("metrics") { [self] ready in
+                let admin = configuration.metricsAdmin
+                if admin, configuration.metricsToken == nil, !ConfigValue.isLoopback(host) {
+                    throw RuntimeError(
+                        kind: .invalid,
+                        message: "\(path): metrics listen '\(listen)' is not a loopback address: set metrics.token (16 characters or more) so that only you can reload the instance, or turn metrics.admin off")
+                }
+                var reload: MetricsServer.Reload?
+                if admin { reload = { [self] in await reloadOverHTTP() } }
                 let server = MetricsServer(
-                    metrics: metrics, health: health, host: host, port: port, logger: Logger(label: "switchboard.metrics"))
+                    metrics: metrics, health: health, host: host, port: port, token: configuration.metricsToken,
+                    reload: reload, logger: Logger(label: "switchboard.metrics"))
+                let endpoints = admin ? "GET /metrics, GET /healthz, POST /-/reload" : "GET /metrics, GET /healthz"
                 do {
                     try await server.run { [say] port in
-                        say("switchboard: metrics and health on port \(port) (GET /metrics, GET /healthz)")
+                        say("switchboard: metrics and health on port \(port) (\(endpoints))")
                         ready()
                     }
                 } catch {
@@ -281,7 +319,7 @@ public final class Runtime: Sendable {
                 guard let (host, port) = ConfigValue.hostAndPort(ingest.listen) else {
                     throw RuntimeError(kind: .invalid, message: "switchboard: ingest listen '\(ingest.listen)' is not HOST:PORT, such as 127.0.0.1:8080")
                 }
-                if ingest.token == nil, !Configuration.Ingest.isLoopback(host) {
+                if ingest.token == nil, !ConfigValue.isLoopback(host) {
                     throw RuntimeError(
                         kind: .invalid,
                         message: "\(path): ingest listen '\(ingest.listen)' is not a loopback address: set ingest.http.token (16 characters or more) so that only your producers can publish")

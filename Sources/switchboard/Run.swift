@@ -52,7 +52,7 @@ struct Run: AsyncParsableCommand {
         discussion: "Default: dropped,abandoned with an input that ends (a file, or standard input); none with --input none."))
     var failOn: String?
 
-    @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication: keep it on loopback).")
+    @Option(help: "Serve GET /metrics and GET /healthz on HOST:PORT (no authentication unless metrics.token is set: keep it on loopback).")
     var metricsListen: String?
 
     @Option(help: "Serve HTTP ingest (POST /publish, POST /publish/<topic>) on HOST:PORT; a token (ingest.http.token) is needed off loopback.")

@@ -420,10 +420,45 @@ import Testing
         }
     }
 
+    @Test func metricsTokenAndAdmin() throws {
+        let folder = try PluginFolder(files: [
+            "p.lua": "return { handle = function() end }",
+            "plain.yaml": "metrics: { listen: \"127.0.0.1:9464\" }\nsubscribers:\n  - { name: a, plugin: p.lua, topics: [a] }\n",
+            "admin.yaml": """
+                metrics: { listen: "0.0.0.0:9464", token: "${TOKEN}", admin: true }
+                subscribers:
+                  - { name: a, plugin: p.lua, topics: [a] }
+                """,
+            "bad.yaml": """
+                metrics: { listen: "0.0.0.0:9464", token: short, admin: yes }
+                subscribers:
+                  - { name: a, plugin: p.lua, topics: [a] }
+                """,
+            "open.yaml": """
+                metrics:
+                  listen: "10.0.0.1:9464"
+                  admin: true
+                subscribers:
+                  - { name: a, plugin: p.lua, topics: [a] }
+                """,
+        ])
+        let plain = try Configuration.load(path: folder.path("plain.yaml"))
+        #expect(plain.metricsToken == nil && !plain.metricsAdmin)
+        let admin = try Configuration.load(path: folder.path("admin.yaml"), environment: ["TOKEN": "0123456789abcdefXYZ"])
+        #expect(admin.metricsToken == "0123456789abcdefXYZ" && admin.metricsAdmin)
+        expectProblems(loading: folder.path("bad.yaml"), [
+            "bad.yaml:1: metrics token must be at least 16 characters (it has 5)",
+            "bad.yaml:1: metrics admin 'yes' is not true or false",
+        ])
+        expectProblems(loading: folder.path("open.yaml"), [
+            "open.yaml:3: metrics admin needs metrics.token (16 characters or more) on '10.0.0.1:9464', which is not a loopback address",
+        ])
+    }
+
     @Test func onlyLoopbackAddressesCountAsLoopback() {
-        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] { #expect(Configuration.Ingest.isLoopback(host), "\(host)") }
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] { #expect(ConfigValue.isLoopback(host), "\(host)") }
         for host in ["0.0.0.0", "10.0.0.1", "127.0.0.1.example.com", "127.evil.com", "127.0.0.256", "::", "localhost.example.com", "127.0.0"] {
-            #expect(!Configuration.Ingest.isLoopback(host), "\(host)")
+            #expect(!ConfigValue.isLoopback(host), "\(host)")
         }
     }
 
