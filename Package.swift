@@ -140,10 +140,13 @@ let package = Package(
                 "SwitchboardRuntime", "SwitchboardPluginTest",
             ]
         ),
-        // The command line: `switchboard run`, `check`, `test`, `journal` and `replay`: flags, printing, exit codes.
+        // The command line: `switchboard run`, `check`, `test`, `journal`, `replay` and `tap`: flags, printing, exit codes.
         .executableTarget(
             name: "switchboard",
-            dependencies: ["Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Switchboard", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         // Speed targets, measured in release builds: `swift run -c release switchboard-bench`.

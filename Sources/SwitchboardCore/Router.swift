@@ -232,8 +232,26 @@ public final class Router: Sendable {
     public func events(
         matching pattern: String, capacity: Int = 1024, overflow: OverflowPolicy = .dropNewest
     ) throws(RouterError) -> EventStream {
+        try stream(matching: pattern, capacity: capacity, overflow: overflow, isTap: false)
+    }
+
+    /// A tap: events matching `pattern` for a live look, on a `drop_newest` queue of
+    /// `capacity`, so that it never slows publishers; what it could not take counts as its
+    /// subscriber's `dropped`. A tap is left out of ``stats()`` (summaries, reports, metrics)
+    /// and ends, as any stream does, when the sequence and its iterators are released.
+    public func tap(matching pattern: String, capacity: Int = 1024) throws(RouterError) -> EventStream {
+        try stream(matching: pattern, capacity: capacity, overflow: .dropNewest, isTap: true)
+    }
+
+    /// How many taps are open.
+    public var openTaps: Int { state.withLock { $0.subscribers.count { $0.isTap } } }
+
+    private func stream(
+        matching pattern: String, capacity: Int, overflow: OverflowPolicy, isTap: Bool
+    ) throws(RouterError) -> EventStream {
         let subscriber = try makeSubscriber(
-            [pattern], name: nil, capacity: capacity, overflow: overflow, failurePolicy: FailurePolicy(), workers: 1, key: nil)
+            [pattern], name: isTap ? "tap \(pattern)" : nil, capacity: capacity, overflow: overflow,
+            failurePolicy: FailurePolicy(), workers: 1, key: nil, isTap: isTap)
         subscriber.mailbox.onStreamEnd = { [finished = subscriber.workers[0].finished] in finished.signal() }
         try commit(adding: [subscriber])
         return EventStream(subscription: StreamSubscription(router: self, subscriber: subscriber))
@@ -278,7 +296,7 @@ public final class Router: Sendable {
 
     private func makeSubscriber(
         _ patterns: [String], name: String?, capacity: Int, overflow: OverflowPolicy, failurePolicy: FailurePolicy,
-        workers: Int, key: EventKey?
+        workers: Int, key: EventKey?, isTap: Bool = false
     ) throws(RouterError) -> Subscriber {
         guard !patterns.isEmpty || name != nil else { throw .invalidArgument("a subscriber needs a pattern or a name") }
         guard workers >= 1 else { throw .invalidArgument("a subscriber needs at least 1 worker, not \(workers)") }
@@ -302,7 +320,7 @@ public final class Router: Sendable {
         let makeObserver = state.withLock { $0.makeObserver }
         return Subscriber(
             name: name, patterns: patterns, failurePolicy: failurePolicy, key: key, mailboxes: mailboxes, router: self,
-            makeObserver: { worker in makeObserver?(name, worker) })
+            isTap: isTap, makeObserver: { worker in isTap ? nil : makeObserver?(name, worker) })
     }
 
 
@@ -570,7 +588,7 @@ public final class Router: Sendable {
 
     /// A snapshot of the counters of the router and of every active subscriber.
     public func stats() -> RouterStats {
-        let subscribers = state.withLock { $0.subscribers + $0.retired }
+        let subscribers = state.withLock { $0.subscribers + $0.retired }.filter { !$0.isTap }
         return RouterStats(
             published: publishedCount.load(ordering: .relaxed), subscribers: subscribers.map { $0.stats() })
     }

@@ -16,6 +16,9 @@ public final class Subscriber: Sendable {
     public var failurePolicy: FailurePolicy { settings.withLock { $0.failurePolicy } }
     /// What orders its events across its workers; nil when they have no order between them.
     public let key: EventKey?
+    /// A live look at what is routed (``Router/tap(matching:capacity:)``): routed to as any
+    /// subscriber, but left out of ``Router/stats()``, and so of summaries, reports and metrics.
+    public let isTap: Bool
     /// How many workers it has.
     public let workerCount: Int
     /// What ``Router/reconfigure(_:patterns:capacity:overflow:failurePolicy:)`` may change.
@@ -30,9 +33,10 @@ public final class Subscriber: Sendable {
 
     init(
         name: String, patterns: [String], failurePolicy: FailurePolicy, key: EventKey?, mailboxes: [Mailbox],
-        router: Router, makeObserver: (_ worker: Int?) -> (any HandlerObserver)?
+        router: Router, isTap: Bool = false, makeObserver: (_ worker: Int?) -> (any HandlerObserver)?
     ) {
         self.name = name
+        self.isTap = isTap
         settings = Mutex((patterns, failurePolicy))
         self.key = key
         mailbox = mailboxes[0]

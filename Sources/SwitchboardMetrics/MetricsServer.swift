@@ -1,15 +1,19 @@
 import Hummingbird
 import Logging
+import Synchronization
 import SwitchboardCore
 
-/// Serves `GET /metrics` (Prometheus text) and `GET /healthz` (JSON) over HTTP/1.1 with
-/// Hummingbird, and with an admin handler `POST /-/reload`. With a token, `/metrics` and
-/// `/-/reload` need `Authorization: Bearer <token>` (401 otherwise); `/healthz` never does,
-/// so that probes need no secret. Without one it has no authentication: keep it on loopback
-/// or behind a proxy.
+/// Serves `GET /metrics` (Prometheus text), `GET /healthz` (JSON) and `GET /tap` (the events
+/// routed now, as JSON lines) over HTTP/1.1 with Hummingbird, and with an admin handler
+/// `POST /-/reload`. With a token, all but `/healthz` need `Authorization: Bearer <token>`
+/// (401 otherwise), so that probes need no secret. Without one it has no authentication: keep
+/// it on loopback or behind a proxy; off loopback, `/tap` then answers 403.
 public struct MetricsServer: Sendable {
     /// What `POST /-/reload` does: reloads, and answers with an HTTP status and a JSON body.
     public typealias Reload = @Sendable () async -> (status: Int, body: String)
+
+    /// How many events a tap's queue holds before it misses some.
+    public static let tapCapacity = 1024
 
     private let metrics: RouterMetrics
     private let health: Health
@@ -17,14 +21,16 @@ public struct MetricsServer: Sendable {
     private let port: Int
     private let token: String?
     private let reload: Reload?
+    private let allowsTap: Bool
     private let logger: Logger
 
     /// A server for `metrics` and `health` on `host:port` (port 0 picks a free one). With
-    /// `reload`, it serves `POST /-/reload` (404 without); with `token`, that and `/metrics`
-    /// need it as a bearer token.
+    /// `reload`, it serves `POST /-/reload` (404 without); with `token`, that, `/metrics` and
+    /// `/tap` need it as a bearer token. Without `allowsTap`, `/tap` answers 403: for a
+    /// listener off loopback without a token, where anyone could watch the traffic.
     public init(
         metrics: RouterMetrics, health: Health, host: String, port: Int, token: String? = nil, reload: Reload? = nil,
-        logger: Logger
+        allowsTap: Bool = true, logger: Logger
     ) {
         self.metrics = metrics
         self.health = health
@@ -32,6 +38,7 @@ public struct MetricsServer: Sendable {
         self.port = port
         self.token = token
         self.reload = reload
+        self.allowsTap = allowsTap
         self.logger = logger
     }
 
@@ -49,6 +56,27 @@ public struct MetricsServer: Sendable {
             let (status, body) = health.report()
             return Self.json(status, body)
         }
+        router.get("tap") { [metrics, token, allowsTap, logger] request, _ in
+            if let refusal = Self.refusal(request, token) { return refusal }
+            guard allowsTap else {
+                return Self.json(403, (["error": "a tap off a loopback address needs metrics.token"] as JSON).serialized())
+            }
+            guard let pattern = request.uri.queryParameters.get("pattern") else {
+                return Self.json(400, (["error": "missing pattern: GET /tap?pattern=order.>"] as JSON).serialized())
+            }
+            let stream: EventStream
+            do {
+                stream = try metrics.router.tap(matching: pattern, capacity: Self.tapCapacity)
+            } catch {
+                return Self.json(400, (["error": .string("\(error)")] as JSON).serialized())
+            }
+            logger.info("tap opened", metadata: ["pattern": .string(pattern)])
+            return Response(
+                status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody { writer in
+                    let (sent, missed) = await Self.stream(stream, to: &writer)
+                    logger.info("tap closed", metadata: ["pattern": .string(pattern), "sent": "\(sent)", "missed": "\(missed)"])
+                })
+        }
         router.post("-/reload") { [reload, token] request, _ in
             guard let reload else {
                 return Self.json(404, (["error": "not found: POST /-/reload is served with metrics.admin: true"] as JSON).serialized())
@@ -61,6 +89,62 @@ public struct MetricsServer: Sendable {
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "switchboard"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) }, logger: logger)
         try await application.run()
+    }
+
+    /// Writes the tap's events as JSON lines (`{"id", "time", "topic", "data", "headers"}`),
+    /// and each second `{"missed": N}` when the count of events it could not keep up with
+    /// grew, or else an empty line, by which a client that went away is noticed on an idle
+    /// tap too: the tap then ends, and its subscriber with it. Returns how many events it sent
+    /// and missed, once the client went away or the instance shut down.
+    private static func stream(_ stream: EventStream, to writer: inout any ResponseBodyWriter) async -> (sent: Int, missed: Int) {
+        // Lines wait here for the connection; past 256, they count as missed too.
+        let (lines, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(256))
+        let counts = TapCounts()
+        do {
+            try await write(stream, through: continuation, counting: counts, lines: lines, to: &writer)
+            try await writer.finish(nil)
+        } catch {
+            // The client went away: the tap ends here, its subscriber with it.
+        }
+        return (counts.sent.load(ordering: .relaxed), counts.missed.load(ordering: .relaxed))
+    }
+
+    private static func write(
+        _ stream: EventStream, through continuation: AsyncStream<ByteBuffer>.Continuation,
+        counting counts: TapCounts, lines: AsyncStream<ByteBuffer>, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var unsent = 0
+                var line: [UInt8] = []
+                for await event in stream {
+                    line.removeAll(keepingCapacity: true)
+                    event.writeJSON(to: &line)
+                    line.append(UInt8(ascii: "\n"))
+                    if case .dropped = continuation.yield(ByteBuffer(bytes: line)) {
+                        unsent += 1
+                    } else {
+                        counts.sent.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    counts.missed.store(stream.subscriber.stats().dropped + unsent, ordering: .relaxed)
+                }
+                continuation.finish()
+            }
+            group.addTask {  // each second: the count of missed events if it grew, else an empty line
+                var reported = 0
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    let missed = counts.missed.load(ordering: .relaxed)
+                    guard missed > reported else {
+                        continuation.yield(ByteBuffer(string: "\n"))
+                        continue
+                    }
+                    if case .enqueued = continuation.yield(ByteBuffer(string: #"{"missed":\#(missed)}"# + "\n")) { reported = missed }
+                }
+            }
+            defer { group.cancelAll() }
+            try await writer.write(lines)
+        }
     }
 
     /// A 401 for a request without the token, when there is one; nil to go on.
@@ -77,4 +161,10 @@ public struct MetricsServer: Sendable {
             status: .init(code: status), headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: body)))
     }
+}
+
+/// What a tap sent and missed, for its closing log line.
+private final class TapCounts: Sendable {
+    let sent = Atomic<Int>(0)
+    let missed = Atomic<Int>(0)
 }

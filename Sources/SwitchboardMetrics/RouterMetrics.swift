@@ -13,7 +13,8 @@ public final class RouterMetrics: Sendable {
     /// The registry every series lives in.
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    private let router: Router
+    /// The router it reads.
+    public let router: Router
     /// Readings of the components at the edge, added with ``addReadings(_:)``.
     private let sources = Mutex<[@Sendable () -> [MetricReading]]>([])
     /// What each counter showed at the last scrape, to increment by the difference.
@@ -38,6 +39,7 @@ public final class RouterMetrics: Sendable {
     /// Brings every series up to date and renders the registry.
     public func render() -> String {
         let stats = router.stats()
+        Gauge(label: "switchboard_taps", factory: factory).record(router.openTaps)
         var totals: [(key: String, label: String, dimensions: [(String, String)], value: Int)] = [
             ("published", "switchboard_events_published_total", [], stats.published),
         ]

@@ -302,8 +302,9 @@ public final class Runtime: Sendable {
                 if admin { reload = { [self] in await reloadOverHTTP() } }
                 let server = MetricsServer(
                     metrics: metrics, health: health, host: host, port: port, token: configuration.metricsToken,
-                    reload: reload, logger: Logger(label: "switchboard.metrics"))
-                let endpoints = admin ? "GET /metrics, GET /healthz, POST /-/reload" : "GET /metrics, GET /healthz"
+                    reload: reload, allowsTap: configuration.metricsToken != nil || ConfigValue.isLoopback(host),
+                    logger: Logger(label: "switchboard.metrics"))
+                let endpoints = "GET /metrics, GET /healthz, GET /tap" + (admin ? ", POST /-/reload" : "")
                 do {
                     try await server.run { [say] port in
                         say("switchboard: metrics and health on port \(port) (\(endpoints))")
