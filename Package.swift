@@ -140,7 +140,8 @@ let package = Package(
                 "SwitchboardRuntime", "SwitchboardPluginTest",
             ]
         ),
-        // The command line: `switchboard run`, `check`, `test`, `journal`, `replay` and `tap`: flags, printing, exit codes.
+        // The command line: `switchboard run`, `check`, `test`, `journal`, `replay`, `deadletters`, `redrive` and
+        // `tap`: flags, printing, exit codes.
         .executableTarget(
             name: "switchboard",
             dependencies: [

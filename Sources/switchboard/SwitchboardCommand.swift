@@ -9,7 +9,10 @@ struct SwitchboardCommand: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "A publish/subscribe event router with Lua subscriber plugins.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, TestCommand.self, JournalCommand.self, ReplayCommand.self, TapCommand.self]
+        subcommands: [
+            Run.self, Check.self, TestCommand.self, JournalCommand.self, ReplayCommand.self, DeadLettersCommand.self,
+            RedriveCommand.self, TapCommand.self,
+        ]
     )
 
     /// Exit codes: 0 done, 1 runtime failure, 2 usage or configuration error, 3 events lost
