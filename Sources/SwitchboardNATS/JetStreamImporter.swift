@@ -163,11 +163,15 @@ final class JetStreamImporter: Sendable {
             }
             var list = natsMsgList()
             var code = jsErrCode(rawValue: 0)
-            let status = natsSubscription_Fetch(&list, subscription.value, Int32(min(room, 256)), 250, &code)
+            let asked = min(room, 256)
+            let status = natsSubscription_Fetch(&list, subscription.value, Int32(asked), 250, &code)
             // Every message of the batch is in hand, and kept alive, before the first is routed:
             // routing one may wait on a full `block` queue.
             var batch: [(number: Int, delivered: Int, message: OpaquePointer)] = []
-            for index in 0..<Int(list.Count) {
+            // The list holds at most what was asked for: a fetch cut short by a disconnection
+            // can leave a count past it (read there, the list overflowed its allocation).
+            let count = list.Msgs == nil ? 0 : min(Int(list.Count), asked)
+            for index in 0..<count {
                 guard let message = list.Msgs[index] else { continue }
                 list.Msgs[index] = nil  // ours now: the list's destruction leaves it
                 let (number, delivered) = take(message)
