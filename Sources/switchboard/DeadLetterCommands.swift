@@ -37,8 +37,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
         do {
             letters = try DeadLetters.read(try loadConfiguration(config), subscriber: subscriber, window: window.window)
         } catch let error as RuntimeError {
-            printDiagnostic(error.message)
-            throw ExitCode(error.kind == .invalid ? 2 : 1)
+            throw failure(reporting: error)
         }
         let shown = letters.filter { all || !$0.isDone }
         var output = ""
@@ -98,8 +97,7 @@ struct RedriveCommand: AsyncParsableCommand {
         do {
             outcome = try await redrive.run()
         } catch let error as RuntimeError {
-            printDiagnostic(error.message)
-            throw ExitCode(error.kind == .invalid ? 2 : 1)
+            throw failure(reporting: error)
         }
         let count = "\(outcome.letters.count) dead \(outcome.letters.count == 1 ? "letter" : "letters")"
         if dryRun {

@@ -127,8 +127,7 @@ struct ReplayCommand: AsyncParsableCommand {
             }
         } catch let error as RuntimeError {
             bar?.finish()
-            printDiagnostic(error.message)
-            throw ExitCode(error.kind == .invalid ? 2 : 1)
+            throw failure(reporting: error)
         }
         bar?.finish()
         let fate = publish ? "routed to the other subscribers" : "discarded"

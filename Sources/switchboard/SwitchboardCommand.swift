@@ -35,6 +35,13 @@ struct SwitchboardCommand: AsyncParsableCommand {
 }
 
 
+/// Prints `error`'s message and gives the exit status for it: 2 for an invalid configuration,
+/// subscriber or plugin, 1 for a failure along the way.
+func failure(reporting error: RuntimeError) -> ExitCode {
+    printDiagnostic(error.message)
+    return ExitCode(error.kind == .invalid ? 2 : 1)
+}
+
 /// Where `--config` points when it is not given.
 let defaultConfiguration = "config/switchboard.yaml"
 
