@@ -40,14 +40,17 @@ public struct Event: Sendable {
         let tracker: DeliveryTracker?
     }
 
-    /// One allocation per event: the header, and a tape payload's bytes in its tail, so that
-    /// the subscriber that releases the event last frees one block, not three.
+    /// One allocation per event: the header, and a tape payload's bytes in its tail. A small
+    /// event's storage goes back to its publisher's pool (``EventPool``); any other is freed
+    /// by whoever releases the event last: one block, not three.
     final class Storage: ManagedBuffer<Header, UInt8> {
         /// The bytes of tape the tail has room for.
         var tailCapacity: Int { withUnsafeMutablePointerToHeader { $0.pointee.tailCapacity } }
     }
 
-    /// Written once in `init` and never again, so sharing it between threads is safe.
+    /// Written once in `init`, so sharing it between threads is safe. What it holds is written
+    /// only while no other thread can see it: in `init`, and when the pool reuses it, once its
+    /// publisher holds the only reference left.
     nonisolated(unsafe) private let storage: Storage
 
     /// The most tape bytes, or string bytes, of an event that its publisher's pool recycles.

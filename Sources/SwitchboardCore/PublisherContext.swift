@@ -6,8 +6,9 @@ import Darwin
 #endif
 
 /// Per-thread publishing state: the routing table this thread last saw, its cache of
-/// topic → subscribers, a block of event ids, and the pool its events' memory returns to. Kept in thread-local storage so that
-/// concurrent publishers share no lock and no written cache line in the common path.
+/// topic → subscribers, a block of event ids, and the pool its events' memory returns to.
+/// Kept in thread-local storage so that concurrent publishers share no lock and no written
+/// cache line in the common path.
 /// Reached through a pointer (``current``), which also spares the hot path the dynamic
 /// exclusivity checks that a class's stored properties would cost.
 struct PublisherContext {
@@ -23,8 +24,7 @@ struct PublisherContext {
     var lastTopic = ""
     var lastTargets: [Subscriber] = []
     /// The topics published before the last one, and their subscribers: a feed that cycles
-    /// through a few topics finds them by comparison, without hashing (a third of a cache
-    /// lookup's cost in the Lua pipeline's feeder).
+    /// through a few topics finds them by comparison, without hashing the topic.
     var recent: [(topic: String, targets: [Subscriber])] = []
     /// Where the next topic to leave `lastTopic` goes in `recent`, once it is full.
     var recentCursor = 0
