@@ -5,7 +5,7 @@ import Testing
 
 /// `switchboard deadletters` and `switchboard redrive` through the binary, on the journal of a
 /// run whose plugin failed some events.
-@Suite struct DeadLetterTests {
+@Suite(.exclusive) struct DeadLetterTests {  // three runs of the binary each: apart from the tests that time themselves
     static let broken = #"return { handle = function(e) if e.data.bad then error("v1 broken " .. e.data.n) end end }"#
 
     static func files(deadLetter: Bool = true) -> [String: String] {

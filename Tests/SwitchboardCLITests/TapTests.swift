@@ -8,7 +8,7 @@ import Testing
 
 /// `switchboard tap` against a running instance: what it shows, what it misses, and that it
 /// leaves nothing behind.
-@Suite struct TapTests {
+@Suite(.exclusive) struct TapTests {  // instances and taps under load: apart from the tests that time themselves
     static let counter = "local n = 0\nreturn { handle = function(e) n = n + 1 end }"
 
     static func config(metrics: String = "") -> String {
