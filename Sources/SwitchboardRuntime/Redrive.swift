@@ -29,6 +29,10 @@ public struct Redrive: Sendable {
         public var handled = 0
         /// Failed again; with `on_failure.dead_letter`, dead-lettered again.
         public var failed = 0
+        /// Sent but neither handled nor failed: refused by the plugin's queue, or still in it
+        /// when the plugin stopped. None of the letters is marked done then, since which ones
+        /// were handled is not known; they stay listed and go again with the next redrive.
+        public var unsettled = 0
     }
 
     /// A redrive of `subscriber`'s dead letters.
@@ -74,18 +78,27 @@ public struct Redrive: Sendable {
             await router.shutdown(drainTimeout: .zero)
             throw RuntimeError(kind: .invalid, message: "\(path): \(error)")
         }
+        var refused = 0
         for letter in outcome.letters {
             var headers = letter.event["headers"].flatMap { JSONTape($0).strings } ?? [:]
             headers[Self.header] = String(letter.redrives + 1)
-            router.send(
+            let taken = router.send(
                 letter.topic, tape: JSONTape(letter.event["data"] ?? .null), headers: headers,
                 id: EventID(letter.id) ?? EventID(prefix: 0, sequence: letter.sequence), time: letter.time, to: replayed)
+            if !taken { refused += 1 }
         }
         await router.shutdown(drainTimeout: .seconds(3600))
         let failures = errors.withLock { $0 }
-        let results = outcome.letters.map { letter in (letter: letter, error: failures[letter.id]) }
-        outcome.failed = results.count { $0.error != nil }
-        outcome.handled = results.count - outcome.failed
+        let stats = router.stats()[subscriber]!
+        outcome.failed = outcome.letters.count { failures[$0.id] != nil }
+        // Handled, as the plugin's own counts say: exactly the letters that did not fail, or
+        // (some refused or abandoned) an unknown part of them, recorded as nothing.
+        outcome.unsettled = refused + stats.abandoned
+        outcome.handled = outcome.unsettled == 0 ? outcome.letters.count - outcome.failed : stats.handled
+        let results = outcome.letters.compactMap { letter -> (letter: DeadLetter, error: String?)? in
+            if let error = failures[letter.id] { return (letter, error) }
+            return outcome.unsettled == 0 ? (letter, nil) : nil
+        }
         try DeadLetters.record(results, in: folder)
         return outcome
     }

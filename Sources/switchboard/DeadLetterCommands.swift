@@ -108,5 +108,11 @@ struct RedriveCommand: AsyncParsableCommand {
         let again = loaded.subscribers.first { $0.name == subscriber }?.onFailure.deadLetter == true
             ? "dead-lettered again" : "failed again"
         printDiagnostic("redrove \(count) to \(subscriber): handled \(outcome.handled), \(again) \(outcome.failed)")
+        if outcome.unsettled > 0 {
+            printDiagnostic(
+                "switchboard redrive: \(outcome.unsettled) were refused or still queued when the plugin stopped: "
+                    + "no dead letter is marked done, so each goes again with the next redrive")
+            throw ExitCode(1)
+        }
     }
 }
