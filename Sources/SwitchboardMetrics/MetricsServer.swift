@@ -106,7 +106,7 @@ public struct MetricsServer: Sendable {
         } catch {
             // The client went away: the tap ends here, its subscriber with it.
         }
-        return (counts.sent.load(ordering: .relaxed), counts.missed.load(ordering: .relaxed))
+        return (counts.sent.load(ordering: .relaxed), counts.missed(by: stream))
     }
 
     private static func write(
@@ -115,18 +115,16 @@ public struct MetricsServer: Sendable {
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                var unsent = 0
                 var line: [UInt8] = []
                 for await event in stream {
                     line.removeAll(keepingCapacity: true)
                     event.writeJSON(to: &line)
                     line.append(UInt8(ascii: "\n"))
                     if case .dropped = continuation.yield(ByteBuffer(bytes: line)) {
-                        unsent += 1
+                        counts.unsent.wrappingAdd(1, ordering: .relaxed)
                     } else {
                         counts.sent.wrappingAdd(1, ordering: .relaxed)
                     }
-                    counts.missed.store(stream.subscriber.stats().dropped + unsent, ordering: .relaxed)
                 }
                 continuation.finish()
             }
@@ -134,7 +132,7 @@ public struct MetricsServer: Sendable {
                 var reported = 0
                 while !Task.isCancelled {
                     try await Task.sleep(for: .seconds(1))
-                    let missed = counts.missed.load(ordering: .relaxed)
+                    let missed = counts.missed(by: stream)
                     guard missed > reported else {
                         continuation.yield(ByteBuffer(string: "\n"))
                         continue
@@ -163,8 +161,11 @@ public struct MetricsServer: Sendable {
     }
 }
 
-/// What a tap sent and missed, for its closing log line.
+/// What a tap handed to its connection, and what it could not: its queue's drops are the rest.
 private final class TapCounts: Sendable {
     let sent = Atomic<Int>(0)
-    let missed = Atomic<Int>(0)
+    let unsent = Atomic<Int>(0)
+
+    /// The events `stream` missed: dropped by its queue, or by the lines waiting for the connection.
+    func missed(by stream: EventStream) -> Int { stream.subscriber.stats().dropped + unsent.load(ordering: .relaxed) }
 }
