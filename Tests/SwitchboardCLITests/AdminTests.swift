@@ -76,13 +76,26 @@ import Testing
         ])
         let run = try await Self.start(folder)
         #expect(await eventually { run.errors.contains(" running") })
-        for path in ["/-/reload", "/metrics"] {
-            let method = path == "/metrics" ? "GET" : "POST"
-            for authorization in [nil, "Bearer not-the-token-at-all-here", "Bearer \(Self.token)x", Self.token] {
+        // What a caller without the token would try: none, a wrong one, the token with a byte
+        // more or less, other spellings of the scheme, white space around it, another scheme.
+        let attempts: [String?] = [
+            nil, "", "Bearer", "Bearer ", "Bearer not-the-token-at-all-here", "Bearer \(Self.token)x",
+            "Bearer \(String(Self.token.dropLast()))", Self.token, "bearer \(Self.token)", "Bearer  \(Self.token)",
+            " Bearer \(Self.token)x", "Basic \(Data(":\(Self.token)".utf8).base64EncodedString())",
+        ]
+        let guarded = [("POST", "/-/reload"), ("GET", "/metrics"), ("HEAD", "/metrics"), ("GET", "/tap?pattern=%3E"), ("GET", "/metrics/")]
+        for (method, path) in guarded {
+            for authorization in attempts {
                 let refused = try await Self.request(method, path, to: run, authorization: authorization)
-                #expect(refused.status == 401, "\(method) \(path) with \(authorization ?? "nothing"): \(refused)")
-                #expect(refused.authenticate == "Bearer", "\(refused)")
+                // HEAD has no route at all; everything else is refused before it is served.
+                let expected = method == "HEAD" ? 404 : 401
+                #expect(refused.status == expected, "\(method) \(path) with \(authorization ?? "nothing"): \(refused)")
+                #expect(method == "HEAD" || refused.authenticate == "Bearer", "\(refused)")
+                #expect(!refused.body.contains("switchboard_"), "\(refused)")
             }
+        }
+        #expect(try await Self.request("GET", "/-/reload?token=\(Self.token)", to: run).status != 200)  // the query carries no token
+        for (method, path) in [("POST", "/-/reload"), ("GET", "/metrics")] {
             let allowed = try await Self.request(method, path, to: run, authorization: "Bearer \(Self.token)")
             #expect(allowed.status == 200, "\(method) \(path): \(allowed)")
         }
