@@ -178,6 +178,7 @@ final class JetStreamImporter: Sendable {
                 batch.append((number, delivered, message))
             }
             for taken in batch { route(taken.number, delivered: taken.delivered, taken.message) }
+            list.Count = Int32(count)  // or the list's destruction walks, and frees, past its slots too
             natsMsgList_Destroy(&list)
             if status != NATS_OK, status != NATS_TIMEOUT {
                 if natsConnection_IsClosed(link.connection) { return }
