@@ -7,7 +7,9 @@ import Synchronization
 /// each of those reports once when it is done (``finish(_:)``), in any order: the count starts
 /// at zero, finishes take it below, and the publisher's addition brings it back to zero only
 /// once everything is in. The completion runs once, on the thread of the last report, which
-/// may hold a queue's lock: it must only hand the outcome on.
+/// may hold a queue's lock: it must only hand the outcome on. With the outcome it gets the
+/// error of a subscriber that failed the event, if one did, even one that dead-lettered it
+/// (the outcome is then `done`): a redrive tells a handled event from a dead-lettered one by it.
 package final class DeliveryTracker: Sendable {
     /// What became of the event, the worst of every subscriber's.
     package enum Outcome: UInt8, Sendable {
@@ -26,10 +28,11 @@ package final class DeliveryTracker: Sendable {
 
     private let remaining = Atomic<Int>(0)
     private let outcomes = Atomic<UInt8>(0)  // a bit per outcome seen
-    private let completion: @Sendable (Outcome) -> Void
+    private let failure = Mutex<String?>(nil)  // set only on the failure path
+    private let completion: @Sendable (Outcome, _ failure: String?) -> Void
 
-    /// A tracker that calls `completion` once, with the outcome.
-    package init(_ completion: @escaping @Sendable (Outcome) -> Void) {
+    /// A tracker that calls `completion` once, with the outcome and the last failure's error.
+    package init(_ completion: @escaping @Sendable (Outcome, _ failure: String?) -> Void) {
         self.completion = completion
         if !Self.inUse.load(ordering: .relaxed) { Self.inUse.store(true, ordering: .relaxed) }  // seen by subscribers through their queue's lock
     }
@@ -40,24 +43,26 @@ package final class DeliveryTracker: Sendable {
         if remaining.add(accepted, ordering: .acquiringAndReleasing).newValue == 0 { complete() }
     }
 
-    /// One subscriber that took the event is done with it.
-    func finish(_ outcome: Outcome) {
+    /// One subscriber that took the event is done with it; `failure` is its error, if it failed it.
+    func finish(_ outcome: Outcome, failure error: String? = nil) {
+        if let error { failure.withLock { $0 = error } }
         if outcome != .done { outcomes.bitwiseOr(1 << outcome.rawValue, ordering: .relaxed) }
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { complete() }
     }
 
     private func complete() {
         let seen = outcomes.load(ordering: .relaxed)
-        completion(seen & (1 << Outcome.lost.rawValue) != 0 ? .lost : seen != 0 ? .failed : .done)
+        completion(seen & (1 << Outcome.lost.rawValue) != 0 ? .lost : seen != 0 ? .failed : .done, failure.withLock { $0 })
     }
 }
 
 extension Event {
-    /// Tells the event's tracker, if it has one, that a subscriber is done with it. The event
-    /// is read only once the process has made a tracker (see ``DeliveryTracker/inUse``).
+    /// Tells the event's tracker, if it has one, that a subscriber is done with it (failed
+    /// with `failure`, if given). The event is read only once the process has made a tracker
+    /// (see ``DeliveryTracker/inUse``).
     @inline(__always)
-    func finishTracking(_ outcome: DeliveryTracker.Outcome) {
+    func finishTracking(_ outcome: DeliveryTracker.Outcome, failure: String? = nil) {
         guard DeliveryTracker.inUse.load(ordering: .relaxed) else { return }
-        tracker?.finish(outcome)
+        tracker?.finish(outcome, failure: failure)
     }
 }

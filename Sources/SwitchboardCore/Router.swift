@@ -550,9 +550,20 @@ public final class Router: Sendable {
     public func send(
         _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber
     ) -> Bool {
-        let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers)
+        send(topic, tape: tape, headers: headers, id: id, time: time, to: subscriber, tracker: nil)
+    }
+
+    /// ``send(_:tape:headers:id:time:to:)``, telling `tracker` how the subscriber is done with
+    /// the event: a redrive through a running instance learns each event's outcome by it.
+    package func send(
+        _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber,
+        tracker: DeliveryTracker?
+    ) -> Bool {
+        let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers, tracker: tracker)
         let outcome = subscriber.offer(event, fromSubscriber: false)
-        return outcome == .accepted || outcome == .evicted
+        let taken = outcome == .accepted || outcome == .evicted
+        tracker?.routed(accepted: taken ? 1 : 0, lost: !taken)
+        return taken
     }
 
     /// Publishes any `Encodable` value, converted with ``JSON/init(encoding:)``.

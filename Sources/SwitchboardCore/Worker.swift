@@ -476,9 +476,10 @@ final class Worker: Sendable {
         }
         consecutiveFailures += 1
         let sealed = mailbox.isSealed  // the drain deadline cut it short: for its tracker, lost
+        let failure = "\(lastError)"
         for event in events {
             let lettered = policy.deadLetters(event.topic) && sendDeadLetter(event, error: lastError, attempts: attempts)
-            event.finishTracking(lettered ? .done : sealed ? .lost : .failed)
+            event.finishTracking(lettered ? .done : sealed ? .lost : .failed, failure: failure)
         }
         if consecutiveFailures >= policy.restartAfter {
             restart(handler)

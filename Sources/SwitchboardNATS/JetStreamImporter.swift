@@ -218,7 +218,7 @@ final class JetStreamImporter: Sendable {
             log.withLock { $0.log("nats jetstream: message on '\(subject)' is not JSON, terminated: \(error)", level: .warning, to: link.logger) }
             return queue(number, .terminate)
         }
-        let tracker = DeliveryTracker { [self] outcome in queue(number, .outcome(outcome)) }
+        let tracker = DeliveryTracker { [self] outcome, _ in queue(number, .outcome(outcome)) }
         do {
             try router.publish(subject, tape: tape, headers: headers, excluding: exporter, tracker: tracker)
             counts.imported.add(1, ordering: .relaxed)

@@ -6,13 +6,15 @@ import Testing
 @Suite struct DeliveryTrackerTests {
     /// A tracker that records its outcomes.
     final class Outcomes: Sendable {
-        let seen = Mutex<[DeliveryTracker.Outcome]>([])
-        var tracker: DeliveryTracker { DeliveryTracker { outcome in self.seen.withLock { $0.append(outcome) } } }
-        var all: [DeliveryTracker.Outcome] { seen.withLock { $0 } }
+        let seen = Mutex<[(DeliveryTracker.Outcome, String?)]>([])
+        var tracker: DeliveryTracker { DeliveryTracker { outcome, failure in self.seen.withLock { $0.append((outcome, failure)) } } }
+        var all: [DeliveryTracker.Outcome] { seen.withLock { $0.map(\.0) } }
+        var failures: [String?] { seen.withLock { $0.map(\.1) } }
     }
 
     final class Failing: EventHandler {
-        func handle(_ event: Event) throws { throw Failure() }
+        struct Refusal: Error, CustomStringConvertible { var description: String { "refused" } }
+        func handle(_ event: Event) throws { throw Refusal() }
     }
 
     static func publish(_ router: Router, _ topic: String, _ outcomes: Outcomes) throws {
@@ -52,6 +54,12 @@ import Testing
         try Self.publish(router, "g", lettered)
         try Self.publish(router, "h", unread)  // its dead letter reaches no subscriber: nothing holds the event
         #expect(await eventually { failed.all == [.failed] && lettered.all == [.done] && unread.all == [.failed] })
+        // Each says why, the dead-lettered one too: only that tells it from a handled one.
+        #expect(failed.failures == ["refused"] && lettered.failures == ["refused"] && unread.failures == ["refused"])
+        let handled = Outcomes()
+        _ = try router.subscribe("ok", name: "fine") { _ in }
+        try Self.publish(router, "ok", handled)
+        #expect(await eventually { handled.all == [.done] } && handled.failures == [nil])
         await router.shutdown(drainTimeout: .seconds(5))
     }
 
