@@ -1,3 +1,5 @@
+import Foundation
+
 /// A stretch of a journal, both ends inclusive, each a sequence number or a time: what
 /// `switchboard journal` prints and `switchboard replay` feeds.
 public struct JournalWindow: Sendable {
@@ -7,6 +9,32 @@ public struct JournalWindow: Sendable {
         case sequence(UInt64)
         /// A publish time, in Unix seconds.
         case time(Double)
+
+        /// A bound as an operator writes one: a sequence number, or an RFC 3339 time (with or
+        /// without fractional seconds). Nil for anything else.
+        public init?(_ text: String) {
+            if let sequence = UInt64(text) {
+                self = .sequence(sequence)
+            } else if let date = Self.formatter(fractional: false).date(from: text) ?? Self.formatter(fractional: true).date(from: text) {
+                self = .time(date.timeIntervalSince1970)
+            } else {
+                return nil
+            }
+        }
+
+        /// The bound as ``init(_:)`` reads it: a sequence number, or an RFC 3339 time to the millisecond.
+        public var text: String {
+            switch self {
+            case let .sequence(sequence): "\(sequence)"
+            case let .time(time): Self.formatter(fractional: true).string(from: Date(timeIntervalSince1970: time))
+            }
+        }
+
+        private static func formatter(fractional: Bool) -> ISO8601DateFormatter {
+            let formatter = ISO8601DateFormatter()
+            if fractional { formatter.formatOptions.insert(.withFractionalSeconds) }
+            return formatter
+        }
     }
 
     /// The first record; nil: the oldest.

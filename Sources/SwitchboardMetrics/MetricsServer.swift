@@ -4,13 +4,27 @@ import Synchronization
 import SwitchboardCore
 
 /// Serves `GET /metrics` (Prometheus text), `GET /healthz` (JSON) and `GET /tap` (the events
-/// routed now, as JSON lines) over HTTP/1.1 with Hummingbird, and with an admin handler
-/// `POST /-/reload`. With a token, all but `/healthz` need `Authorization: Bearer <token>`
+/// routed now, as JSON lines) over HTTP/1.1 with Hummingbird, and with ``Admin`` handlers
+/// `POST /-/reload` and `POST /-/redrive`. With a token, all but `/healthz` need `Authorization: Bearer <token>`
 /// (401 otherwise), so that probes need no secret. Without one it has no authentication: keep
 /// it on loopback or behind a proxy; off loopback, `/tap` then answers 403.
 public struct MetricsServer: Sendable {
-    /// What `POST /-/reload` does: reloads, and answers with an HTTP status and a JSON body.
-    public typealias Reload = @Sendable () async -> (status: Int, body: String)
+    /// What the admin endpoints do, each answering with an HTTP status and a JSON body.
+    public struct Admin: Sendable {
+        /// `POST /-/reload`: reloads.
+        public var reload: @Sendable () async -> (status: Int, body: String)
+        /// `POST /-/redrive?subscriber=NAME&from=&to=&dry_run=`: sends dead letters again; gets the query's parameters.
+        public var redrive: @Sendable (_ parameters: [String: String]) async -> (status: Int, body: String)
+
+        /// The admin endpoints' handlers.
+        public init(
+            reload: @escaping @Sendable () async -> (status: Int, body: String),
+            redrive: @escaping @Sendable (_ parameters: [String: String]) async -> (status: Int, body: String)
+        ) {
+            self.reload = reload
+            self.redrive = redrive
+        }
+    }
 
     /// How many events a tap's queue holds before it misses some.
     public static let tapCapacity = 1024
@@ -20,16 +34,16 @@ public struct MetricsServer: Sendable {
     private let host: String
     private let port: Int
     private let token: String?
-    private let reload: Reload?
+    private let admin: Admin?
     private let allowsTap: Bool
     private let logger: Logger
 
     /// A server for `metrics` and `health` on `host:port` (port 0 picks a free one). With
-    /// `reload`, it serves `POST /-/reload` (404 without); with `token`, that, `/metrics` and
-    /// `/tap` need it as a bearer token. Without `allowsTap`, `/tap` answers 403: for a
+    /// `admin`, it serves `POST /-/reload` and `POST /-/redrive` (404 without); with `token`,
+    /// those, `/metrics` and `/tap` need it as a bearer token. Without `allowsTap`, `/tap` answers 403: for a
     /// listener off loopback without a token, where anyone could watch the traffic.
     public init(
-        metrics: RouterMetrics, health: Health, host: String, port: Int, token: String? = nil, reload: Reload? = nil,
+        metrics: RouterMetrics, health: Health, host: String, port: Int, token: String? = nil, admin: Admin? = nil,
         allowsTap: Bool = true, logger: Logger
     ) {
         self.metrics = metrics
@@ -37,7 +51,7 @@ public struct MetricsServer: Sendable {
         self.host = host
         self.port = port
         self.token = token
-        self.reload = reload
+        self.admin = admin
         self.allowsTap = allowsTap
         self.logger = logger
     }
@@ -77,12 +91,18 @@ public struct MetricsServer: Sendable {
                     logger.info("tap closed", metadata: ["pattern": .string(pattern), "sent": "\(sent)", "missed": "\(missed)"])
                 })
         }
-        router.post("-/reload") { [reload, token] request, _ in
-            guard let reload else {
-                return Self.json(404, (["error": "not found: POST /-/reload is served with metrics.admin: true"] as JSON).serialized())
-            }
+        router.post("-/reload") { [admin, token] request, _ in
+            guard let admin else { return Self.notServed("POST /-/reload") }
             if let refusal = Self.refusal(request, token) { return refusal }
-            let (status, body) = await reload()
+            let (status, body) = await admin.reload()
+            return Self.json(status, body)
+        }
+        router.post("-/redrive") { [admin, token] request, _ in
+            guard let admin else { return Self.notServed("POST /-/redrive") }
+            if let refusal = Self.refusal(request, token) { return refusal }
+            var parameters: [String: String] = [:]
+            for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
+            let (status, body) = await admin.redrive(parameters)
             return Self.json(status, body)
         }
         let application = Application(
@@ -152,6 +172,11 @@ public struct MetricsServer: Sendable {
         return Response(
             status: .unauthorized, headers: [.contentType: "application/json", .wwwAuthenticate: "Bearer"],
             body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// The 404 of an admin endpoint without `metrics.admin`.
+    private static func notServed(_ endpoint: String) -> Response {
+        json(404, (["error": .string("not found: \(endpoint) is served with metrics.admin: true")] as JSON).serialized())
     }
 
     private static func json(_ status: Int, _ body: String) -> Response {

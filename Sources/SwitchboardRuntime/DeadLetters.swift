@@ -28,6 +28,31 @@ public struct DeadLetter: Sendable {
     /// When the original event was published, in Unix seconds.
     public var time: Double { event["time"]?.doubleValue ?? 0 }
 
+    /// The dead letter that ``json`` describes (the original event reduced to its id, topic
+    /// and time): what `POST /-/redrive` answers with, read back by the command line. Nil
+    /// unless `json` has every field.
+    public init?(json: JSON) {
+        guard let sequence = json["seq"]?.intValue, let subscriber = json["subscriber"]?.stringValue,
+              let error = json["error"]?.stringValue, let attempts = json["attempts"]?.intValue
+        else { return nil }
+        self.sequence = UInt64(sequence)
+        self.subscriber = subscriber
+        event = ["id": json["id"] ?? "", "topic": json["topic"] ?? "", "time": json["time"] ?? 0]
+        self.error = error
+        self.attempts = Int(attempts)
+        redrives = Int(json["redrives"]?.intValue ?? 0)
+        isDone = json["done"] == true
+    }
+
+    /// The dead letter at `sequence`, as the journal holds it.
+    init(sequence: UInt64, subscriber: String, event: JSON, error: String, attempts: Int) {
+        self.sequence = sequence
+        self.subscriber = subscriber
+        self.event = event
+        self.error = error
+        self.attempts = attempts
+    }
+
     /// What `switchboard deadletters --json` prints for it.
     public var json: JSON {
         [
@@ -58,7 +83,9 @@ public enum DeadLetters {
     }
 
     /// The dead letters in `window`, of `subscriber` or of all, oldest first, with what redrives
-    /// made of them. Throws ``RuntimeError`` without a journal or at a corrupt record.
+    /// made of them: one per subscriber and event, its newest (an event redriven through a
+    /// running instance and dead-lettered again has a second), with the redrives of them all.
+    /// Throws ``RuntimeError`` without a journal or at a corrupt record.
     public static func read(
         _ configuration: Configuration, subscriber: String? = nil, window: JournalWindow = JournalWindow()
     ) throws -> [DeadLetter] {
@@ -89,7 +116,13 @@ public enum DeadLetters {
             letters[index].isDone = outcome["outcome"] == "handled"
             if let error = outcome["error"]?.stringValue { letters[index].error = error }
         }
-        return letters
+        var newest: [String: DeadLetter] = [:]  // by subscriber and event id
+        for var letter in letters {
+            let key = letter.subscriber + "\u{0}" + letter.id
+            letter.redrives += newest[key]?.redrives ?? 0
+            newest[key] = letter
+        }
+        return newest.values.sorted { $0.sequence < $1.sequence }
     }
 
     /// Appends what a redrive made of `letters`: handled, or failed with a new error.

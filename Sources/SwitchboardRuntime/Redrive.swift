@@ -1,16 +1,22 @@
+import Foundation
 import SwitchboardConfig
 import SwitchboardCore
 import SwitchboardJournal
 import SwitchboardLua
 import Synchronization
 
-/// The dead letters of one subscriber sent again, each once, to a fresh instance of its plugin,
-/// as ``Replay`` runs one: `switchboard redrive`. Each event keeps its id and time and carries
-/// the header `Switchboard-Redrive` with the number of its redrives. What the plugin handles
-/// is marked done; what fails again stays a dead letter, with the new error.
+/// The dead letters of one subscriber sent again, each once: `switchboard redrive`. ``run()``
+/// hands them to a fresh instance of the plugin, as ``Replay`` runs one; ``run(through:)`` to
+/// the subscriber of a running instance (`--url`, `POST /-/redrive`). Each event keeps its id
+/// and time and carries the header `Switchboard-Redrive` with the number of its redrives. What
+/// the plugin handles is marked done; what fails again stays a dead letter, with the new error.
 public struct Redrive: Sendable {
     /// The header a redriven event carries: how many times it has been redriven, this one included.
     public static let header = "Switchboard-Redrive"
+
+    /// The most redriven events in the subscriber's queue at once: a redrive through a running
+    /// instance leaves the rest of the queue to the traffic.
+    static let inFlight = 64
 
     /// The configuration, with a journal.
     public var configuration: Configuration
@@ -25,14 +31,21 @@ public struct Redrive: Sendable {
     public struct Outcome: Sendable {
         /// The dead letters sent (or, in a dry run, that would be).
         public var letters: [DeadLetter]
+        /// Whether the subscriber dead-letters what fails (`on_failure.dead_letter`).
+        public var deadLetters: Bool
         /// Handled by the plugin: done.
         public var handled = 0
-        /// Failed again; with `on_failure.dead_letter`, dead-lettered again.
+        /// Failed again; with ``deadLetters``, dead-lettered again.
         public var failed = 0
-        /// Sent but neither handled nor failed: refused by the plugin's queue, or still in it
-        /// when the plugin stopped. None of the letters is marked done then, since which ones
-        /// were handled is not known; they stay listed and go again with the next redrive.
+        /// Sent but neither handled nor failed: refused by the subscriber's full queue, or still
+        /// in it when the plugin stopped. They stay listed and go again with the next redrive.
         public var unsettled = 0
+
+        /// Nothing handled, failed or unsettled yet.
+        public init(letters: [DeadLetter], deadLetters: Bool) {
+            self.letters = letters
+            self.deadLetters = deadLetters
+        }
     }
 
     /// A redrive of `subscriber`'s dead letters.
@@ -41,65 +54,118 @@ public struct Redrive: Sendable {
         self.subscriber = subscriber
     }
 
-    /// Sends the dead letters not yet done, newest of each event, and records the outcomes.
-    /// Throws ``RuntimeError`` (``RuntimeError/Kind/invalid`` without a journal, for a missing
-    /// or non-plugin subscriber, or a plugin that fails to start).
+    /// Sends the dead letters to a fresh instance of the plugin, which starts and stops as in
+    /// ``Replay``, and records the outcomes. Throws ``RuntimeError`` (``RuntimeError/Kind/invalid``
+    /// without a journal, for a missing or non-plugin subscriber, or a plugin that fails to start).
     public func run() async throws -> Outcome {
-        let path = configuration.path
-        let folder = try DeadLetters.folder(of: configuration)
-        guard let entry = configuration.subscribers.first(where: { $0.name == subscriber }) else {
-            throw RuntimeError(kind: .invalid, message: "\(path): no subscriber named '\(subscriber)'")
-        }
-        guard entry.sink == nil else {
-            throw RuntimeError(kind: .invalid, message: "\(path): '\(subscriber)' is a sink: a redrive runs a plugin")
-        }
-        // Each event once, from its newest dead letter.
-        var newest: [String: DeadLetter] = [:]
-        for letter in try DeadLetters.read(configuration, subscriber: subscriber, window: window) where !letter.isDone {
-            newest[letter.id] = letter
-        }
-        var outcome = Outcome(letters: newest.values.sorted { $0.sequence < $1.sequence })
+        let entry = try plugin()
+        var outcome = Outcome(letters: try letters(), deadLetters: entry.onFailure.deadLetter)
         guard !dryRun, !outcome.letters.isEmpty else { return outcome }
-
         let router = Router()
         var target = entry.lua
         target.topics = []  // routed to by nothing but the redrive
         target.overflow = .block
-        target.onFailure.deadLetter = true  // the new error comes back in the dead letter
-        let errors = Mutex<[String: String]>([:])
         let replayed: Subscriber
         do {
-            try router.subscribe("deadletter.\(subscriber)", capacity: 1 << 16, overflow: .block) { letter in
-                guard let id = letter.data["event"]?["id"]?.stringValue else { return }
-                errors.withLock { $0[id] = letter.data["error"]?.stringValue ?? "failed" }
-            }
             replayed = try router.subscribe(lua: target)
         } catch {
             await router.shutdown(drainTimeout: .zero)
-            throw RuntimeError(kind: .invalid, message: "\(path): \(error)")
+            throw RuntimeError(kind: .invalid, message: "\(configuration.path): \(error)")
         }
-        var refused = 0
-        for letter in outcome.letters {
-            var headers = letter.event["headers"].flatMap { JSONTape($0).strings } ?? [:]
-            headers[Self.header] = String(letter.redrives + 1)
-            let taken = router.send(
-                letter.topic, tape: JSONTape(letter.event["data"] ?? .null), headers: headers,
-                id: EventID(letter.id) ?? EventID(prefix: 0, sequence: letter.sequence), time: letter.time, to: replayed)
-            if !taken { refused += 1 }
-        }
+        let results = await Self.send(outcome.letters, to: replayed, of: router)
         await router.shutdown(drainTimeout: .seconds(3600))
-        let failures = errors.withLock { $0 }
-        let stats = router.stats()[subscriber]!
-        outcome.failed = outcome.letters.count { failures[$0.id] != nil }
-        // Handled, as the plugin's own counts say: exactly the letters that did not fail, or
-        // (some refused or abandoned) an unknown part of them, recorded as nothing.
-        outcome.unsettled = refused + stats.abandoned
-        outcome.handled = outcome.unsettled == 0 ? outcome.letters.count - outcome.failed : stats.handled
-        let results = outcome.letters.compactMap { letter -> (letter: DeadLetter, error: String?)? in
-            if let error = failures[letter.id] { return (letter, error) }
-            return outcome.unsettled == 0 ? (letter, nil) : nil
-        }
-        try DeadLetters.record(results, in: folder)
+        try record(results, into: &outcome)
         return outcome
+    }
+
+    /// Sends the dead letters to the subscriber of that name on `router`, the running instance's,
+    /// at most ``inFlight`` at a time beside its traffic, and records the outcomes once each is
+    /// done. Throws ``RuntimeError``: ``RuntimeError/Kind/invalid`` as ``run()`` does, for a
+    /// subscriber that does not run, and for one that spills (it reads only the journal, which
+    /// a redriven event does not enter: redrive it with the instance stopped).
+    public func run(through router: Router) async throws -> Outcome {
+        let entry = try plugin()
+        guard entry.overflow != .spill else {
+            throw RuntimeError(
+                kind: .invalid,
+                message: "\(configuration.path): '\(subscriber)' spills (queue.overflow: spill) and so reads only the journal, which a redriven event does not enter: stop the instance and redrive without --url")
+        }
+        guard let live = router.subscriber(named: subscriber) else {
+            throw RuntimeError(kind: .invalid, message: "\(configuration.path): '\(subscriber)' does not run")
+        }
+        var outcome = Outcome(letters: try letters(), deadLetters: live.failurePolicy.deadLetter)
+        guard !dryRun, !outcome.letters.isEmpty else { return outcome }
+        try record(await Self.send(outcome.letters, to: live, of: router), into: &outcome)
+        return outcome
+    }
+
+    /// The subscriber's entry, a plugin's.
+    private func plugin() throws -> Configuration.Subscriber {
+        guard let entry = configuration.subscribers.first(where: { $0.name == subscriber }) else {
+            throw RuntimeError(kind: .invalid, message: "\(configuration.path): no subscriber named '\(subscriber)'")
+        }
+        guard entry.sink == nil else {
+            throw RuntimeError(kind: .invalid, message: "\(configuration.path): '\(subscriber)' is a sink: a redrive runs a plugin")
+        }
+        return entry
+    }
+
+    /// The subscriber's dead letters in the window that are not done, oldest first.
+    private func letters() throws -> [DeadLetter] {
+        try DeadLetters.read(configuration, subscriber: subscriber, window: window).filter { !$0.isDone }
+    }
+
+    /// Hands each letter's event to `target`, at most ``inFlight`` waiting at once, on a thread
+    /// of its own (a full `block` queue holds it up); returns, by letter, how each ended and
+    /// the error of a failure.
+    private static func send(
+        _ letters: [DeadLetter], to target: Subscriber, of router: Router
+    ) async -> [(DeliveryTracker.Outcome, failure: String?)] {
+        await withCheckedContinuation { done in
+            Thread.detachNewThread {
+                let room = DispatchSemaphore(value: inFlight)
+                let outstanding = DispatchGroup()
+                let results = Mutex([(DeliveryTracker.Outcome, failure: String?)](repeating: (.lost, nil), count: letters.count))
+                for (index, letter) in letters.enumerated() {
+                    room.wait()
+                    outstanding.enter()
+                    let tracker = DeliveryTracker { outcome, failure in
+                        results.withLock { $0[index] = (outcome, failure) }
+                        room.signal()
+                        outstanding.leave()
+                    }
+                    var headers = letter.event["headers"].flatMap { JSONTape($0).strings } ?? [:]
+                    headers[header] = String(letter.redrives + 1)
+                    _ = router.send(  // refused: the tracker says it was lost
+                        letter.topic, tape: JSONTape(letter.event["data"] ?? .null), headers: headers,
+                        id: EventID(letter.id) ?? EventID(prefix: 0, sequence: letter.sequence), time: letter.time,
+                        to: target, tracker: tracker)
+                }
+                outstanding.wait()  // every tracker has reported
+                done.resume(returning: results.withLock { $0 })
+            }
+        }
+    }
+
+    /// Counts the results into `outcome` and records them: handled letters done, failed ones
+    /// with their new error; an unsettled one is not recorded, and so goes again next time.
+    private func record(_ results: [(DeliveryTracker.Outcome, failure: String?)], into outcome: inout Outcome) throws {
+        var recorded: [(letter: DeadLetter, error: String?)] = []
+        for (letter, result) in zip(outcome.letters, results) {
+            switch result {
+            case (.done, nil):
+                outcome.handled += 1
+                recorded.append((letter, nil))
+            case (.done, let error?), (.failed, let error?):  // dead-lettered again, or failed again
+                outcome.failed += 1
+                recorded.append((letter, error))
+            case (.failed, nil):
+                outcome.failed += 1
+                recorded.append((letter, "failed"))
+            case (.lost, _):
+                outcome.unsettled += 1
+            }
+        }
+        try DeadLetters.record(recorded, in: try DeadLetters.folder(of: configuration))
     }
 }

@@ -81,6 +81,8 @@ public final class Runtime: Sendable {
         /// Every stage started: until then, and after a failed start, nothing waits to drain.
         var startedUp = false
         var ended = false
+        /// A `POST /-/redrive` is under way.
+        var redriving = false
     }
 
     /// The parts, in a box that closures may hold without holding the runtime.
@@ -222,6 +224,53 @@ public final class Runtime: Sendable {
         }
     }
 
+    /// `POST /-/redrive?subscriber=NAME[&from=&to=][&dry_run=true]`: sends the subscriber's dead
+    /// letters again through the subscriber itself (``Redrive/run(through:)``), as
+    /// `switchboard redrive --url` asks. 200 with `{"subscriber", "letters", "dead_letter",
+    /// "handled", "failed", "unsettled"}` (`letters` as `switchboard deadletters --json` prints
+    /// them); 400 without a subscriber or with a bad bound, 422 for what cannot be redriven (no
+    /// journal, no such plugin, one that spills), 409 while another redrive runs, 503 while the
+    /// subscribers start or after the run ended. Each `{"error": ...}`.
+    private func redriveOverHTTP(_ parameters: [String: String]) async -> (status: Int, body: String) {
+        func refusal(_ status: Int, _ message: String) -> (status: Int, body: String) {
+            (status, (["error": .string(message)] as JSON).serialized())
+        }
+        guard let name = parameters["subscriber"], !name.isEmpty else {
+            return refusal(400, "missing subscriber: POST /-/redrive?subscriber=NAME")
+        }
+        var window = JournalWindow()
+        for (key, text) in parameters where key == "from" || key == "to" {
+            guard let bound = JournalWindow.Bound(text) else {
+                return refusal(400, "\(key) '\(text)' is neither a sequence number nor an RFC 3339 time")
+            }
+            if key == "from" { window.from = bound } else { window.to = bound }
+        }
+        let (deployment, ended) = parts.withLock { ($0.deployment, $0.ended) }
+        guard !ended, let deployment else { return refusal(503, ended ? "the run has ended" : "the subscribers are still starting") }
+        guard parts.withLock({ parts in defer { parts.redriving = true }; return !parts.redriving }) else {
+            return refusal(409, "a redrive is already under way")
+        }
+        defer { parts.withLock { $0.redriving = false } }
+        var redrive = Redrive(configuration: deployment.configuration, subscriber: name)
+        redrive.window = window
+        redrive.dryRun = parameters["dry_run"] == "true"
+        do {
+            let outcome = try await redrive.run(through: router)
+            if !redrive.dryRun {
+                say("switchboard: redrove \(outcome.letters.count) dead letters to \(name) (POST /-/redrive): handled \(outcome.handled), failed again \(outcome.failed), unsettled \(outcome.unsettled)")
+            }
+            let body: JSON = [
+                "subscriber": .string(name), "letters": .array(outcome.letters.map(\.json)), "dead_letter": .bool(outcome.deadLetters),
+                "handled": .int(Int64(outcome.handled)), "failed": .int(Int64(outcome.failed)), "unsettled": .int(Int64(outcome.unsettled)),
+            ]
+            return (200, body.serialized())
+        } catch let error as RuntimeError {
+            return refusal(error.kind == .invalid ? 422 : 500, error.message)
+        } catch {
+            return refusal(500, "\(error)")
+        }
+    }
+
     /// HTTP ingest as the file and the flag set it: the flag's address over the file's.
     private var ingest: Configuration.Ingest? {
         guard let listen = options.ingestListen else { return configuration.ingest }
@@ -298,13 +347,14 @@ public final class Runtime: Sendable {
                         kind: .invalid,
                         message: "\(path): metrics listen '\(listen)' is not a loopback address: set metrics.token (16 characters or more) so that only you can reload the instance, or turn metrics.admin off")
                 }
-                var reload: MetricsServer.Reload?
-                if admin { reload = { [self] in await reloadOverHTTP() } }
+                let handlers = admin
+                    ? MetricsServer.Admin(reload: { [self] in await reloadOverHTTP() }, redrive: { [self] in await redriveOverHTTP($0) })
+                    : nil
                 let server = MetricsServer(
                     metrics: metrics, health: health, host: host, port: port, token: configuration.metricsToken,
-                    reload: reload, allowsTap: configuration.metricsToken != nil || ConfigValue.isLoopback(host),
+                    admin: handlers, allowsTap: configuration.metricsToken != nil || ConfigValue.isLoopback(host),
                     logger: Logger(label: "switchboard.metrics"))
-                let endpoints = "GET /metrics, GET /healthz, GET /tap" + (admin ? ", POST /-/reload" : "")
+                let endpoints = "GET /metrics, GET /healthz, GET /tap" + (admin ? ", POST /-/reload, POST /-/redrive" : "")
                 do {
                     try await server.run { [say] port in
                         say("switchboard: metrics and health on port \(port) (\(endpoints))")

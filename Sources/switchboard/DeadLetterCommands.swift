@@ -1,5 +1,8 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Switchboard
 
 /// `switchboard deadletters`: list the dead letters a journal holds.
@@ -60,23 +63,28 @@ struct DeadLettersCommand: AsyncParsableCommand {
     }
 }
 
-/// `switchboard redrive`: send a subscriber's dead letters again, to a fresh instance of its plugin.
+/// `switchboard redrive`: send a subscriber's dead letters again, to a fresh instance of its
+/// plugin, or with `--url` through a running instance's subscriber.
 struct RedriveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redrive",
-        abstract: "Send a subscriber's dead letters again, each once, to a fresh instance of its plugin.",
+        abstract: "Send a subscriber's dead letters again, each once, to its plugin.",
         discussion: """
-            The plugin runs as `replay` runs it, with its usual limits, init and shutdown included. Each \
-            event keeps its id and time and carries the header Switchboard-Redrive with the number of \
-            its redrives. What the plugin handles is marked done; what fails again stays a dead letter, \
-            with its new error. --from and --to bound the dead letters' own sequence numbers or times.
+            Without --url, the plugin runs here as `replay` runs it, with its usual limits, init and \
+            shutdown included. With --url, a running instance hands them to its own subscriber of that \
+            name, beside its traffic (the instance needs metrics.admin: true): use it while an instance \
+            runs on the journal, so that the plugin runs once. Each event keeps its id and time and \
+            carries the header Switchboard-Redrive with the number of its redrives. What the plugin \
+            handles is marked done; what fails again stays a dead letter, with its new error. --from \
+            and --to bound the dead letters' own sequence numbers or times.
 
-            Example:
+            Examples:
               switchboard redrive --config config/switchboard.yaml --subscriber email --dry-run
+              switchboard redrive --subscriber email --url http://127.0.0.1:9464
             """
     )
 
-    @Option(help: "The configuration file.")
+    @Option(help: "The configuration file (not read with --url).")
     var config = defaultConfiguration
 
     @Option(help: "The subscriber whose dead letters to send again.")
@@ -87,32 +95,76 @@ struct RedriveCommand: AsyncParsableCommand {
     @Flag(help: "List what would be sent, and send nothing.")
     var dryRun = false
 
+    @Option(help: "Redrive through the running instance whose metrics listener this is, such as http://127.0.0.1:9464.")
+    var url: String?
+
+    @Option(help: "With --url: the instance's metrics.token (default: the SWITCHBOARD_TOKEN environment variable).")
+    var token: String?
+
+    func validate() throws {
+        if let url { try InstanceClient.validate(url) }
+    }
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let loaded = try loadConfiguration(config)
-        var redrive = Redrive(configuration: loaded, subscriber: subscriber)
-        redrive.window = window.window
-        redrive.dryRun = dryRun
-        let outcome: Redrive.Outcome
-        do {
-            outcome = try await redrive.run()
-        } catch let error as RuntimeError {
-            throw failure(reporting: error)
-        }
+        let outcome = if let url { try await redrive(through: url) } else { try await redriveHere() }
         let count = "\(outcome.letters.count) dead \(outcome.letters.count == 1 ? "letter" : "letters")"
         if dryRun {
             FileHandle.standardOutput.write(Data(outcome.letters.map { DeadLettersCommand.describe($0) + "\n" }.joined().utf8))
             printDiagnostic("would redrive \(count) to \(subscriber)")
             return
         }
-        let again = loaded.subscribers.first { $0.name == subscriber }?.onFailure.deadLetter == true
-            ? "dead-lettered again" : "failed again"
+        let again = outcome.deadLetters ? "dead-lettered again" : "failed again"
         printDiagnostic("redrove \(count) to \(subscriber): handled \(outcome.handled), \(again) \(outcome.failed)")
         if outcome.unsettled > 0 {
             printDiagnostic(
-                "switchboard redrive: \(outcome.unsettled) were refused or still queued when the plugin stopped: "
-                    + "no dead letter is marked done, so each goes again with the next redrive")
+                "switchboard redrive: \(outcome.unsettled) were refused by a full queue or still queued when the plugin stopped: "
+                    + "they stay listed, and go again with the next redrive")
             throw ExitCode(1)
         }
+    }
+
+    /// A redrive to a fresh instance of the plugin, in this process.
+    private func redriveHere() async throws -> Redrive.Outcome {
+        var redrive = Redrive(configuration: try loadConfiguration(config), subscriber: subscriber)
+        redrive.window = window.window
+        redrive.dryRun = dryRun
+        do {
+            return try await redrive.run()
+        } catch let error as RuntimeError {
+            throw failure(reporting: error)
+        }
+    }
+
+    /// A redrive through the running instance at `url`: `POST /-/redrive`.
+    private func redrive(through url: String) async throws -> Redrive.Outcome {
+        let instance = InstanceClient(url: url, token: token)
+        var query = [URLQueryItem(name: "subscriber", value: subscriber)]
+        if let from = window.from { query.append(URLQueryItem(name: "from", value: from.text)) }
+        if let to = window.to { query.append(URLQueryItem(name: "to", value: to.text)) }
+        if dryRun { query.append(URLQueryItem(name: "dry_run", value: "true")) }
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            // The answer comes once every event is done: a long redrive takes as long as its plugin.
+            response = try await HTTPClient.shared.execute(instance.request(.POST, "/-/redrive", query: query), timeout: .hours(1))
+            body = response.status == .ok ? try await response.body.collect(upTo: 256 << 20) : ByteBuffer()
+        } catch {
+            printDiagnostic("switchboard redrive: no answer from \(url): \(error) (a redrive under way goes on in the instance: see its log and `switchboard deadletters`)")
+            throw ExitCode(1)
+        }
+        guard response.status == .ok else {
+            printDiagnostic("switchboard redrive: \(await instance.refusal(response))")
+            throw ExitCode(response.status == .unprocessableEntity ? 2 : 1)
+        }
+        guard let answer = try? JSON(parsing: String(buffer: body)), case let .array(listed)? = answer["letters"] else {
+            printDiagnostic("switchboard redrive: \(url) answered with what is not a redrive's report: \(String(buffer: body).prefix(200))")
+            throw ExitCode(1)
+        }
+        var outcome = Redrive.Outcome(letters: listed.compactMap(DeadLetter.init(json:)), deadLetters: answer["dead_letter"] == true)
+        outcome.handled = Int(answer["handled"]?.intValue ?? 0)
+        outcome.failed = Int(answer["failed"]?.intValue ?? 0)
+        outcome.unsettled = Int(answer["unsettled"]?.intValue ?? 0)
+        return outcome
     }
 }

@@ -15,16 +15,7 @@ struct JournalWindowOptions: ParsableArguments {
 
 /// A `--from`/`--to` bound: a sequence number, or an RFC 3339 time.
 extension JournalWindow.Bound: ExpressibleByArgument {
-    public init?(argument: String) {
-        if let sequence = UInt64(argument) {
-            self = .sequence(sequence)
-        } else if let date = ISO8601DateFormatter().date(from: argument)
-            ?? { let f = ISO8601DateFormatter(); f.formatOptions.insert(.withFractionalSeconds); return f.date(from: argument) }() {
-            self = .time(date.timeIntervalSince1970)
-        } else {
-            return nil
-        }
-    }
+    public init?(argument: String) { self.init(argument) }
 }
 
 /// `switchboard journal`: print journaled events as JSON lines.

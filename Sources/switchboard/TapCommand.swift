@@ -35,21 +35,12 @@ struct TapCommand: AsyncParsableCommand {
     func validate() throws {
         do { try Topic.validatePattern(pattern) } catch { throw ValidationError("\(error)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1, not \(limit)") }
-        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-            throw ValidationError("--url '\(url)' is not an http:// URL such as http://127.0.0.1:9464")
-        }
+        try InstanceClient.validate(url)
     }
 
     func run() async throws {
-        var components = URLComponents(string: url)!
-        components.path = "/tap"
-        components.queryItems = [URLQueryItem(name: "pattern", value: pattern)]
-        // '+' is a space to many servers' query decoding; a pattern never holds one.
-        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
-        var request = HTTPClientRequest(url: components.url!.absoluteString)
-        if let token = token ?? ProcessInfo.processInfo.environment["SWITCHBOARD_TOKEN"], !token.isEmpty {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
+        let instance = InstanceClient(url: url, token: token)
+        let request = instance.request(.GET, "/tap", query: [URLQueryItem(name: "pattern", value: pattern)])
         let response: HTTPClientResponse
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
@@ -58,10 +49,7 @@ struct TapCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard response.status == .ok else {
-            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            let reason = (try? JSON(parsing: body))?["error"]?.stringValue ?? body
-            let hint = response.status == .unauthorized ? " (pass --token, or set SWITCHBOARD_TOKEN)" : ""
-            printDiagnostic("switchboard tap: \(url) answered \(response.status.code): \(reason)\(hint)")
+            printDiagnostic("switchboard tap: \(await instance.refusal(response))")
             throw ExitCode(1)
         }
         var shown = 0

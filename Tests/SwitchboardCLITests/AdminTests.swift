@@ -6,7 +6,7 @@ import Switchboard
 import SwitchboardTestSupport
 import Testing
 
-/// `POST /-/reload` and `metrics.token` on the metrics listener of the real binary.
+/// `POST /-/reload`, `POST /-/redrive` and `metrics.token` on the metrics listener of the real binary.
 @Suite struct AdminTests {
     static let token = "a-token-of-24-characters"
 
@@ -83,7 +83,7 @@ import Testing
             "Bearer \(String(Self.token.dropLast()))", Self.token, "bearer \(Self.token)", "Bearer  \(Self.token)",
             " Bearer \(Self.token)x", "Basic \(Data(":\(Self.token)".utf8).base64EncodedString())",
         ]
-        let guarded = [("POST", "/-/reload"), ("GET", "/metrics"), ("HEAD", "/metrics"), ("GET", "/tap?pattern=%3E"), ("GET", "/metrics/")]
+        let guarded = [("POST", "/-/reload"), ("POST", "/-/redrive?subscriber=echo"), ("GET", "/metrics"), ("HEAD", "/metrics"), ("GET", "/tap?pattern=%3E"), ("GET", "/metrics/")]
         for (method, path) in guarded {
             for authorization in attempts {
                 let refused = try await Self.request(method, path, to: run, authorization: authorization)
@@ -109,8 +109,10 @@ import Testing
             "c.yaml": Self.config(metrics: "admin: false"),
         ])
         let run = try await Self.start(folder)
-        let refused = try await Self.request("POST", "/-/reload", to: run)
-        #expect(refused.status == 404 && refused.body.contains("metrics.admin"), "\(refused)")
+        for path in ["/-/reload", "/-/redrive?subscriber=echo"] {
+            let refused = try await Self.request("POST", path, to: run)
+            #expect(refused.status == 404 && refused.body.contains("metrics.admin"), "\(refused)")
+        }
         #expect(try await Self.request("GET", "/metrics", to: run).status == 200)  // no token, no authentication
         #expect(await run.finish() == 0)
     }

@@ -70,6 +70,66 @@ import Testing
         #expect(nothing.errors.contains("redrove 0 dead letters") && nothing.output.isEmpty)
     }
 
+    @Test func aRedriveThroughARunningInstanceGoesToItsOwnSubscriberOnce() async throws {
+        let folder = try PluginFolder(files: [
+            "mail.lua": Self.broken, "quiet.lua": "return { handle = function() end }",
+            "c.yaml": """
+                journal: { path: data/journal }
+                metrics: { listen: "127.0.0.1:0", admin: true, token: \(AdminTests.token) }
+                subscribers:
+                  - { name: mail, plugin: mail.lua, topics: ["order.*"], on_failure: { retries: 1, dead_letter: true } }
+                  - { name: spilled, plugin: quiet.lua, topics: ["quiet.*"], queue: { overflow: spill } }
+                """,
+        ])
+        let run = try await LiveRun(["run", "--config", folder.path("c.yaml"), "--fail-on", "none"], in: folder)
+        let port = try #require(run.errors.firstMatch(of: /metrics and health on port (\d+)/)?.1)
+        let url = "http://127.0.0.1:\(port)"
+        let token = ["SWITCHBOARD_TOKEN": AdminTests.token]
+        func redrive(_ flags: String...) async throws -> RunResult {
+            try await switchboard(["redrive", "--subscriber", "mail", "--url", url] + flags, input: Data(), environment: token)
+        }
+        func reload() async throws {
+            let answer = try await AdminTests.request("POST", "/-/reload", to: run, authorization: "Bearer \(AdminTests.token)")
+            #expect(answer.status == 200, "\(answer)")
+        }
+        run.send(Self.feed.split(separator: "\n").map(String.init))
+        #expect(await eventually(pollingEvery: .milliseconds(200)) { (try? await Self.letters(folder))?.count == 4 })
+        let ids = try await Self.letters(folder).compactMap { $0["id"]?.stringValue }
+
+        // Refused: without the token, and for a subscriber that reads only the journal.
+        let anonymous = try await switchboard(["redrive", "--subscriber", "mail", "--url", url], input: Data())
+        #expect(anonymous.status == 1 && anonymous.errors.contains("answered 401") && anonymous.errors.contains("--token"), "\(anonymous.errors)")
+        let spilled = try await switchboard(["redrive", "--subscriber", "spilled", "--url", url, "--token", AdminTests.token], input: Data())
+        #expect(spilled.status == 2 && spilled.errors.contains("answered 422") && spilled.errors.contains("redrive without --url"), "\(spilled.errors)")
+        let dry = try await redrive("--dry-run")
+        #expect(dry.status == 0 && dry.errors.contains("would redrive 4 dead letters to mail"), "\(dry.errors)")
+        #expect(dry.output.split(separator: "\n").count == 4 && dry.output.contains("mail: order.created \(ids[0]) at "), "\(dry.output)")
+
+        // The running plugin, still broken after a reload: each fails in it again and is
+        // dead-lettered again, listed once, with the new error.
+        try folder.write("mail.lua", Self.broken.replacingOccurrences(of: "v1", with: "v2"))
+        try await reload()
+        let again = try await redrive()
+        #expect(again.status == 0 && again.errors.contains("redrove 4 dead letters to mail: handled 0, dead-lettered again 4"), "\(again.errors)")
+        #expect(run.errors.contains("redrove 4 dead letters to mail (POST /-/redrive)"))
+        let still = try await Self.letters(folder)
+        #expect(still.map { $0["id"]?.stringValue } == ids)
+        #expect(still.allSatisfy { $0["error"]?.stringValue?.contains("v2 broken") == true && $0["redrives"] == 1 && $0["done"] == false }, "\(still)")
+
+        // Fixed and reloaded: the instance's own plugin handles each once, then they are done.
+        try folder.write("mail.lua", #"return { handle = function(e) print(e.id .. " " .. e.headers["Switchboard-Redrive"] .. " " .. e.data.n) end }"#)
+        try await reload()
+        let fixed = try await redrive()
+        #expect(fixed.status == 0 && fixed.errors.contains("handled 4, dead-lettered again 0"), "\(fixed.errors)")
+        let expected = zip(ids, [3, 6, 9, 12]).map { "\($0) 2 \($1)" }.sorted()
+        #expect(await eventually { run.output.split(separator: "\n").map(String.init).sorted() == expected }, "\(run.output)")
+        #expect(try await Self.letters(folder).isEmpty)
+        #expect(try await Self.letters(folder, "--all").allSatisfy { $0["done"] == true && $0["redrives"] == 2 })
+        let nothing = try await redrive()
+        #expect(nothing.status == 0 && nothing.errors.contains("redrove 0 dead letters"), "\(nothing.errors)")
+        #expect(await run.finish() == 0, "\(run.errors)")
+    }
+
     @Test func withoutAJournalThereAreNoDeadLettersAndTheCommandSaysWhy() async throws {
         let folder = try PluginFolder(files: [
             "mail.lua": Self.broken, "c.yaml": "subscribers:\n  - { name: mail, plugin: mail.lua, topics: [a] }\n",
