@@ -62,9 +62,12 @@ public final class Journal: SpillSource {
     nonisolated(unsafe) private var state: State  // only under `lock`
     /// Signalled once the writer has written, synced and closed everything.
     private let writerDone = Completion()
+    /// Held from `init` to ``close()``: no other process writes the folder meanwhile.
+    private let ownership: JournalLock
 
     /// Opens the journal in `folder` (creating it): cuts off a torn or corrupt tail of the last
-    /// segment with a warning, and carries on numbering after its last good record.
+    /// segment with a warning, and carries on numbering after its last good record. Throws
+    /// ``JournalLock/InUse`` while another process has it open.
     public init(
         folder: String, fsync: FsyncMode = .interval, retention: Retention = Retention(),
         segmentSize: Int = 64 << 20, logger: Logger = Logger(label: "switchboard.journal")
@@ -75,7 +78,14 @@ public final class Journal: SpillSource {
         self.segmentSize = segmentSize
         self.logger = logger
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let last = try Self.repairTail(in: folder, logger: logger)
+        ownership = try JournalLock.acquire(in: folder)
+        let last: UInt64
+        do {
+            last = try Self.repairTail(in: folder, logger: logger)
+        } catch {
+            ownership.release()
+            throw error
+        }
         state = State(nextSequence: last + 1, durable: last)
         OSThread.spawn { [self] in writeLoop() }
     }
@@ -145,6 +155,7 @@ public final class Journal: SpillSource {
         lock.withLock { state.closing = true }
         lock.signal(0)
         writerDone.waitBlocking()
+        ownership.release()
     }
 
     // MARK: Writer

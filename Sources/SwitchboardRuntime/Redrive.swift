@@ -56,11 +56,18 @@ public struct Redrive: Sendable {
 
     /// Sends the dead letters to a fresh instance of the plugin, which starts and stops as in
     /// ``Replay``, and records the outcomes. Throws ``RuntimeError`` (``RuntimeError/Kind/invalid``
-    /// without a journal, for a missing or non-plugin subscriber, or a plugin that fails to start).
+    /// without a journal, for a missing or non-plugin subscriber, for a plugin that fails to
+    /// start, and while an instance runs on the journal: then ``run(through:)`` is the way).
     public func run() async throws -> Outcome {
         let entry = try plugin()
         var outcome = Outcome(letters: try letters(), deadLetters: entry.onFailure.deadLetter)
         guard !dryRun, !outcome.letters.isEmpty else { return outcome }
+        let folder = try DeadLetters.folder(of: configuration)
+        if let holder = JournalLock.holder(of: folder) {
+            throw RuntimeError(
+                kind: .invalid,
+                message: "\(configuration.path): an instance (pid \(holder)) runs on the journal at \(folder): redrive through it, so that its plugin is the one that runs: switchboard redrive --subscriber \(subscriber) --url http://<its metrics.listen> (it needs metrics.admin: true)")
+        }
         let router = Router()
         var target = entry.lua
         target.topics = []  // routed to by nothing but the redrive

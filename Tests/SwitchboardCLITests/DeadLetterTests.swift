@@ -96,6 +96,12 @@ import Testing
         #expect(await eventually(pollingEvery: .milliseconds(200)) { (try? await Self.letters(folder))?.count == 4 })
         let ids = try await Self.letters(folder).compactMap { $0["id"]?.stringValue }
 
+        // Refused: beside the running instance, a second instance on its journal, or a second plugin.
+        let beside = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none", "--duration", "1s")
+        #expect(beside.status == 1 && beside.errors.contains("in use by another process (pid \(run.process.processIdentifier))"), "\(beside.errors)")
+        let here = try await switchboard("redrive", "--config", folder.path("c.yaml"), "--subscriber", "mail")
+        #expect(here.status == 2 && here.errors.contains("runs on the journal") && here.errors.contains("--url"), "\(here.errors)")
+        #expect(try await switchboard("redrive", "--config", folder.path("c.yaml"), "--subscriber", "mail", "--dry-run").status == 0)
         // Refused: without the token, and for a subscriber that reads only the journal.
         let anonymous = try await switchboard(["redrive", "--subscriber", "mail", "--url", url], input: Data())
         #expect(anonymous.status == 1 && anonymous.errors.contains("answered 401") && anonymous.errors.contains("--token"), "\(anonymous.errors)")

@@ -43,7 +43,7 @@ import Testing
         var journal = try Journal(folder: path, fsync: .always)
         for n in 0..<10 { journal.record(Event(topic: "t", data: .int(Int64(n)), id: EventID(prefix: 1, sequence: UInt64(n)), time: 0)) }
         journal.close()
-        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: path).first)
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: path).first { $0.hasSuffix(".journal") })
         let handle = try #require(FileHandle(forWritingAtPath: "\(path)/\(segment)"))
         handle.seekToEndOfFile()
         handle.write(Data([40, 0, 0, 0, 1, 2, 3]))  // a record that the crash cut short
