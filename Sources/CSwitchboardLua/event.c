@@ -111,8 +111,7 @@ static void build_field(lua_State *L, int index, const lazy_fields *lazy, const 
         if (lazy->headers_length) sb_push_tape(L, &cursor, cursor + lazy->headers_length, 0);
         else lua_createtable(L, 0, 0);
     } else {
-        const unsigned char *cursor = lazy->tapes + lazy->headers_length;
-        sb_push_tape(L, &cursor, cursor + lazy->data_length, 0);
+        sb_push_data(L, lazy->tapes + lazy->headers_length, lazy->data_length);
     }
     lua_setfield(L, index, field);
 }
@@ -144,20 +143,11 @@ static int event_index(lua_State *L) {
     return 1;
 }
 
-/// next(table, key) of the host's own, for __pairs: the plugin may replace the global `next`.
-static int event_next(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (lua_next(L, 1)) return 2;
-    lua_pushnil(L);
-    return 1;
-}
-
 /// __pairs(event): builds the lazy fields first, so iteration sees every field and no hidden one.
 static int event_pairs(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sb_event_materialize(L, 1);
-    lua_pushcfunction(L, event_next);
+    lua_pushcfunction(L, sb_next);  // the host's own: the plugin may replace the global
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;

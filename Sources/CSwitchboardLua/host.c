@@ -170,6 +170,7 @@ static int l_json_decode(lua_State *L) {
 static int l_json_mark(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    sb_materialize(L, 1);  // a data object being built becomes a plain table
     if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) {
         sb_context *context = sb_context_of(L);
         lua_getmetatable(L, 1);
@@ -237,6 +238,7 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape, sb
     context->object_mt = sb_new_metatable(L, SB_OBJECT_MT);
     lua_pop(L, 2);
     sb_event_install(L);
+    sb_data_install(L);
     context->timer_mt = sb_new_metatable(L, SB_TIMER_MT);
     lua_createtable(L, 0, 1);
     set_function(L, "cancel", l_timer_cancel);

@@ -15,6 +15,7 @@
 #define SB_OBJECT_MT "switchboard.object"
 #define SB_TIMER_MT "switchboard.timer"
 #define SB_EVENT_MT "switchboard.event"
+#define SB_DATA_MT "switchboard.data"
 
 /// Payloads of at least this many bytes are kept outside the memory cap while the plugin has
 /// not read them (see sb_context.payload_held), so that one large event does not cost a
@@ -69,6 +70,7 @@ typedef struct sb_context {
     int array_mt;        // registry references of the SB_ARRAY_MT and SB_OBJECT_MT metatables,
     int object_mt;       // so the hot path need not look them up by name
     int event_mt;        // registry reference of the event tables' metatable
+    int data_mt;         // registry reference of the lazily built `event.data` objects' metatable
     int timer_mt;        // registry reference of the timers' metatable
     int settings;        // registry reference of the settings table, as `init` receives it
     int timers;          // live timers, each charged SB_TIMER_COST
@@ -106,6 +108,19 @@ void sb_push_event(lua_State *L, const sb_event *event);
 void sb_event_materialize(lua_State *L, int index);
 /// Creates the event metatable and stores its reference in the context (pushes nothing).
 void sb_event_install(lua_State *L);
+
+// data.c
+/// Pushes the value of the data tape `tape` (pushes 1): a top-level object built a member at
+/// a time as the plugin reads it, anything else at once. Copies what it keeps of the tape.
+void sb_push_data(lua_State *L, const unsigned char *tape, size_t length);
+/// Builds whatever the host builds lazily in the table at `index` (an event's fields, a
+/// data object's members), so that its raw contents are complete; does nothing to other
+/// values. Pushes nothing.
+void sb_materialize(lua_State *L, int index);
+/// next(t, key) after sb_materialize(t): the sandbox's `next`, and what __pairs returns.
+int sb_next(lua_State *L);
+/// Creates the data objects' metatable and stores its reference in the context (pushes nothing).
+void sb_data_install(lua_State *L);
 
 // allocator.c
 /// lua_Alloc that keeps a state under its memory cap and serves small blocks from its pool;

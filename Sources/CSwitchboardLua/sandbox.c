@@ -3,7 +3,7 @@
 // listed here is never opened, so no table, metatable or `package.loaded` entry can lead
 // back to it. A plugin gets the base library (without dofile and loadfile; `load` for text
 // chunks only; `setmetatable` without finalizers; `xpcall` whose handler keeps to the
-// budget), string (without dump), table, math, utf8, coroutine (under the budget), an os
+// budget; `next`, `rawget` and `rawset` that first build what the host builds lazily), string (without dump), table, math, utf8, coroutine (under the budget), an os
 // with clock, time and date only, and a `require` of Lua modules in its own folder. `allow`
 // adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
@@ -47,6 +47,7 @@ static int text_dofile(lua_State *L) {
 static int guarded_setmetatable(lua_State *L) {
     int type = lua_type(L, 2);
     luaL_checktype(L, 1, LUA_TTABLE);
+    sb_materialize(L, 1);  // a data object being built becomes a plain table, and may take one
     luaL_argexpected(L, type == LUA_TNIL || type == LUA_TTABLE, 2, "nil or table");
     if (type == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
@@ -59,6 +60,15 @@ static int guarded_setmetatable(lua_State *L) {
     lua_settop(L, 2);
     lua_setmetatable(L, 1);
     return 1;
+}
+
+/// rawget or rawset (the original in upvalue 1) on a table whose lazily built contents the
+/// host has built first (sb_materialize), so that raw access sees what the plugin would
+/// see through the table's metamethods. Returns what the original returns.
+static int materialized_raw(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sb_materialize(L, 1);
+    return call_original(L, LUA_MULTRET);
 }
 
 /// The message handler of a plugin's xpcall (upvalue 1), called only within the budget:
@@ -310,6 +320,14 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
     text_only_global(L, "load", 3);
     lua_pushcfunction(L, guarded_setmetatable);
     lua_setglobal(L, "setmetatable");
+    lua_pushcfunction(L, sb_next);  // so that no lazily built table shows a plugin the host's key
+    lua_setglobal(L, "next");
+    static const char *const raw[] = {"rawget", "rawset"};
+    for (int index = 0; index < 2; index++) {
+        lua_getglobal(L, raw[index]);
+        lua_pushcclosure(L, materialized_raw, 1);
+        lua_setglobal(L, raw[index]);
+    }
     lua_pushcfunction(L, guarded_xpcall);
     lua_setglobal(L, "xpcall");
     if (allow & SB_ALLOW_IO) {

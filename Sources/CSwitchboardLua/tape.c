@@ -216,10 +216,8 @@ static void encode_table(lua_State *L, int index, sb_buffer *buffer, int depth, 
     lua_rawsetp(L, visiting, lua_topointer(L, index));
 
     int marked_array = 0, marked_object = 0;
+    sb_materialize(L, index);  // an event, or a data object: build what is left first
     if (lua_getmetatable(L, index)) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->event_mt);
-        if (lua_rawequal(L, -1, -2)) sb_event_materialize(L, index);  // an event: build its data first
-        lua_pop(L, 1);
         lua_rawgeti(L, LUA_REGISTRYINDEX, sb_context_of(L)->array_mt);
         marked_array = lua_rawequal(L, -1, -2);
         lua_pop(L, 1);
@@ -308,6 +306,7 @@ void sb_encode_value(lua_State *L, int index, sb_buffer *buffer) {
 
 void sb_encode_headers(lua_State *L, int index, sb_buffer *buffer) {
     index = lua_absindex(L, index);
+    sb_materialize(L, index);
     size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, index) != 0) {
