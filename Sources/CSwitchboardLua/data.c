@@ -82,11 +82,12 @@ static void skip_value(lua_State *L, const unsigned char **cursor, const unsigne
 
 /// The lazy state of the table at `index`, pushed, or NULL with nothing pushed when it has
 /// none (built already, or a value that is not the host's under the key).
-static lazy_data *push_state(lua_State *L, int index) {
-    lazy_data *state = NULL;
-    if (lua_rawgetp(L, index, &hidden_key) == LUA_TUSERDATA && lua_rawlen(L, -1) >= sizeof(lazy_data))
-        state = lua_touserdata(L, -1);
-    if (state && state->owner == sb_context_of(L)) return state;
+static lazy_data *push_state(lua_State *L, int index) { return sb_push_hidden(L, index, &hidden_key, sizeof(lazy_data)); }
+
+void *sb_push_hidden(lua_State *L, int index, const void *key, size_t size) {
+    const sb_context **owner = NULL;
+    if (lua_rawgetp(L, index, key) == LUA_TUSERDATA && lua_rawlen(L, -1) >= size) owner = lua_touserdata(L, -1);
+    if (owner && *owner == sb_context_of(L)) return owner;
     lua_pop(L, 1);
     return NULL;
 }
@@ -221,12 +222,10 @@ int sb_next(lua_State *L) {
     return 1;
 }
 
-/// __pairs(t): builds every member first. Returns next, t, nil (the host's next: the plugin
-/// may replace the global).
-static int data_pairs(lua_State *L) {
+int sb_pairs(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sb_materialize(L, 1);
-    lua_pushcfunction(L, sb_next);
+    lua_pushcfunction(L, sb_next);  // the host's own: the plugin may replace the global
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
@@ -254,13 +253,7 @@ void sb_push_data(lua_State *L, const unsigned char *tape, size_t length) {
 }
 
 void sb_data_install(lua_State *L) {
-    sb_context *context = sb_context_of(L);
-    context->data_mt = sb_new_metatable(L, SB_DATA_MT);
-    lua_pushcfunction(L, data_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, data_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, data_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pop(L, 1);
+    static const luaL_Reg methods[] = {
+        {"__index", data_index}, {"__newindex", data_newindex}, {"__pairs", sb_pairs}, {NULL, NULL}};
+    sb_context_of(L)->data_mt = sb_install_metatable(L, SB_DATA_MT, methods);
 }

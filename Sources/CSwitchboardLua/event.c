@@ -81,12 +81,7 @@ void sb_push_event(lua_State *L, const sb_event *event) {
 /// Pushes the unbuilt fields of the event table at `index` and returns them, or pushes
 /// nothing and returns NULL when it has none (built already, or a plugin's value there).
 static const lazy_fields *push_lazy(lua_State *L, int index) {
-    const lazy_fields *lazy = NULL;
-    if (lua_rawgetp(L, index, &hidden_key) == LUA_TUSERDATA && lua_rawlen(L, -1) >= sizeof(lazy_fields))
-        lazy = lua_touserdata(L, -1);
-    if (lazy && lazy->owner == sb_context_of(L)) return lazy;
-    lua_pop(L, 1);
-    return NULL;
+    return sb_push_hidden(L, index, &hidden_key, sizeof(lazy_fields));
 }
 
 /// Pushes event[key] without metamethods (a plain lua_getfield would call __index, which
@@ -143,24 +138,7 @@ static int event_index(lua_State *L) {
     return 1;
 }
 
-/// __pairs(event): builds the lazy fields first, so iteration sees every field and no hidden one.
-static int event_pairs(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    sb_event_materialize(L, 1);
-    lua_pushcfunction(L, sb_next);  // the host's own: the plugin may replace the global
-    lua_pushvalue(L, 1);
-    lua_pushnil(L);
-    return 3;
-}
-
 void sb_event_install(lua_State *L) {
-    sb_context *context = sb_context_of(L);
-    context->event_mt = sb_new_metatable(L, SB_EVENT_MT);
-    lua_pushcfunction(L, event_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, event_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushliteral(L, SB_EVENT_MT);
-    lua_setfield(L, -2, "__name");
-    lua_pop(L, 1);
+    static const luaL_Reg methods[] = {{"__index", event_index}, {"__pairs", sb_pairs}, {NULL, NULL}};
+    sb_context_of(L)->event_mt = sb_install_metatable(L, SB_EVENT_MT, methods);
 }

@@ -232,6 +232,13 @@ int sb_new_metatable(lua_State *L, const char *name) {
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+int sb_install_metatable(lua_State *L, const char *name, const luaL_Reg *methods) {
+    int ref = sb_new_metatable(L, name);
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 1);
+    return ref;
+}
+
 void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape, sb_worker worker) {
     sb_context *context = sb_context_of(L);
     context->array_mt = sb_new_metatable(L, SB_ARRAY_MT);

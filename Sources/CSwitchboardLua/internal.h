@@ -119,6 +119,12 @@ void sb_push_data(lua_State *L, const unsigned char *tape, size_t length);
 void sb_materialize(lua_State *L, int index);
 /// next(t, key) after sb_materialize(t): the sandbox's `next`, and what __pairs returns.
 int sb_next(lua_State *L);
+/// __pairs(t) of the host's lazily built tables: sb_materialize(t), then returns sb_next, t, nil.
+int sb_pairs(lua_State *L);
+/// Pushes the host's userdata under `key` in the table at `index` and returns it; or pushes
+/// nothing and returns NULL when there is none of at least `size` bytes that starts with this
+/// state's context, the tag no plugin can write (sandboxed code creates no userdata).
+void *sb_push_hidden(lua_State *L, int index, const void *key, size_t size);
 /// Creates the data objects' metatable and stores its reference in the context (pushes nothing).
 void sb_data_install(lua_State *L);
 
@@ -165,6 +171,8 @@ void sb_install_host_api(lua_State *L, sb_bytes name, sb_bytes settings_tape, sb
 /// Pushes a new metatable named `name`, protected by `__metatable` (see SB_ARRAY_MT), and
 /// leaves it on the stack; returns its registry reference.
 int sb_new_metatable(lua_State *L, const char *name);
+/// sb_new_metatable with `methods` (NULL-terminated) set in it; pushes nothing.
+int sb_install_metatable(lua_State *L, const char *name, const luaL_Reg *methods);
 /// Releases a timer's registry reference `ref` and its charge (pushes nothing).
 void sb_timer_released(lua_State *L, int ref);
 
