@@ -1,23 +1,25 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSwitchboardJournal
 import Foundation
 import Synchronization
 
-/// What makes one process at a time the writer of a journal: a POSIX record lock on the file
-/// `lock` in its folder, which holds the writer's process id. The kernel lets go of it when
-/// the process ends, however it ends, so a crash leaves no stale lock behind. (A record lock
-/// belongs to the process: within one, only ``Journal`` opens the file.)
+/// What makes one journal at a time the writer of a folder: a lock on the file `lock` in it
+/// (see `sb_lock_file`), which also holds the writer's process id for people and messages.
+/// The kernel lets go of it when the process ends, however it ends, so a crash leaves no
+/// stale lock behind; a second journal on the folder in the same process is refused too.
 public final class JournalLock: Sendable {
-    /// Another process writes the journal.
+    /// Another journal writes the folder, in this process or another.
     public struct InUse: Error, CustomStringConvertible {
         /// The folder.
         public let folder: String
-        /// The process that holds it.
-        public let holder: pid_t
+        /// The process that holds it, as its lock file says; nil if it says nothing readable.
+        public let holder: pid_t?
 
         public var description: String {
-            "the journal at \(folder) is in use by another process (pid \(holder)): one instance at a time writes a journal; stop that one, or give this one a journal.path of its own"
+            let pid = holder.map { " (pid \($0))" } ?? ""
+            return "the journal at \(folder) is in use by another instance\(pid): one at a time writes a journal; stop that one, or give this one a journal.path of its own"
         }
     }
 
@@ -33,10 +35,9 @@ public final class JournalLock: Sendable {
         guard descriptor >= 0 else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path(in: folder), NSLocalizedDescriptionKey: String(cString: strerror(errno))])
         }
-        var request = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 0, l_pid: 0)
-        guard fcntl(descriptor, F_SETLK, &request) == 0 else {
+        guard sb_lock_file(descriptor) == 0 else {
             close(descriptor)
-            throw InUse(folder: folder, holder: holder(of: folder) ?? 0)
+            throw InUse(folder: folder, holder: writer(in: folder))
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)
@@ -44,14 +45,19 @@ public final class JournalLock: Sendable {
         return JournalLock(descriptor: descriptor)
     }
 
-    /// The process that writes the journal in `folder` now, if one does.
+    /// The process that writes the journal in `folder` now, if one does: its pid, or 0 when
+    /// its lock file names none.
     public static func holder(of folder: String) -> pid_t? {
         let descriptor = open(path(in: folder), O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }  // never written, so never held
         defer { close(descriptor) }
-        var request = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 0, l_pid: 0)
-        guard fcntl(descriptor, F_GETLK, &request) == 0, request.l_type != Int16(F_UNLCK) else { return nil }
-        return request.l_pid
+        guard sb_file_is_locked(descriptor) == 1 else { return nil }
+        return writer(in: folder) ?? 0
+    }
+
+    /// The process id the lock file holds.
+    private static func writer(in folder: String) -> pid_t? {
+        (try? String(contentsOfFile: path(in: folder), encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Lets go of the lock; again, does nothing.

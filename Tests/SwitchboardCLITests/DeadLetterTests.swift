@@ -98,7 +98,7 @@ import Testing
 
         // Refused: beside the running instance, a second instance on its journal, or a second plugin.
         let beside = try await switchboard("run", "--config", folder.path("c.yaml"), "--input", "none", "--duration", "1s")
-        #expect(beside.status == 1 && beside.errors.contains("in use by another process (pid \(run.process.processIdentifier))"), "\(beside.errors)")
+        #expect(beside.status == 1 && beside.errors.contains("in use by another instance (pid \(run.process.processIdentifier))"), "\(beside.errors)")
         let here = try await switchboard("redrive", "--config", folder.path("c.yaml"), "--subscriber", "mail")
         #expect(here.status == 2 && here.errors.contains("runs on the journal") && here.errors.contains("--url"), "\(here.errors)")
         #expect(try await switchboard("redrive", "--config", folder.path("c.yaml"), "--subscriber", "mail", "--dry-run").status == 0)

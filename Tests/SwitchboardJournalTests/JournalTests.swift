@@ -66,6 +66,23 @@ import Testing
         journal.close()
     }
 
+    @Test func oneJournalAtATimeWritesAFolder() throws {
+        let folder = try PluginFolder()
+        let path = folder.path("j")
+        #expect(JournalLock.holder(of: path) == nil)
+        let journal = try Journal(folder: path, fsync: .never)
+        #expect(JournalLock.holder(of: path) == getpid())
+        // A second one refuses, in this process too, and looking does not let go of the lock.
+        #expect(throws: JournalLock.InUse.self) { try Journal(folder: path, fsync: .never) }
+        #expect(JournalLock.holder(of: path) == getpid())
+        #expect(throws: JournalLock.InUse.self) { try Journal(folder: path, fsync: .never) }
+        journal.close()
+        journal.close()  // again: nothing to let go of
+        #expect(JournalLock.holder(of: path) == nil)
+        let next = try Journal(folder: path, fsync: .never)
+        next.close()
+    }
+
     @Test func retentionDeletesWholeOldSegments() throws {
         let folder = try PluginFolder()
         let journal = try Journal(folder: folder.path("j"), fsync: .never, retention: .init(maxBytes: 20_000), segmentSize: 4096)
