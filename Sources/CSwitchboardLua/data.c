@@ -23,7 +23,8 @@
 static const char hidden_key = 0;  // its address is the key
 
 typedef struct lazy_data {
-    const sb_context *owner;  // the tag that tells the host's userdata from any other
+    const sb_context *owner;  // with `kind`, the tags that tell the host's userdata from any other
+    const void *kind;         // &hidden_key: an event's hidden userdata has another
     uint64_t built;           // bit i: member i was built, or written by the plugin
     uint32_t count;           // members
     uint32_t length;          // tape bytes
@@ -31,7 +32,7 @@ typedef struct lazy_data {
 } lazy_data;
 
 static void need(lua_State *L, const unsigned char *cursor, const unsigned char *end, size_t count) {
-    if ((size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
+    if (cursor > end || (size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
 }
 
 static uint32_t read_u32(lua_State *L, const unsigned char **cursor, const unsigned char *end) {
@@ -82,12 +83,19 @@ static void skip_value(lua_State *L, const unsigned char **cursor, const unsigne
 
 /// The lazy state of the table at `index`, pushed, or NULL with nothing pushed when it has
 /// none (built already, or a value that is not the host's under the key).
-static lazy_data *push_state(lua_State *L, int index) { return sb_push_hidden(L, index, &hidden_key, sizeof(lazy_data)); }
+static lazy_data *push_state(lua_State *L, int index) {
+    lazy_data *state = sb_push_hidden(L, index, &hidden_key, sizeof(lazy_data));
+    if (!state) return NULL;
+    if (state->count <= SB_LAZY_MEMBERS && state->length >= 5 && sizeof(lazy_data) + state->length <= lua_rawlen(L, -1))
+        return state;
+    lua_pop(L, 1);  // never made so by the host
+    return NULL;
+}
 
-void *sb_push_hidden(lua_State *L, int index, const void *key, size_t size) {
-    const sb_context **owner = NULL;
-    if (lua_rawgetp(L, index, key) == LUA_TUSERDATA && lua_rawlen(L, -1) >= size) owner = lua_touserdata(L, -1);
-    if (owner && *owner == sb_context_of(L)) return owner;
+void *sb_push_hidden(lua_State *L, int index, const void *kind, size_t size) {
+    const void *const *tags = NULL;  // the owner, then the kind
+    if (lua_rawgetp(L, index, kind) == LUA_TUSERDATA && lua_rawlen(L, -1) >= size) tags = lua_touserdata(L, -1);
+    if (tags && tags[0] == sb_context_of(L) && tags[1] == kind) return (void *)tags;
     lua_pop(L, 1);
     return NULL;
 }
@@ -124,8 +132,8 @@ static int for_each_member(lua_State *L, const lazy_data *state, member_visitor 
 struct key_search {
     const char *key;
     size_t length;
-    uint32_t member;
-    const unsigned char *value;
+    uint64_t members;            // every member with the key: a JSON object may repeat one
+    const unsigned char *value;  // the last one's, which wins, as when the object is built at once
 };
 
 static int match_key(lua_State *L, uint32_t member, const char *key, size_t length, const unsigned char *value,
@@ -133,17 +141,20 @@ static int match_key(lua_State *L, uint32_t member, const char *key, size_t leng
     (void)L;
     (void)end;
     struct key_search *search = context;
-    if (length != search->length || memcmp(key, search->key, length) != 0) return 0;
-    search->member = member;
-    search->value = value;
-    return 1;
+    if (length == search->length && memcmp(key, search->key, length) == 0) {
+        search->members |= (uint64_t)1 << member;
+        search->value = value;
+    }
+    return 0;
 }
 
-/// The member whose key is the string at `key_index`, or 0 when the object has none.
+/// Finds the members whose key is the string at `key_index`; 0 when the object has none.
 static int find_member(lua_State *L, const lazy_data *state, int key_index, struct key_search *search) {
     if (lua_type(L, key_index) != LUA_TSTRING) return 0;
     search->key = lua_tolstring(L, key_index, &search->length);
-    return for_each_member(L, state, match_key, search);
+    search->members = 0;
+    for_each_member(L, state, match_key, search);
+    return search->members != 0;
 }
 
 /// __index(t, key): builds the member `key` if the tape has it and the plugin has not
@@ -151,13 +162,13 @@ static int find_member(lua_State *L, const lazy_data *state, int key_index, stru
 static int data_index(lua_State *L) {
     lazy_data *state = push_state(L, 1);  // [3] the state
     struct key_search search;
-    if (!state || !find_member(L, state, 2, &search) || (state->built >> search.member & 1)) return 0;
+    if (!state || !find_member(L, state, 2, &search) || (state->built & search.members)) return 0;
     const unsigned char *cursor = search.value;
     sb_push_tape(L, &cursor, state->tape + state->length, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, 1);  // t[key] = value, which stays on top
-    state->built |= (uint64_t)1 << search.member;
+    state->built |= search.members;
     finish_if_built(L, 1, state);
     return 1;
 }
@@ -166,7 +177,7 @@ static int data_index(lua_State *L) {
 static int data_newindex(lua_State *L) {
     lazy_data *state = push_state(L, 1);
     struct key_search search;
-    if (state && find_member(L, state, 2, &search)) state->built |= (uint64_t)1 << search.member;
+    if (state && find_member(L, state, 2, &search)) state->built |= search.members;
     lua_settop(L, 3);
     lua_rawset(L, 1);
     if (state) finish_if_built(L, 1, state);
@@ -201,8 +212,8 @@ static void materialize_data(lua_State *L, int index) {
 }
 
 void sb_materialize(lua_State *L, int index) {
-    if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index)) return;
     index = lua_absindex(L, index);
+    if (lua_type(L, index) != LUA_TTABLE || !lua_getmetatable(L, index)) return;
     sb_context *context = sb_context_of(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, context->data_mt);
     int data = lua_rawequal(L, -1, -2);
@@ -243,6 +254,7 @@ void sb_push_data(lua_State *L, const unsigned char *tape, size_t length) {
     lua_createtable(L, 0, (int)count + 1);
     lazy_data *state = lua_newuserdatauv(L, sizeof(lazy_data) + length, 0);
     state->owner = sb_context_of(L);
+    state->kind = &hidden_key;
     state->built = 0;
     state->count = count;
     state->length = (uint32_t)length;

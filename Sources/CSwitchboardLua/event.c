@@ -13,10 +13,11 @@
 
 static const char hidden_key = 0;  // its address is the key
 
-/// The hidden userdata: the id, then the headers tape and the data tape, back to back. 32
+/// The hidden userdata: the id, then the headers tape and the data tape, back to back. 40
 /// bytes before the tapes, so that a small event's block stays in the state's pool.
 typedef struct lazy_fields {
-    const sb_context *owner;  // the tag that tells the host's userdata from any other
+    const sb_context *owner;  // with `kind`, the tags that tell the host's userdata from any other
+    const void *kind;         // &hidden_key: a data object's hidden userdata has another
     uint64_t id_prefix;
     uint64_t id_sequence;
     uint32_t headers_length;  // tapes count in uint32 themselves
@@ -67,6 +68,7 @@ void sb_push_event(lua_State *L, const sb_event *event) {
     }
     lazy_fields *lazy = lua_newuserdatauv(L, sizeof(lazy_fields) + headers + data, 0);  // clears the flag
     lazy->owner = context;
+    lazy->kind = &hidden_key;
     lazy->id_prefix = event->id_prefix;
     lazy->id_sequence = event->id_sequence;
     lazy->headers_length = (uint32_t)headers;
@@ -81,7 +83,11 @@ void sb_push_event(lua_State *L, const sb_event *event) {
 /// Pushes the unbuilt fields of the event table at `index` and returns them, or pushes
 /// nothing and returns NULL when it has none (built already, or a plugin's value there).
 static const lazy_fields *push_lazy(lua_State *L, int index) {
-    return sb_push_hidden(L, index, &hidden_key, sizeof(lazy_fields));
+    const lazy_fields *lazy = sb_push_hidden(L, index, &hidden_key, sizeof(lazy_fields));
+    if (!lazy) return NULL;
+    if (sizeof(lazy_fields) + (size_t)lazy->headers_length + lazy->data_length <= lua_rawlen(L, -1)) return lazy;
+    lua_pop(L, 1);  // never made so by the host
+    return NULL;
 }
 
 /// Pushes event[key] without metamethods (a plain lua_getfield would call __index, which

@@ -121,10 +121,12 @@ void sb_materialize(lua_State *L, int index);
 int sb_next(lua_State *L);
 /// __pairs(t) of the host's lazily built tables: sb_materialize(t), then returns sb_next, t, nil.
 int sb_pairs(lua_State *L);
-/// Pushes the host's userdata under `key` in the table at `index` and returns it; or pushes
-/// nothing and returns NULL when there is none of at least `size` bytes that starts with this
-/// state's context, the tag no plugin can write (sandboxed code creates no userdata).
-void *sb_push_hidden(lua_State *L, int index, const void *key, size_t size);
+/// Pushes the host's userdata under the key `kind` in the table at `index` and returns it;
+/// or pushes nothing and returns NULL when there is none of at least `size` bytes that starts
+/// with this state's context and `kind`, tags no plugin can write (sandboxed code creates no
+/// userdata, and cannot write into one): so a plugin that moves the host's userdata between
+/// tables can make the host read only its own kind, which the caller checks is whole.
+void *sb_push_hidden(lua_State *L, int index, const void *kind, size_t size);
 /// Creates the data objects' metatable and stores its reference in the context (pushes nothing).
 void sb_data_install(lua_State *L);
 

@@ -3,7 +3,7 @@
 // listed here is never opened, so no table, metatable or `package.loaded` entry can lead
 // back to it. A plugin gets the base library (without dofile and loadfile; `load` for text
 // chunks only; `setmetatable` without finalizers; `xpcall` whose handler keeps to the
-// budget; `next`, `rawget` and `rawset` that first build what the host builds lazily), string (without dump), table, math, utf8, coroutine (under the budget), an os
+// budget; `pairs`, `next`, `rawget` and `rawset` that first build what the host builds lazily), string (without dump), table, math, utf8, coroutine (under the budget), an os
 // with clock, time and date only, and a `require` of Lua modules in its own folder. `allow`
 // adds whole libraries on top (SB_ALLOW_*), nothing more.
 #include "internal.h"
@@ -69,6 +69,29 @@ static int materialized_raw(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     sb_materialize(L, 1);
     return call_original(L, LUA_MULTRET);
+}
+
+/// Returns the three results of a __pairs metamethod (the continuation of guarded_pairs).
+static int finish_pairs(lua_State *L, int status, lua_KContext extra) {
+    (void)status;
+    (void)extra;
+    return 3;
+}
+
+/// pairs(t) as Lua's own, but for a value without __pairs it returns the host's next rather
+/// than Lua's raw one, which would let a plugin walk the raw contents of a table the host
+/// builds lazily (sb_materialize). Returns the iterator, t and nil, or the metamethod's three.
+static int guarded_pairs(lua_State *L) {
+    luaL_checkany(L, 1);
+    if (luaL_getmetafield(L, 1, "__pairs") == LUA_TNIL) {
+        lua_pushcfunction(L, sb_next);
+        lua_pushvalue(L, 1);
+        lua_pushnil(L);
+        return 3;
+    }
+    lua_pushvalue(L, 1);
+    lua_callk(L, 1, 3, 0, finish_pairs);
+    return 3;
 }
 
 /// The message handler of a plugin's xpcall (upvalue 1), called only within the budget:
@@ -322,6 +345,8 @@ void sb_sandbox(lua_State *L, int allow, const char *directory) {
     lua_setglobal(L, "setmetatable");
     lua_pushcfunction(L, sb_next);  // so that no lazily built table shows a plugin the host's key
     lua_setglobal(L, "next");
+    lua_pushcfunction(L, guarded_pairs);  // Lua's own would hand out its raw next
+    lua_setglobal(L, "pairs");
     static const char *const raw[] = {"rawget", "rawset"};
     for (int index = 0; index < 2; index++) {
         lua_getglobal(L, raw[index]);

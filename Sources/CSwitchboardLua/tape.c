@@ -9,7 +9,7 @@
 // ---- Tape → Lua ------------------------------------------------------------------------
 
 static void need(lua_State *L, const unsigned char *cursor, const unsigned char *end, size_t count) {
-    if ((size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
+    if (cursor > end || (size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
 }
 
 static uint32_t read_u32(const unsigned char **cursor) {

@@ -92,6 +92,49 @@ import Testing
         #expect(scalar == [["value": "just a string"]])
     }
 
+    @Test func aRepeatedKeyReadsAsTheObjectBuiltAtOnceReadsIt() async throws {
+        // JSON text may repeat a key; built at once, the last one wins. Read alone, a check on
+        // the first and a forward of the last would disagree.
+        let fixture = try LuaFixture("""
+            return { handle = function(event)
+              local d = event.data
+              local seen = d.amount
+              d.note = "checked " .. seen
+              switchboard.publish("out.r", { seen = seen, forwarded = d })
+              local e = switchboard.json.decode('{"a": 1}')  -- not lazy: decode builds at once
+              event.data.amount = 5
+              switchboard.publish("out.r", { written = event.data, plain = getmetatable(e) == nil })
+            end }
+            """)
+        let text = #"{"amount": 1, "other": true, "amount": 1000000}"#
+        try fixture.router.publish("in.x", tape: try Array(text.utf8).withUnsafeBytes { try JSONTape(parsing: $0) })
+        let output = await fixture.outputs(2)
+        await fixture.router.shutdown()
+        #expect(output[0] == ["seen": 1_000_000, "forwarded": ["amount": 1_000_000, "other": true, "note": "checked 1000000"]])
+        #expect(output[1]["written"]?["amount"] == 5 && output[1]["plain"] == true, "\(output[1])")
+    }
+
+    @Test func noRouteToLuasRawNextWalksTheHostsHiddenState() async throws {
+        // Lua's own pairs hands out its raw next for a table without __pairs; so would any
+        // pairs a plugin can reach. Every route must give the host's, which builds first.
+        let results = try await Self.run("""
+            local routes = {
+              pairs({}), (pairs(setmetatable({}, {}))), select(1, pairs({})), next,
+              coroutine.wrap(function() coroutine.yield((pairs({}))) end)(),
+            }
+            local leaks = 0
+            for _, walk in ipairs(routes) do
+              for _, target in ipairs({ event, event.data, d }) do
+                for k, v in walk, target do
+                  if type(k) ~= "string" or type(v) == "userdata" and v ~= switchboard.null then leaks = leaks + 1 end
+                end
+              end
+            end
+            r.leaks, r.routes = leaks, #routes
+            """)
+        #expect(results == [["leaks": 0, "routes": 5]])
+    }
+
     @Test func noPluginReachesTheHostsStateOfAnObjectBeingBuilt() async throws {
         // What a hostile plugin would try: find the hidden key, borrow the metatable for a
         // table of its own, or replace the object's members from under the host.
