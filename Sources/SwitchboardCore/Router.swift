@@ -554,13 +554,15 @@ public final class Router: Sendable {
     }
 
     /// ``send(_:tape:headers:id:time:to:)``, telling `tracker` how the subscriber is done with
-    /// the event: a redrive through a running instance learns each event's outcome by it.
+    /// the event (a redrive learns each event's outcome by it), and waiting at most `limit`
+    /// for room in a full `block` queue.
     package func send(
         _ topic: String, tape: JSONTape, headers: [String: String], id: EventID, time: Double, to subscriber: Subscriber,
-        tracker: DeliveryTracker?
+        tracker: DeliveryTracker?, waitingForRoom limit: Duration? = nil
     ) -> Bool {
         let event = Event(topic: topic, payload: .tape(tape), id: id, time: time, headers: headers, tracker: tracker)
-        let outcome = subscriber.offer(event, fromSubscriber: false)
+        let waitUntil = limit.map { SystemClock.monotonicNanos() &+ SystemClock.nanoseconds(max($0, .zero)) }
+        let outcome = subscriber.offer(event, fromSubscriber: false, waitUntil: waitUntil)
         let taken = outcome == .accepted || outcome == .evicted
         tracker?.routed(accepted: taken ? 1 : 0, lost: !taken)
         return taken

@@ -8,7 +8,7 @@ import Synchronization
 /// What makes one journal at a time the writer of a folder: a lock on the file `lock` in it
 /// (see `sb_lock_file`), which also holds the writer's process id for people and messages.
 /// The kernel lets go of it when the process ends, however it ends, so a crash leaves no
-/// stale lock behind; a second journal on the folder in the same process is refused too.
+/// stale lock behind. On Linux a second journal on the folder in the same process is refused too.
 public final class JournalLock: Sendable {
     /// Another journal writes the folder, in this process or another.
     public struct InUse: Error, CustomStringConvertible {
@@ -26,6 +26,8 @@ public final class JournalLock: Sendable {
     private let descriptor: Atomic<Int32>  // -1 once let go
 
     private init(descriptor: Int32) { self.descriptor = Atomic(descriptor) }
+
+    deinit { release() }
 
     private static func path(in folder: String) -> String { (folder as NSString).appendingPathComponent("lock") }
 

@@ -35,7 +35,7 @@ public struct DeadLetter: Sendable {
         guard let sequence = json["seq"]?.intValue, let subscriber = json["subscriber"]?.stringValue,
               let error = json["error"]?.stringValue, let attempts = json["attempts"]?.intValue
         else { return nil }
-        self.sequence = UInt64(sequence)
+        self.sequence = UInt64(bitPattern: sequence)
         self.subscriber = subscriber
         event = ["id": json["id"] ?? "", "topic": json["topic"] ?? "", "time": json["time"] ?? 0]
         self.error = error
@@ -110,7 +110,7 @@ public enum DeadLetters {
         for (index, letter) in letters.enumerated() { bySequence[letter.sequence] = index }
         for line in outcomes.split(separator: "\n") {
             guard let outcome = try? JSON(parsing: String(line)), let sequence = outcome["seq"]?.intValue,
-                  let index = bySequence[UInt64(sequence)]
+                  let index = bySequence[UInt64(bitPattern: sequence)]
             else { continue }
             letters[index].redrives += 1
             letters[index].isDone = outcome["outcome"] == "handled"

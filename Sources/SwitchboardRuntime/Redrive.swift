@@ -17,6 +17,10 @@ public struct Redrive: Sendable {
     /// The most redriven events in the subscriber's queue at once: a redrive through a running
     /// instance leaves the rest of the queue to the traffic.
     static let inFlight = 64
+    /// How long a redrive waits for room in the subscriber's queue for one event, and for the
+    /// outcomes of the last ones: a plugin stuck in its restarts must not hold it (and, over
+    /// HTTP, every later redrive) for ever. What is not settled then stays listed.
+    static let patience = Duration.seconds(600)
 
     /// The configuration, with a journal.
     public var configuration: Configuration
@@ -80,7 +84,7 @@ public struct Redrive: Sendable {
             throw RuntimeError(kind: .invalid, message: "\(configuration.path): \(error)")
         }
         let results = await Self.send(outcome.letters, to: replayed, of: router)
-        await router.shutdown(drainTimeout: .seconds(3600))
+        await router.shutdown(drainTimeout: Self.patience)
         try record(results, into: &outcome)
         return outcome
     }
@@ -123,18 +127,20 @@ public struct Redrive: Sendable {
     }
 
     /// Hands each letter's event to `target`, at most ``inFlight`` waiting at once, on a thread
-    /// of its own (a full `block` queue holds it up); returns, by letter, how each ended and
-    /// the error of a failure.
+    /// of its own (a full `block` queue holds it up, at most ``patience`` for each); returns, by
+    /// letter, how each ended and the error of a failure, within ``patience`` of the last.
     private static func send(
         _ letters: [DeadLetter], to target: Subscriber, of router: Router
     ) async -> [(DeliveryTracker.Outcome, failure: String?)] {
         await withCheckedContinuation { done in
             Thread.detachNewThread {
+                let wait = DispatchTimeInterval.seconds(Int(patience.components.seconds))
                 let room = DispatchSemaphore(value: inFlight)
                 let outstanding = DispatchGroup()
                 let results = Mutex([(DeliveryTracker.Outcome, failure: String?)](repeating: (.lost, nil), count: letters.count))
                 for (index, letter) in letters.enumerated() {
-                    room.wait()
+                    // None of the last ones done in all that time: the plugin takes no more, and the rest stay unsent.
+                    guard room.wait(timeout: .now() + wait) == .success else { break }
                     outstanding.enter()
                     let tracker = DeliveryTracker { outcome, failure in
                         results.withLock { $0[index] = (outcome, failure) }
@@ -146,9 +152,9 @@ public struct Redrive: Sendable {
                     _ = router.send(  // refused: the tracker says it was lost
                         letter.topic, tape: JSONTape(letter.event["data"] ?? .null), headers: headers,
                         id: EventID(letter.id) ?? EventID(prefix: 0, sequence: letter.sequence), time: letter.time,
-                        to: target, tracker: tracker)
+                        to: target, tracker: tracker, waitingForRoom: patience)
                 }
-                outstanding.wait()  // every tracker has reported
+                _ = outstanding.wait(timeout: .now() + wait)  // every tracker reported, or the rest is unsettled
                 done.resume(returning: results.withLock { $0 })
             }
         }

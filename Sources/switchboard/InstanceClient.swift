@@ -25,10 +25,10 @@ struct InstanceClient {
         }
     }
 
-    /// A request for `path` with `query`, carrying the token.
+    /// A request for `path` (after the URL's own path, if it has one) with `query`, carrying the token.
     func request(_ method: HTTPMethod, _ path: String, query: [URLQueryItem]) -> HTTPClientRequest {
         var components = URLComponents(string: url)!
-        components.path = path
+        components.path = (components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path) + path  // behind a proxy's prefix too
         components.queryItems = query
         // '+' is a space to many servers' query decoding: a pattern's or a time's must stay a '+'.
         components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
