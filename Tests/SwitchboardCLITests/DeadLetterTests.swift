@@ -122,11 +122,23 @@ import Testing
         #expect(still.map { $0["id"]?.stringValue } == ids)
         #expect(still.allSatisfy { $0["error"]?.stringValue?.contains("v2 broken") == true && $0["redrives"] == 1 && $0["done"] == false }, "\(still)")
 
-        // Fixed and reloaded: the instance's own plugin handles each once, then they are done.
-        try folder.write("mail.lua", #"return { handle = function(e) print(e.id .. " " .. e.headers["Switchboard-Redrive"] .. " " .. e.data.n) end }"#)
+        // Fixed and reloaded, and slow (a third of a second an event), so that a second redrive
+        // meanwhile is refused: the instance's own plugin handles each once, then they are done.
+        try folder.write("mail.lua", """
+            return { handle = function(e)
+              local t = os.clock(); while os.clock() - t < 0.3 do end
+              print(e.id .. " " .. e.headers["Switchboard-Redrive"] .. " " .. e.data.n)
+            end }
+            """)
         try await reload()
-        let fixed = try await redrive()
-        #expect(fixed.status == 0 && fixed.errors.contains("handled 4, dead-lettered again 0"), "\(fixed.errors)")
+        let bearer = "Bearer \(AdminTests.token)"
+        async let first = AdminTests.request("POST", "/-/redrive?subscriber=mail", to: run, authorization: bearer)
+        async let second = AdminTests.request("POST", "/-/redrive?subscriber=mail", to: run, authorization: bearer)
+        let answers = try await [first, second]
+        #expect(answers.map(\.status).sorted() == [200, 409], "\(answers.map { ($0.status, $0.body) })")
+        #expect(answers.contains { $0.status == 409 && $0.body.contains("a redrive is already under way") })
+        let report = try JSON(parsing: try #require(answers.first { $0.status == 200 }).body)
+        #expect(report["handled"] == 4 && report["failed"] == 0 && report["unsettled"] == 0, "\(report)")
         let expected = zip(ids, [3, 6, 9, 12]).map { "\($0) 2 \($1)" }.sorted()
         #expect(await eventually { run.output.split(separator: "\n").map(String.init).sorted() == expected }, "\(run.output)")
         #expect(try await Self.letters(folder).isEmpty)
