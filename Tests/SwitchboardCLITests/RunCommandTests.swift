@@ -87,7 +87,8 @@ import Testing
         let start = Date()
         let result = try await switchboard("run", "--input", "none", "--duration", "300ms")
         #expect(result.status == 0)
-        #expect(Date().timeIntervalSince(start) < 10)
+        // Ends at its duration, not never; 12 s on CI while hostile plugins filled both cores.
+        #expect(Date().timeIntervalSince(start) < 30)
         #expect(result.errors.contains("published 0, rejected 0"))
     }
 

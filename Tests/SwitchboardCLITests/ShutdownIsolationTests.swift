@@ -39,7 +39,7 @@ import Testing
             ["run", "--config", folder.path("c.yaml"), "--report", folder.path("r.json"), "--fail-on", "none"],
             input: Data(input.utf8))
         #expect(result.status == 0, "\(result.errors)")
-        #expect(Date().timeIntervalSince(start) < 15)
+        #expect(Date().timeIntervalSince(start) < 30)  // before the looper's 60 s budget, on a host however busy
         let output = result.output.split(separator: "\n")
         #expect(output.contains("counter total \(events)"), "\(result.output)\n\(result.errors)")
         #expect(output.contains("looper shut down"), "\(result.output)\n\(result.errors)")

@@ -37,8 +37,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         #expect(run.process.isRunning)
         run.signal(SIGINT)
-        let status = await run.exitStatus(within: 10)
+        let status = await run.exitStatus(within: 30)
         #expect(status == 128 + SIGINT)
-        #expect(Date().timeIntervalSince(start) < 10)
+        #expect(Date().timeIntervalSince(start) < 30)  // well before the 60 s drain and budget, on a host however busy
     }
 }

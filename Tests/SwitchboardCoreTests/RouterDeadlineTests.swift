@@ -63,8 +63,9 @@ private final class Probe: EventHandler {
         await router.shutdown(drainTimeout: .milliseconds(100))
         // The deaf call and the lingering stop are left behind after the grace (waiting for them
         // would never end: the gate opens below). Generous: the drain's waits run on the test
-        // process's two-thread concurrency pool, which other suites' blocking calls can hold.
-        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.stopGrace.components.seconds) + 8)
+        // process's two-thread concurrency pool, which other suites' blocking calls can hold,
+        // and in the suite's first seconds hostile plugins fill both cores.
+        #expect(Date().timeIntervalSince(start) < 0.1 + Double(Router.stopGrace.components.seconds) + 30)
         let ended = Set(log.all)
         #expect(ended.isSuperset(of: ["idle stopped", "busy interrupted", "busy stopped", "deaf interrupted"]), "\(ended)")
         #expect(ended.contains("lingering in stop") && !ended.contains("lingering stopped"))

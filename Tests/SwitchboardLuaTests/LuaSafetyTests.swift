@@ -43,12 +43,12 @@ import Testing
         let seconds = Date().timeIntervalSince(start)
         let (drainSeconds, drainAttoseconds) = drain.components
         // Ends by its drain deadline and the grace for a call that cannot be interrupted, give
-        // or take the test process's two-thread concurrency pool, which other suites' blocking
-        // calls (a Lua init, a full `block` queue) can hold: 3.8 s late once, on a host so
-        // loaded that the suite took twice its time. What a shutdown that waited would take is
-        // unbounded (an endless loop) or told apart by the abandoned count (a long C call).
+        // or take the time this process gets the CPU: the first seconds of the suite run dozens
+        // of hostile plugins at once on two cores, and a shutdown measured then came 6.3 s late
+        // on CI. What a shutdown that waited would take is unbounded (an endless loop), past the
+        // 60 s budget of the deadline test, or told apart by the abandoned count (a long C call).
         let grace = Double(Router.stopGrace.components.seconds)
-        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + grace + 6)
+        #expect(seconds < Double(drainSeconds) + Double(drainAttoseconds) / 1e18 + grace + 30)
         let stats = router.stats()
         #expect(healthy.all == (0..<Int64(events)).map { $0 })
         #expect(stats.subscribers.allSatisfy { $0.addsUp }, "\(stats.subscribers)")
