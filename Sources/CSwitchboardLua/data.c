@@ -31,47 +31,35 @@ typedef struct lazy_data {
     unsigned char tape[];     // the object's tape, from its tag
 } lazy_data;
 
-static void need(lua_State *L, const unsigned char *cursor, const unsigned char *end, size_t count) {
-    if (cursor > end || (size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
-}
-
-static uint32_t read_u32(lua_State *L, const unsigned char **cursor, const unsigned char *end) {
-    need(L, *cursor, end, 4);
-    uint32_t value;
-    memcpy(&value, *cursor, 4);
-    *cursor += 4;
-    return value;
-}
-
 /// Moves *cursor past the value at it without building it. Raises on a malformed tape.
 static void skip_value(lua_State *L, const unsigned char **cursor, const unsigned char *end, int depth) {
     if (depth > SB_MAX_DEPTH) luaL_error(L, "nesting deeper than %d levels", SB_MAX_DEPTH);
-    need(L, *cursor, end, 1);
+    sb_tape_need(L, *cursor, end, 1);
     switch (*(*cursor)++) {
     case SB_TAPE_NULL:
     case SB_TAPE_FALSE:
     case SB_TAPE_TRUE: break;
     case SB_TAPE_INT:
     case SB_TAPE_DOUBLE:
-        need(L, *cursor, end, 8);
+        sb_tape_need(L, *cursor, end, 8);
         *cursor += 8;
         break;
     case SB_TAPE_STRING: {
-        uint32_t length = read_u32(L, cursor, end);
-        need(L, *cursor, end, length);
+        uint32_t length = sb_tape_u32(L, cursor, end);
+        sb_tape_need(L, *cursor, end, length);
         *cursor += length;
         break;
     }
     case SB_TAPE_ARRAY: {
-        uint32_t count = read_u32(L, cursor, end);
+        uint32_t count = sb_tape_u32(L, cursor, end);
         for (uint32_t index = 0; index < count; index++) skip_value(L, cursor, end, depth + 1);
         break;
     }
     case SB_TAPE_OBJECT: {
-        uint32_t count = read_u32(L, cursor, end);
+        uint32_t count = sb_tape_u32(L, cursor, end);
         for (uint32_t index = 0; index < count; index++) {
-            uint32_t length = read_u32(L, cursor, end);
-            need(L, *cursor, end, length);
+            uint32_t length = sb_tape_u32(L, cursor, end);
+            sb_tape_need(L, *cursor, end, length);
             *cursor += length;
             skip_value(L, cursor, end, depth + 1);
         }
@@ -118,8 +106,8 @@ typedef int (*member_visitor)(lua_State *L, uint32_t member, const char *key, si
 static int for_each_member(lua_State *L, const lazy_data *state, member_visitor visit, void *context) {
     const unsigned char *cursor = state->tape + 5, *end = state->tape + state->length;  // past the tag and count
     for (uint32_t member = 0; member < state->count; member++) {
-        uint32_t length = read_u32(L, &cursor, end);
-        need(L, cursor, end, length);
+        uint32_t length = sb_tape_u32(L, &cursor, end);
+        sb_tape_need(L, cursor, end, length);
         const char *key = (const char *)cursor;
         cursor += length;
         int found = visit(L, member, key, length, cursor, end, context);

@@ -5,6 +5,7 @@
 #include "CSwitchboardLua.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
 
@@ -89,6 +90,18 @@ extern sb_host_callbacks sb_callbacks;
 static inline sb_context *sb_context_of(lua_State *L) { return *(sb_context **)lua_getextraspace(L); }
 
 // tape.c
+/// Raises unless `count` bytes are left between `cursor` and `end` (a cursor past the end has none).
+static inline void sb_tape_need(lua_State *L, const unsigned char *cursor, const unsigned char *end, size_t count) {
+    if (cursor > end || (size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
+}
+/// Reads the uint32 at *cursor and moves past it; raises when the tape ends first.
+static inline uint32_t sb_tape_u32(lua_State *L, const unsigned char **cursor, const unsigned char *end) {
+    sb_tape_need(L, *cursor, end, 4);
+    uint32_t value;
+    memcpy(&value, *cursor, 4);
+    *cursor += 4;
+    return value;
+}
 /// Pushes the value at the front of the tape (advancing *cursor). Raises on a malformed tape.
 void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned char *end, int depth);
 /// Appends the value at `index` to `buffer` as a tape. Raises on a value JSON cannot hold.

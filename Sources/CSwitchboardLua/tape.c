@@ -8,21 +8,10 @@
 
 // ---- Tape → Lua ------------------------------------------------------------------------
 
-static void need(lua_State *L, const unsigned char *cursor, const unsigned char *end, size_t count) {
-    if (cursor > end || (size_t)(end - cursor) < count) luaL_error(L, "switchboard: truncated value tape");
-}
-
-static uint32_t read_u32(const unsigned char **cursor) {
-    uint32_t value;
-    memcpy(&value, *cursor, 4);
-    *cursor += 4;
-    return value;
-}
-
 void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned char *end, int depth) {
     if (depth > SB_MAX_DEPTH) luaL_error(L, "nesting deeper than %d levels", SB_MAX_DEPTH);
     luaL_checkstack(L, 3, "nesting too deep");
-    need(L, *cursor, end, 1);
+    sb_tape_need(L, *cursor, end, 1);
     unsigned char tag = *(*cursor)++;
     switch (tag) {
     case SB_TAPE_NULL: lua_pushlightuserdata(L, NULL); break;
@@ -30,7 +19,7 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
     case SB_TAPE_TRUE: lua_pushboolean(L, 1); break;
     case SB_TAPE_INT: {
         int64_t value;
-        need(L, *cursor, end, 8);
+        sb_tape_need(L, *cursor, end, 8);
         memcpy(&value, *cursor, 8);
         *cursor += 8;
         lua_pushinteger(L, (lua_Integer)value);
@@ -38,23 +27,21 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
     }
     case SB_TAPE_DOUBLE: {
         double value;
-        need(L, *cursor, end, 8);
+        sb_tape_need(L, *cursor, end, 8);
         memcpy(&value, *cursor, 8);
         *cursor += 8;
         lua_pushnumber(L, value);
         break;
     }
     case SB_TAPE_STRING: {
-        need(L, *cursor, end, 4);
-        uint32_t length = read_u32(cursor);
-        need(L, *cursor, end, length);
+        uint32_t length = sb_tape_u32(L, cursor, end);
+        sb_tape_need(L, *cursor, end, length);
         lua_pushlstring(L, (const char *)*cursor, length);
         *cursor += length;
         break;
     }
     case SB_TAPE_ARRAY: {
-        need(L, *cursor, end, 4);
-        uint32_t count = read_u32(cursor);
+        uint32_t count = sb_tape_u32(L, cursor, end);
         lua_createtable(L, (int)count, 0);
         for (uint32_t index = 1; index <= count; index++) {
             sb_push_tape(L, cursor, end, depth + 1);
@@ -65,13 +52,11 @@ void sb_push_tape(lua_State *L, const unsigned char **cursor, const unsigned cha
         break;
     }
     case SB_TAPE_OBJECT: {
-        need(L, *cursor, end, 4);
-        uint32_t count = read_u32(cursor);
+        uint32_t count = sb_tape_u32(L, cursor, end);
         lua_createtable(L, 0, (int)count);
         for (uint32_t index = 0; index < count; index++) {
-            need(L, *cursor, end, 4);
-            uint32_t length = read_u32(cursor);
-            need(L, *cursor, end, length);
+            uint32_t length = sb_tape_u32(L, cursor, end);
+            sb_tape_need(L, *cursor, end, length);
             lua_pushlstring(L, (const char *)*cursor, length);
             *cursor += length;
             sb_push_tape(L, cursor, end, depth + 1);
