@@ -21,10 +21,11 @@ public struct Configuration: Sendable {
     public var drainTimeout: Duration?
     /// Where to serve metrics and health (`metrics: { listen: "HOST:PORT" }`); nil when not set.
     public var metricsListen: String?
-    /// The bearer token that `/metrics` and `POST /-/reload` require (`metrics.token`, at
-    /// least 16 characters); nil for none. `/healthz` never requires it.
+    /// The bearer token that `/metrics`, `/tap`, `POST /-/reload` and `POST /-/redrive` require
+    /// (`metrics.token`, at least 16 characters); nil for none. `/healthz` never requires it.
     public var metricsToken: String?
-    /// Whether the metrics listener serves `POST /-/reload` (`metrics.admin`, default false).
+    /// Whether the metrics listener serves `POST /-/reload` and `POST /-/redrive`
+    /// (`metrics.admin`, default false).
     public var metricsAdmin = false
     /// The event journal (`journal: { path, fsync, retention }`); nil when off.
     public var journal: JournalSettings?
@@ -212,7 +213,7 @@ struct Reader {
             {
                 problem(
                     fields["admin"]!,
-                    "metrics admin needs metrics.token (16 characters or more) on '\(listen)', which is not a loopback address: anyone who reaches it could reload the instance")
+                    "metrics admin needs metrics.token (16 characters or more) on '\(listen)', which is not a loopback address: anyone who reaches it could reload the instance and redrive its dead letters")
             }
         }
         guard let list = top["subscribers"] else {

@@ -345,7 +345,7 @@ public final class Runtime: Sendable {
                 if admin, configuration.metricsToken == nil, !ConfigValue.isLoopback(host) {
                     throw RuntimeError(
                         kind: .invalid,
-                        message: "\(path): metrics listen '\(listen)' is not a loopback address: set metrics.token (16 characters or more) so that only you can reload the instance, or turn metrics.admin off")
+                        message: "\(path): metrics listen '\(listen)' is not a loopback address: set metrics.token (16 characters or more) so that only you can reload the instance and redrive its dead letters, or turn metrics.admin off")
                 }
                 let handlers = admin
                     ? MetricsServer.Admin(reload: { [self] in await reloadOverHTTP() }, redrive: { [self] in await redriveOverHTTP($0) })
