@@ -7,8 +7,9 @@ import SwitchboardCore
 /// per record (see docs/operations.md, *Journal and replay*, for why, and what each ``FsyncMode`` promises).
 ///
 /// ``record(_:)``, installed as the router's accept hook by ``attach(to:)``, numbers each event
-/// and queues it under a lock held for tens of nanoseconds; a writer thread of its own encodes
-/// the records, writes them to the current segment and syncs it.
+/// and copies its record to a buffer under a lock held for tens of nanoseconds, while the event
+/// is still in the publisher's cache; a writer thread of its own checksums the records, writes
+/// them to the current segment and syncs it.
 public final class Journal: SpillSource {
     /// When the journal asks the disk to keep what it wrote.
     public enum FsyncMode: String, Sendable, CaseIterable {
@@ -48,10 +49,10 @@ public final class Journal: SpillSource {
     private let logger: Logger
 
     /// What the lock guards.
-    private struct State {
+    private struct State: ~Copyable {
         var nextSequence: UInt64
-        /// Numbered events not yet written: the writer encodes them, off the publisher's thread.
-        var pending: [Event] = []
+        /// The records of numbered events not yet written.
+        var pending = RecordBatch()
         var lastPending: UInt64 = 0
         var durable: UInt64
         var closing = false
@@ -133,11 +134,14 @@ public final class Journal: SpillSource {
     /// Appends one event; under `always`, returns once it is on disk. Returns its sequence number.
     @discardableResult
     public func record(_ event: Event) -> UInt64 {
+        let headers = event.headers.isEmpty ? nil : JSONTape(strings: event.headers)  // most events have none
         lock.lock()
         let sequence = state.nextSequence
         state.nextSequence += 1
-        // The event joins the queue as it is (a reference count); the writer thread encodes it.
-        state.pending.append(event)
+        // Copied here, where the event was just made, not later by the writer: bytes in this
+        // core's cache cost less than the writer's misses on every event and the reference
+        // count it would hold. The writer checksums them.
+        RecordFormat.appendRecord(of: event, headers: headers, sequence: sequence, to: &state.pending)
         state.lastPending = sequence
         // Only `always` wakes the writer at once, and waits for its group's sync; otherwise the
         // writer comes every few milliseconds and takes what gathered: a wakeup per event would
@@ -164,43 +168,43 @@ public final class Journal: SpillSource {
         var segment = openLastSegment()
         var lastSync = SystemClock.monotonicNanos()
         let interval = SystemClock.nanoseconds(Self.interval)
-        var events: [Event] = []  // handed back and forth with `pending`, keeping its capacity
-        var batch: [UInt8] = []
+        var batch = RecordBatch()  // handed back and forth with `pending`, keeping its buffer
         while true {
             lock.lock()
             while !state.closing {
                 if fsync == .always {
-                    if !state.pending.isEmpty { break }
+                    if state.pending.count > 0 { break }
                     lock.wait(0)
                 } else {
                     _ = lock.wait(0, untilMonotonic: SystemClock.monotonicNanos() + Self.writePeriod)
-                    if !state.pending.isEmpty || (segment.dirty && SystemClock.monotonicNanos() &- lastSync >= interval) { break }
+                    if state.pending.count > 0 || (segment.dirty && SystemClock.monotonicNanos() &- lastSync >= interval) { break }
                 }
             }
-            events.removeAll(keepingCapacity: true)
-            swap(&events, &state.pending)
+            batch.removeAll()
+            swap(&batch, &state.pending)
             let (last, closing) = (state.lastPending, state.closing)
             lock.unlock()
 
-            batch.removeAll(keepingCapacity: true)
-            for (index, event) in events.enumerated() {
-                RecordFormat.appendRecord(of: event, sequence: last - UInt64(events.count - 1 - index), to: &batch)
-            }
-            events.removeAll(keepingCapacity: true)  // release them here, not on a publisher's thread
             var failure: String?
             var offset = 0
-            while failure == nil, offset < batch.count {
+            RecordFormat.checksum(batch.bytes)
+            let bytes = UnsafeRawBufferPointer(batch.bytes)
+            while failure == nil, offset < bytes.count {
                 if segment.size >= segmentSize || segment.descriptor < 0 {
                     segment.close(sync: fsync != .never)
-                    segment = Segment(folder: folder, first: batch.withUnsafeBytes { RecordFormat.sequence(in: $0, at: offset) })
+                    segment = Segment(folder: folder, first: RecordFormat.sequence(in: bytes, at: offset))
                     applyRetention(keeping: segment.path)
                 }
-                // Up to the segment's size, whole records only (at least one).
-                var end = offset
-                repeat {
-                    end += 8 + batch.withUnsafeBytes { RecordFormat.length(in: $0, at: end) }
-                } while end < batch.count && segment.size + (end - offset) < segmentSize
-                failure = segment.write(batch[offset..<end])
+                // Up to the segment's size, whole records only (at least one): the records are
+                // walked only when the rest does not fit.
+                var end = bytes.count
+                if segment.size + (end - offset) > segmentSize {
+                    end = offset
+                    repeat {
+                        end += 8 + RecordFormat.length(in: bytes, at: end)
+                    } while end < bytes.count && segment.size + (end - offset) < segmentSize
+                }
+                failure = segment.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
                 offset = end
             }
             let now = SystemClock.monotonicNanos()
@@ -214,8 +218,8 @@ public final class Journal: SpillSource {
                 writing.store(false, ordering: .relaxed)
                 logger.critical("journal: \(failure); events are no longer journaled")
             }
-            if !batch.isEmpty { state.durable = last }
-            if closing, state.pending.isEmpty { state.closed = true }
+            if batch.count > 0 { state.durable = last }
+            if closing, state.pending.count == 0 { state.closed = true }
             let done = state.closed
             lock.unlock()
             lock.broadcast(1)
@@ -298,6 +302,8 @@ private struct Segment {
     let descriptor: Int32
     private(set) var size: Int
     private(set) var dirty = false
+    /// Where the synced bytes still in the page cache begin.
+    private var cachedFrom = 0
 
     static let none = Segment(path: "", descriptor: -1, size: 0)
 
@@ -321,11 +327,11 @@ private struct Segment {
     }
 
     /// Writes all of `bytes`; an error message on failure.
-    mutating func write(_ bytes: ArraySlice<UInt8>) -> String? {
+    mutating func write(_ bytes: UnsafeRawBufferPointer) -> String? {
         guard descriptor >= 0 else { return "cannot open \(path): \(String(cString: strerror(errno)))" }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0, errno == EINTR { continue }
             guard written > 0 else { return "cannot write \(path): \(String(cString: strerror(errno)))" }
             offset += written
@@ -339,7 +345,13 @@ private struct Segment {
     mutating func sync() -> String? {
         guard dirty, descriptor >= 0 else { return nil }
         dirty = false
-        return fdatasync(descriptor) == 0 ? nil : "cannot sync \(path): \(String(cString: strerror(errno)))"
+        guard fdatasync(descriptor) == 0 else { return "cannot sync \(path): \(String(cString: strerror(errno)))" }
+        // Synced pages leave the page cache: a journal is written once and seldom read back, and
+        // the memory its pages would hold is better reused warm, for the next writes, than
+        // crowding out what the machine does read.
+        _ = posix_fadvise(descriptor, off_t(cachedFrom), off_t(size - cachedFrom), POSIX_FADV_DONTNEED)
+        cachedFrom = size & ~4095
+        return nil
     }
 
     mutating func close(sync: Bool) {

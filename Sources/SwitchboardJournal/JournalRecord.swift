@@ -38,30 +38,26 @@ enum RecordFormat {
     /// Bytes before the body: length, checksum, sequence number.
     static let headerSize = 16
 
-    /// Appends the record of `event`, numbered `sequence`, to `out`: composed in place, then
-    /// checksummed.
-    static func appendRecord(of event: Event, sequence: UInt64, to out: inout [UInt8]) {
-        let headers = event.headers
-        guard !headers.isEmpty else {
-            // Most events have no headers: no tape to build for them.
+    /// Appends the record of `event`, numbered `sequence`, to `out`, composed in place, but for
+    /// its checksum: ``checksum(_:)`` fills that in. `headers` are the event's headers in tape
+    /// form, nil for none.
+    static func appendRecord(of event: Event, headers: JSONTape?, sequence: UInt64, to out: inout RecordBatch) {
+        guard let headers else {
             appendRecord(of: event, headers: UnsafeRawBufferPointer(start: nil, count: 0), sequence: sequence, to: &out)
             return
         }
-        JSONTape(strings: headers).withUnsafeBytes { appendRecord(of: event, headers: $0, sequence: sequence, to: &out) }
+        headers.withUnsafeBytes { appendRecord(of: event, headers: $0, sequence: sequence, to: &out) }
     }
 
-    /// Appends the record of `event` with its headers already in tape form.
     private static func appendRecord(
-        of event: Event, headers headerBytes: UnsafeRawBufferPointer, sequence: UInt64, to out: inout [UInt8]
+        of event: Event, headers headerBytes: UnsafeRawBufferPointer, sequence: UInt64, to out: inout RecordBatch
     ) {
         var topic = event.topic
         topic.withUTF8 { topic in
             event.withUnsafeTapeBytes { data in
                 let size = headerSize + 8 + 16 + 12 + topic.count + headerBytes.count + data.count
-                let start = out.count
-                out.append(contentsOf: repeatElement(0, count: size))
-                out.withUnsafeMutableBytes { buffer in
-                    var cursor = start + 8
+                out.append(size: size) { buffer in
+                    var cursor = 8
                     func put<T: FixedWidthInteger>(_ value: T) {
                         buffer.storeBytes(of: value.littleEndian, toByteOffset: cursor, as: T.self)
                         cursor += MemoryLayout<T>.size
@@ -80,12 +76,23 @@ enum RecordFormat {
                     put(UnsafeRawBufferPointer(topic))
                     put(headerBytes)
                     put(data)
-                    let body = UnsafeRawBufferPointer(rebasing: buffer[(start + headerSize)..<cursor])
-                    buffer.storeBytes(of: UInt32(size - 8).littleEndian, toByteOffset: start, as: UInt32.self)
-                    buffer.storeBytes(
-                        of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+                    buffer.storeBytes(of: UInt32(size - 8).littleEndian, toByteOffset: 0, as: UInt32.self)
                 }
             }
+        }
+    }
+
+    /// Fills in the checksum of every record in `records`, whole records that
+    /// ``appendRecord(of:headers:sequence:to:)`` wrote: the writer's work, which reads them
+    /// in order from one buffer, not the publisher's.
+    static func checksum(_ records: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        while offset < records.count {
+            let end = offset + 8 + length(in: UnsafeRawBufferPointer(records), at: offset)
+            let body = UnsafeRawBufferPointer(rebasing: records[(offset + headerSize)..<end])
+            records.storeBytes(
+                of: sb_crc32c(0, body.baseAddress, body.count).littleEndian, toByteOffset: offset + 4, as: UInt32.self)
+            offset = end
         }
     }
 

@@ -134,7 +134,7 @@ public enum DeadLetters {
             text += line.serialized() + "\n"
         }
         let path = recordPath(in: folder)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }  // the open below says if it failed
         guard let file = FileHandle(forWritingAtPath: path) else {
             throw RuntimeError(kind: .failed, message: "cannot write \(path)")
         }
